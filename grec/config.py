@@ -1,0 +1,144 @@
+"""Stage configs: one dataclass per stage whose fields are the CLI flags.
+
+``load_config(cls, config_file, **flags)`` builds a config from an optional YAML file with the
+same field names, flags overriding it, and coerces each value to the field's type (fire turns
+``--out 123`` into an int, YAML may give a string for a float). ``command(cls, run)`` turns a
+config class and a stage function into a fire command whose ``--help`` lists the fields with the
+help text from the dataclass docstring's ``Args:`` section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from grec.errors import GrecError
+
+C = TypeVar("C")
+
+_CONFIG_HELP = "config: a YAML file whose keys are these flags; flags given on the command line override it."
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Convert ``value`` to ``annotation`` (str, int, float, bool, list[...], Optional/Union)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(name, value, option)
+            except GrecError as err:
+                errors.append(str(err))
+        raise GrecError(errors[0] if errors else f"--{name}: invalid value {value!r}")
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(annotation) or (str,)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.strip("[]").split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(name, item, inner) for item in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "y", "on"):
+            return True
+        if text in ("0", "false", "no", "n", "off"):
+            return False
+        raise GrecError(f"--{name}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise GrecError(f"--{name}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise GrecError(f"--{name}: expected a whole number, got {value!r}") from None
+    if annotation is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise GrecError(f"--{name}: expected a number, got {value!r}") from None
+    if annotation is str:
+        if isinstance(value, (dict, list, tuple)):
+            raise GrecError(f"--{name}: expected a single value, got {value!r}")
+        return str(value)
+    return value
+
+
+def _read_yaml(path: str | os.PathLike) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise GrecError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise GrecError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise GrecError(f"{path}: expected a mapping of flag names to values at the top level")
+    return data
+
+
+def load_config(cls: type[C], config_file: str | os.PathLike | None = None, **flags: Any) -> C:
+    """Build ``cls`` from a YAML file (optional) and flags; flags win. Unknown names are errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    sources = []
+    if config_file is not None:
+        sources.append((str(config_file), _read_yaml(config_file)))
+    sources.append(("the command line", flags))
+    for origin, mapping in sources:
+        for key, value in mapping.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                known = ", ".join(sorted(fields))
+                raise GrecError(f"{origin}: unknown setting {key!r}; known settings are: {known}")
+            values[name] = _coerce(name, value, hints[name])
+    return cls(**values)
+
+
+def _help_without_config(cls: type) -> str:
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    if "Args:" in doc:
+        head, args = doc.split("Args:", 1)
+        return f"{head}Args:\n    {_CONFIG_HELP}{args}"
+    return f"{doc}\n\nArgs:\n    {_CONFIG_HELP}"
+
+
+def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
+    """A fire-ready function with ``cls``'s fields (plus ``--config``) as its flags.
+
+    fire reads the returned function's signature and docstring for ``--help``; calling it builds
+    the config with :func:`load_config` and passes it to ``run``.
+    """
+
+    def main(config: str | None = None, **flags: Any) -> Any:
+        return run(load_config(cls, config, **flags))
+
+    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None)]
+    for param in inspect.signature(cls).parameters.values():
+        params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    main.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    main.__doc__ = _help_without_config(cls)
+    main.__name__ = run.__name__
+    return main
+
+
+def to_dict(config: Any) -> dict:
+    """A config as a plain JSON-ready dict (recorded beside a stage's outputs)."""
+    return dataclasses.asdict(config)

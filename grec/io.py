@@ -1,0 +1,156 @@
+"""Atomic file writing and line-numbered reading shared by every stage.
+
+A stage never leaves a half-written file behind: it writes ``name.tmp``, flushes, fsyncs and
+``os.replace``-s it over the final name, or it stages a whole folder and moves it in at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from grec.errors import GrecError, where
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open ``path.tmp`` for writing; on success flush, fsync and rename it to ``path``."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(final.name + ".tmp")
+    kwargs = {} if "b" in mode else {"encoding": encoding}
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_open(path) as handle:
+        json.dump(obj, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write one JSON object per line, atomically. Returns the number of lines."""
+    count = 0
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False))
+            handle.write("\n")
+            count += 1
+    return count
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file is a GrecError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise GrecError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise GrecError(f"{where(path, err.lineno)}: not valid JSON ({err.msg})") from None
+
+
+def open_text(path: str | os.PathLike, encoding: str = "utf-8") -> IO[str]:
+    """Open a text file for reading, transparently un-gzipping ``*.gz``.
+
+    A missing file raises a GrecError that names it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GrecError(f"{path}: file not found; check the path")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")
+
+
+def numbered_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for each non-blank line of a (possibly gzipped) text file.
+
+    Lines are streamed, never read into a list. A decoding error names the line and
+    suggests the ``--encoding`` flag.
+    """
+    number = 0
+    with open_text(path, encoding) as handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    yield number, line
+        except UnicodeDecodeError as err:
+            raise GrecError(
+                f"{where(path, number + 1)}: not {encoding} text ({err.reason}); "
+                f"pass --encoding with the file's encoding (e.g. --encoding latin-1)"
+            ) from None
+        except (OSError, EOFError) as err:
+            raise GrecError(f"{where(path, number + 1)}: cannot read ({err}); is the file complete?") from None
+
+
+def read_jsonl(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` for each line of a JSON-lines file.
+
+    A line that is not a JSON object is a GrecError naming the file and line.
+    """
+    for number, line in numbered_lines(path, encoding):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise GrecError(f"{where(path, number)}: not valid JSON ({err.msg}); fix or remove this line") from None
+        if not isinstance(record, dict):
+            raise GrecError(f"{where(path, number)}: expected a JSON object per line, got {type(record).__name__}")
+        yield number, record
+
+
+class StagedDir:
+    """Build a stage's output files in a hidden folder, then move them into place together.
+
+    The staging folder sits beside the final one (same file system, so moves are renames).
+    On ``commit`` each staged file replaces its namesake in ``final``; other files already in
+    ``final`` (say, a later stage's sub-folder) are left alone. ``marker`` is moved last, so a run
+    killed half-way through the moves leaves no marker and the next run redoes the stage.
+    On error the staging folder is removed and ``final`` is untouched.
+    """
+
+    def __init__(self, final: str | os.PathLike, marker: str):
+        self.final = Path(final)
+        self.marker = marker
+        self.path: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        self.path.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should not be
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.path is not None
+        if exc_type is None:
+            self._commit(self.path)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _commit(self, staged: Path) -> None:
+        if not self.final.exists():
+            os.replace(staged, self.final)
+            return
+        (self.final / self.marker).unlink(missing_ok=True)
+        names = sorted(p.name for p in staged.iterdir() if p.name != self.marker)
+        for name in [*names, self.marker]:
+            if (staged / name).exists():
+                os.replace(staged / name, self.final / name)
