@@ -29,7 +29,7 @@ class Sequences:
 
 
 def kcore(users: np.ndarray, items: np.ndarray, min_user: int, min_item: int) -> tuple[np.ndarray, int]:
-    """Mask of interactions that survive iterative k-core filtering, and the rounds it took.
+    """Mask of interactions that survive iterative k-core filtering, and the rounds that removed some.
 
     A round drops users with fewer than ``min_user`` and items with fewer than ``min_item``
     surviving interactions; rounds repeat until nothing changes.
@@ -37,13 +37,13 @@ def kcore(users: np.ndarray, items: np.ndarray, min_user: int, min_item: int) ->
     keep = np.ones(len(users), dtype=bool)
     rounds = 0
     while True:
-        rounds += 1
         user_count = np.bincount(users[keep], minlength=users.max(initial=-1) + 1)
         item_count = np.bincount(items[keep], minlength=items.max(initial=-1) + 1)
         ok = keep & (user_count[users] >= min_user) & (item_count[items] >= min_item)
         if ok.sum() == keep.sum():
             return keep, rounds
         keep = ok
+        rounds += 1
 
 
 def natural_key(text: str) -> tuple:

@@ -111,6 +111,7 @@ def read_meta(path: str | os.PathLike, wanted: set[str]) -> tuple[dict[str, dict
     """Metadata records of the ``wanted`` items; items with no title are dropped and counted."""
     catalog: dict[str, dict] = {}
     dropped: Counter = Counter()
+    seen: set[str] = set()  # the first record of an item wins, with or without a title
     for number, line in numbered_lines(path):
         record = _parse_meta_line(line, path, number)
         key = "parent_asin" if "parent_asin" in record else "asin"
@@ -119,9 +120,10 @@ def read_meta(path: str | os.PathLike, wanted: set[str]) -> tuple[dict[str, dict
         item_id = clean_id(record[key], path, number, key)
         if item_id not in wanted:
             continue
-        if item_id in catalog:
+        if item_id in seen:
             dropped["duplicate_item_metadata"] += 1
             continue
+        seen.add(item_id)
         title = html.unescape(str(record.get("title") or "")).strip()
         if not title:
             dropped["items_without_title"] += 1

@@ -38,13 +38,15 @@ def read_generic(
     wanted = log.item_ids()
     catalog: dict[str, dict] = {}
     dropped: Counter = Counter()
+    seen: set[str] = set()  # the first record of an item wins, with or without a title
     for number, row in read_table(items, [item_id_col, title_col], sep, encoding):
         item_id = clean_id(row[item_id_col], items, number, item_id_col)
         if item_id not in wanted:
             continue
-        if item_id in catalog:
+        if item_id in seen:
             dropped["duplicate_item_metadata"] += 1
             continue
+        seen.add(item_id)
         title = "" if row[title_col] is None else str(row[title_col]).strip()
         if not title:
             dropped["items_without_title"] += 1

@@ -1,0 +1,13 @@
+"""Small helpers shared by the tests."""
+
+import json
+from pathlib import Path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Staging folders or temp files a stage left behind in ``parent``."""
+    return sorted(p.name for p in Path(parent).iterdir() if p.name.endswith(".tmp"))
