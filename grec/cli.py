@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import fire
 
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -55,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grec: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
-        fire.Fire(COMMANDS[name][1](), rest, name=name)
+        stage = COMMANDS[name][1]()
+        if "--help" in rest or "-h" in rest:
+            from fire import helptext, trace
+
+            print(helptext.HelpText(stage, trace.FireTrace(stage, name=name)))
+            return 0
+        fire.Fire(stage, rest, name=name)
     except GrecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -131,8 +131,9 @@ def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
         return run(load_config(cls, config, **flags))
 
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None)]
+    hints = typing.get_type_hints(cls)
     for param in inspect.signature(cls).parameters.values():
-        params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+        params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[param.name]))
     main.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     main.__doc__ = _help_without_config(cls)
     main.__name__ = run.__name__

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
 import os
 import shutil
@@ -67,38 +66,40 @@ def read_json(path: str | os.PathLike) -> Any:
         raise GrecError(f"{where(path, err.lineno)}: not valid JSON ({err.msg})") from None
 
 
-def open_text(path: str | os.PathLike, encoding: str = "utf-8") -> IO[str]:
-    """Open a text file for reading, transparently un-gzipping ``*.gz``.
-
-    A missing file raises a GrecError that names it.
-    """
-    path = Path(path)
+def _open_binary(path: Path) -> IO[bytes]:
     if not path.is_file():
         raise GrecError(f"{path}: file not found; check the path")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")
-    return open(path, encoding=encoding, newline="")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[str]:
+    """Stream the lines of a (possibly gzipped) text file, decoded one line at a time.
+
+    Decoding per line lets an encoding error name the exact line and byte offset, and
+    suggest the ``--encoding`` flag. A missing file raises a GrecError naming it.
+    """
+    path = Path(path)
+    offset, number = 0, 0
+    with _open_binary(path) as handle:
+        try:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    yield raw.decode(encoding)
+                except UnicodeDecodeError as err:
+                    raise GrecError(
+                        f"{where(path, number)}: not {encoding} text at byte {offset + err.start} ({err.reason}); "
+                        f"pass --encoding with the file's encoding (e.g. --encoding latin-1)"
+                    ) from None
+                offset += len(raw)
+        except (OSError, EOFError) as err:
+            raise GrecError(f"{where(path, number + 1)}: cannot read ({err}); is the file complete?") from None
 
 
 def numbered_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for each non-blank line of a (possibly gzipped) text file.
-
-    Lines are streamed, never read into a list. A decoding error names the line and
-    suggests the ``--encoding`` flag.
-    """
-    number = 0
-    with open_text(path, encoding) as handle:
-        try:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    yield number, line
-        except UnicodeDecodeError as err:
-            raise GrecError(
-                f"{where(path, number + 1)}: not {encoding} text ({err.reason}); "
-                f"pass --encoding with the file's encoding (e.g. --encoding latin-1)"
-            ) from None
-        except (OSError, EOFError) as err:
-            raise GrecError(f"{where(path, number + 1)}: cannot read ({err}); is the file complete?") from None
+    """Yield ``(line_number, line)`` for each non-blank line of a (possibly gzipped) text file."""
+    for number, line in enumerate(text_lines(path, encoding), 1):
+        if line.strip():
+            yield number, line
 
 
 def read_jsonl(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grec.errors import GrecError, where
-from grec.io import open_text, read_jsonl
+from grec.io import read_jsonl, text_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -56,34 +56,27 @@ def _read_jsonl_rows(path, required, encoding):
 
 
 def _read_delimited(path, required, delimiter, encoding):
-    with open_text(path, encoding) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise GrecError(f"{path}: the file is empty; expected a header row naming the columns")
-            header = [h.strip() for h in header]
-            missing = [c for c in required if c not in header]
-            if missing:
-                shown = ", ".join(header)
-                raise GrecError(
-                    f"{where(path, 1)}: missing column {missing[0]!r} (header has: {shown}); "
-                    f"name the right column with the matching --*_col flag, or --sep if the delimiter is wrong"
-                )
-            width = len(header)
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != width:
-                    raise GrecError(
-                        f"{where(path, reader.line_num)}: expected {width} columns like the header, got {len(row)}; "
-                        f"fix the line or quote fields that contain the delimiter"
-                    )
-                yield reader.line_num, dict(zip(header, row))
-        except UnicodeDecodeError as err:
+    reader = csv.reader(text_lines(path, encoding), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise GrecError(f"{path}: the file is empty; expected a header row naming the columns")
+        header = [h.strip().lstrip("\ufeff") for h in header]  # Excel writes a byte-order mark
+        missing = [c for c in required if c not in header]
+        if missing:
             raise GrecError(
-                f"{where(path, reader.line_num + 1)}: not {encoding} text ({err.reason}); "
-                f"pass --encoding with the file's encoding (e.g. --encoding latin-1)"
-            ) from None
-        except csv.Error as err:
-            raise GrecError(f"{where(path, reader.line_num)}: malformed CSV ({err})") from None
+                f"{where(path, 1)}: missing column {missing[0]!r} (header has: {', '.join(header)}); "
+                f"name the right column with the matching --*_col flag, or --sep if the delimiter is wrong"
+            )
+        width = len(header)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                raise GrecError(
+                    f"{where(path, reader.line_num)}: expected {width} columns like the header, got {len(row)}; "
+                    f"fix the line or quote fields that contain the delimiter"
+                )
+            yield reader.line_num, dict(zip(header, row))
+    except csv.Error as err:
+        raise GrecError(f"{where(path, reader.line_num)}: malformed CSV ({err})") from None

@@ -1,0 +1,67 @@
+"""Atomic writes, staged folders, k-core and leave-one-out against brute force."""
+
+import numpy as np
+import pytest
+
+from grec.io import StagedDir, atomic_open, write_json
+from grec.prepare.sequences import Sequences, kcore, leave_one_out
+
+
+def test_atomic_open_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "result.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write('{"v": 2')
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == '{\n  "v": 1\n}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_staged_dir_replaces_own_files_keeps_others(tmp_path):
+    final = tmp_path / "out"
+    with StagedDir(final, "done.json") as tmp:
+        (tmp / "a.txt").write_text("1")
+        (tmp / "done.json").write_text("{}")
+    (final / "other").mkdir()
+    with pytest.raises(ValueError):
+        with StagedDir(final, "done.json") as tmp:
+            (tmp / "a.txt").write_text("2")
+            raise ValueError
+    assert (final / "a.txt").read_text() == "1"
+    with StagedDir(final, "done.json") as tmp:
+        (tmp / "a.txt").write_text("3")
+        (tmp / "done.json").write_text("{}")
+    assert (final / "a.txt").read_text() == "3" and (final / "other").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def brute_force_kcore(pairs, min_user, min_item):
+    pairs = list(pairs)
+    while True:
+        users = {u: sum(1 for x, _ in pairs if x == u) for u, _ in pairs}
+        items = {i: sum(1 for _, y in pairs if y == i) for _, i in pairs}
+        kept = [(u, i) for u, i in pairs if users[u] >= min_user and items[i] >= min_item]
+        if len(kept) == len(pairs):
+            return kept
+        pairs = kept
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kcore_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, 30, size=300)
+    items = rng.zipf(1.6, size=300) % 40
+    keep, _ = kcore(users, items, 5, 4)
+    expected = brute_force_kcore(zip(users.tolist(), items.tolist()), 5, 4)
+    assert list(zip(users[keep].tolist(), items[keep].tolist())) == expected
+
+
+def test_leave_one_out_windows():
+    seqs = Sequences(users=["u"], sequences=[list("abcdef")], times=[[0] * 6], removed=None, kcore_rounds=0)
+    train, valid, test = (list(x) for x in leave_one_out(seqs, max_history=2))
+    assert test == [{"user_id": "u", "history": ["d", "e"], "target": "f"}]
+    assert valid == [{"user_id": "u", "history": ["c", "d"], "target": "e"}]
+    assert [(r["history"], r["target"]) for r in train] == [(["a"], "b"), (["a", "b"], "c"), (["b", "c"], "d")]
+    train, _, _ = leave_one_out(seqs, max_history=50, train_windows="last")
+    assert list(train) == [{"user_id": "u", "history": ["a", "b", "c"], "target": "d"}]
