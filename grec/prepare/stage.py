@@ -14,11 +14,12 @@ from grec.errors import GrecError
 from grec.io import StagedDir, read_json, write_json, write_jsonl
 from grec.prepare.config import PrepareConfig
 from grec.prepare.log import RawLog
+from grec.prepare.plots import plot_stats
 from grec.prepare.sequences import Sequences, build_sequences, leave_one_out, natural_key
 
 logger = logging.getLogger("grec")
 
-OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "settings.json")
+OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "stats.png", "settings.json")
 MARKER = "settings.json"
 # Flags that do not change what prepare writes.
 UNRECORDED = ("out", "overwrite")
@@ -127,5 +128,6 @@ def prepare(cfg: PrepareConfig) -> dict:
         counts = {name: write_jsonl(tmp / f"{name}.jsonl", rows) for name, rows in (("train", train), ("valid", valid), ("test", test))}
         stats = compute_stats(cfg, seqs, counts, raw)
         write_json(tmp / "stats.json", stats)
+        plot_stats(seqs.sequences, tmp / "stats.png", f"{cfg.dataset}: {stats['users']:,} users, {stats['items']:,} items")
         write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings, "seconds": round(time.time() - started, 2)})
     return stats

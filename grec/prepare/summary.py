@@ -22,6 +22,7 @@ def format_summary(folder: str | Path, example_user_lines: int = 1) -> str:
         f"  sequence length: min {seq['min']}, median {seq['median']:g}, mean {seq['mean']:.1f}, max {seq['max']}",
         f"  examples: train {ex['train']:,}   valid {ex['valid']:,}   test {ex['test']:,}",
         f"  removed: {json.dumps(removed) if removed else 'nothing'}",
+        f"  plot: {folder / 'stats.png'}",
     ]
     titles = {record["item_id"]: record["title"] for _, record in read_jsonl(folder / "items.jsonl")}
     for _, row in zip(range(example_user_lines), (r for _, r in read_jsonl(folder / "test.jsonl"))):
