@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -9,6 +10,10 @@ from collections.abc import Callable
 from grec import __version__
 from grec.config import command
 from grec.errors import GrecError
+
+
+class UsageError(GrecError):
+    """A command line that does not parse: exit status 2."""
 
 
 def _prepare() -> Callable:
@@ -27,6 +32,26 @@ def _prepare() -> Callable:
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
 }
+
+
+def check_flags(name: str, stage: Callable, argv: list[str]) -> None:
+    """Refuse unknown flags and stray words before fire runs anything.
+
+    fire calls the command with the arguments it could use and only then complains about the
+    rest, so a misspelt flag would run a whole stage with defaults; this check comes first.
+    """
+    known = set(inspect.signature(stage).parameters)
+    takes_value = False
+    for token in argv:
+        if token.startswith("--"):
+            flag = token[2:].split("=", 1)[0].replace("-", "_")
+            if flag not in known and not (flag.startswith("no") and flag[2:] in known):
+                raise UsageError(f"grec {name}: unknown flag --{flag}; `grec {name} --help` lists the flags")
+            takes_value = "=" not in token
+        elif takes_value:
+            takes_value = False
+        else:
+            raise UsageError(f"grec {name}: unexpected argument {token!r}; write flags as --name value")
 
 
 def usage() -> str:
@@ -61,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
             print(helptext.HelpText(stage, trace.FireTrace(stage, name=name)))
             return 0
+        check_flags(name, stage, rest)
         fire.Fire(stage, rest, name=name)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except GrecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

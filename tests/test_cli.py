@@ -23,11 +23,14 @@ def test_stage_help_lists_flags_with_their_help(grec_cli):
     assert "--config" in out and "flags given on the command line override it" in out
 
 
-def test_unknown_command_and_flag(grec_cli):
+def test_unknown_command_and_flag(grec_cli, tmp_path):
     code, _, err = grec_cli("bogus")
     assert code == 2 and "unknown command 'bogus'" in err
-    code, _, err = grec_cli("prepare", "--no_such_flag", "1")
-    assert code == 2
+    code, _, err = grec_cli("prepare", "--no_such_flag", "1", "--out", tmp_path / "o")
+    assert code == 2 and "unknown flag --no_such_flag" in err
+    code, _, err = grec_cli("prepare", "ml-100k", "--out", tmp_path / "o")
+    assert code == 2 and "unexpected argument 'ml-100k'" in err
+    assert not (tmp_path / "o").exists()  # nothing ran
 
 
 def test_yaml_config_with_flag_override(tmp_path, grec_cli):
