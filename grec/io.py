@@ -155,3 +155,29 @@ class StagedDir:
         for name in [*names, self.marker]:
             if (staged / name).exists():
                 os.replace(staged / name, self.final / name)
+
+
+def stage_is_current(out: Path, settings: dict, outputs: tuple[str, ...], overwrite: bool, marker: str) -> bool:
+    """True if ``out`` already holds a finished run with exactly ``settings`` (nothing to do).
+
+    ``marker`` is the JSON file, written last, that records ``{"settings": ...}``. A folder
+    finished with other settings, or holding outputs without a marker, is refused (GrecError)
+    unless ``overwrite``.
+    """
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise GrecError(f"{out}: exists and is not a folder; choose another --out")
+    if (out / marker).is_file():
+        previous = read_json(out / marker).get("settings") or {}
+        if previous == settings and all((out / name).is_file() for name in outputs):
+            return not overwrite
+        if not overwrite:
+            changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
+            raise GrecError(
+                f"{out}: already holds a run with different settings ({', '.join(changed)} differ); "
+                f"pass --overwrite to replace it, or choose another --out"
+            )
+    elif any((out / name).exists() for name in outputs) and not overwrite:
+        raise GrecError(f"{out}: holds files from an unfinished or unknown run; pass --overwrite to replace them")
+    return False

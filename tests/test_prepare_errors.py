@@ -142,7 +142,7 @@ def test_existing_output_with_other_settings(grec_cli, tmp_path, files):
 
     code, _, stderr = grec_cli(*base, "--max_history", 1)
     assert code == 1
-    assert f"{out}: already prepared with different settings (max_history differ)" in stderr
+    assert f"{out}: already holds a run with different settings (max_history differ)" in stderr
     assert "--overwrite" in stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

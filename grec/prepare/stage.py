@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from grec import __version__
-from grec.errors import GrecError
-from grec.io import StagedDir, read_json, write_json, write_jsonl
+from grec.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
 from grec.prepare.config import PrepareConfig
 from grec.prepare.log import RawLog
 from grec.prepare.plots import plot_stats
@@ -52,32 +51,6 @@ def recorded_settings(cfg: PrepareConfig) -> dict:
     return settings
 
 
-def check_existing(out: Path, settings: dict, overwrite: bool) -> bool:
-    """True if ``out`` already holds this exact preparation (nothing to do).
-
-    A folder prepared with other settings, or holding prepare outputs without a record of their
-    settings, is refused unless ``overwrite``.
-    """
-    if not out.exists():
-        return False
-    if not out.is_dir():
-        raise GrecError(f"{out}: exists and is not a folder; choose another --out")
-    marker = out / MARKER
-    if marker.is_file():
-        previous = read_json(marker).get("settings")
-        if previous == settings and all((out / name).is_file() for name in OUTPUTS):
-            return not overwrite
-        if not overwrite:
-            changed = sorted(k for k in settings.keys() | (previous or {}).keys() if settings.get(k) != (previous or {}).get(k))
-            raise GrecError(
-                f"{out}: already prepared with different settings ({', '.join(changed)} differ); "
-                f"pass --overwrite to replace it, or choose another --out"
-            )
-    elif any((out / name).exists() for name in OUTPUTS) and not overwrite:
-        raise GrecError(f"{out}: holds files from an unfinished or unknown preparation; pass --overwrite to replace them")
-    return False
-
-
 def compute_stats(cfg: PrepareConfig, seqs: Sequences, counts: dict[str, int], raw: RawLog) -> dict:
     """Dataset statistics for ``stats.json``."""
     lengths = np.array([len(s) for s in seqs.sequences])
@@ -113,7 +86,7 @@ def prepare(cfg: PrepareConfig) -> dict:
     """Run the prepare stage; return the stats written to ``stats.json``."""
     out = Path(cfg.out)
     settings = recorded_settings(cfg)
-    if check_existing(out, settings, cfg.overwrite):
+    if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
         logger.info("%s is already prepared with these settings; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / "stats.json")
     started = time.time()

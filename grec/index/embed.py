@@ -1,0 +1,79 @@
+"""Item text -> embeddings with any Hugging Face encoder: batched, pooled, L2-normalised.
+
+Encoder-only models (BERT, MiniLM) and T5 encoders pool the last hidden state by the mean over
+the attention mask; causal LMs (LLaMA, Qwen: BIGRec and LC-Rec embed items this way) can pool
+the mean or the last real token. The default encoder is the packaged all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from grec import assets
+from grec.errors import GrecError
+
+logger = logging.getLogger("grec")
+POOLINGS = ("mean", "last", "cls")
+
+
+def load_encoder(path: str | Path | None, device: str = "cpu"):
+    """Tokenizer and encoder module for ``path`` (default: the packaged MiniLM); returns (tok, model, kind)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    folder = Path(path) if path is not None else assets.minilm_dir()
+    if not folder.is_dir():
+        raise GrecError(f"{folder}: encoder folder not found; --encoder takes a Hugging Face model folder")
+    config = AutoConfig.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if getattr(config, "is_encoder_decoder", False):
+        from transformers import T5EncoderModel
+
+        model, kind = T5EncoderModel.from_pretrained(folder), "encoder"
+    else:
+        model = AutoModel.from_pretrained(folder)
+        kind = "causal" if getattr(config, "is_decoder", False) or "CausalLM" in str(config.architectures) else "encoder"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model.to(device).eval(), kind
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool ``batch x length x dim`` states over the positions where ``mask`` is 1."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        # the last real token, whichever side the padding is on
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
+        return hidden[torch.arange(len(hidden)), last]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+@torch.no_grad()
+def embed_texts(
+    texts: list[str],
+    encoder: str | Path | None = None,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_length: int = 128,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Embed ``texts``; returns float32 ``len(texts) x dim`` with unit-norm rows."""
+    if pooling not in POOLINGS:
+        raise GrecError(f"--pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    tokenizer, model, _ = load_encoder(encoder, device)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    for start in tqdm(range(0, len(texts), batch_size), desc="index: embed items", unit="batch"):
+        rows = order[start : start + batch_size]
+        batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
+                          return_tensors="pt").to(device)  # fmt: skip
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        vectors = torch.nn.functional.normalize(pool(hidden, batch["attention_mask"], pooling).float(), dim=-1)
+        out[rows] = vectors.cpu().numpy()
+    return out
