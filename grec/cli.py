@@ -27,10 +27,22 @@ def _prepare() -> Callable:
     return command(PrepareConfig, run)
 
 
+def _index() -> Callable:
+    from grec.index import IndexConfig, build_index
+    from grec.index.summary import format_report
+
+    def run(cfg: IndexConfig) -> None:
+        print(format_report(build_index(cfg), cfg.out))
+
+    run.__name__ = "index"
+    return command(IndexConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
+    "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
 }
 
 

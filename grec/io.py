@@ -44,6 +44,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         handle.write("\n")
 
 
+def save_npy(path: str | os.PathLike, array: Any) -> None:
+    """``numpy.save``, atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """``numpy.savez``, atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write one JSON object per line, atomically. Returns the number of lines."""
     count = 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from grec.progress import progress
 
 from grec import assets
 from grec.errors import GrecError
@@ -69,7 +69,7 @@ def embed_texts(
     tokenizer, model, _ = load_encoder(encoder, device)
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
-    for start in tqdm(range(0, len(texts), batch_size), desc="index: embed items", unit="batch"):
+    for start in progress(range(0, len(texts), batch_size), desc="index: embed items", unit="batch"):
         rows = order[start : start + batch_size]
         batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
                           return_tensors="pt").to(device)  # fmt: skip

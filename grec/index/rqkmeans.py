@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from grec.progress import progress
 
 from grec.index.kmeans import balanced_assign, kmeans, nearest, sq_distances
 
@@ -38,7 +38,7 @@ class RQKMeans:
         codes = np.empty((len(x), self.levels), dtype=np.int64)
         if fit:
             self.codebooks = []
-        for level in tqdm(range(self.levels), desc="index: rq-kmeans", unit="level", disable=not fit):
+        for level in progress(range(self.levels), desc="index: rq-kmeans", unit="level", disable=not fit):
             if fit:
                 self.codebooks.append(kmeans(residual, self.codebook_size, self.seed + level, self.iters, self.balanced))
             centroids = self.codebooks[level]

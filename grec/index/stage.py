@@ -1,0 +1,171 @@
+"""The index stage: items.jsonl -> embeddings -> codes -> one-to-one semantic IDs, written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from grec import __version__
+from grec.errors import GrecError
+from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
+from grec.index.config import IndexConfig
+from grec.index.report import level_report
+from grec.index.rqkmeans import RQKMeans
+from grec.index.rqvae import RQVAE
+from grec.index.simple import random_codes, sequential_codes
+from grec.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
+from grec.sid import SidMap
+
+logger = logging.getLogger("grec")
+
+OUTPUTS = ("item_ids.json", "embeddings.npy", "sid_codes.npy", "sid_map.json", "quantizer.npz", "report.json",
+           "settings.json")  # fmt: skip
+MARKER = "settings.json"
+UNRECORDED = ("out", "overwrite", "update", "device")
+
+
+def read_items(data: str | Path) -> tuple[list[str], list[str]]:
+    """Item ids and texts of ``<data>/items.jsonl``; an empty file is an error."""
+    path = Path(data) / "items.jsonl"
+    ids, texts = [], []
+    for number, record in read_jsonl(path):
+        if "item_id" not in record or "text" not in record:
+            raise GrecError(f"{path}:{number}: an item needs 'item_id' and 'text' fields")
+        ids.append(str(record["item_id"]))
+        texts.append(str(record["text"]))
+    if not ids:
+        raise GrecError(f"{path}: no items; run grec prepare again")
+    return ids, texts
+
+
+def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """``--embeddings`` (checked) or the encoder's output for ``texts`` (``rows`` selects a subset)."""
+    if cfg.embeddings is not None:
+        x = np.load(cfg.embeddings, mmap_mode="r")
+        if x.ndim != 2 or len(x) != len(texts):
+            raise GrecError(
+                f"{cfg.embeddings}: {x.shape[0] if x.ndim else 0} rows but {len(texts)} items in "
+                f"{Path(cfg.data) / 'items.jsonl'}; rows must follow items.jsonl order"
+            )
+        x = np.asarray(x if rows is None else x[rows], dtype=np.float32)
+    else:
+        from grec.index.embed import embed_texts
+
+        chosen = texts if rows is None else [texts[k] for k in rows]
+        x = embed_texts(chosen, cfg.encoder, cfg.pooling, cfg.batch_size, cfg.max_length, cfg.device)
+    bad = ~np.isfinite(x).all(1)
+    if bad.any():
+        source = cfg.embeddings or "the encoder output"
+        raise GrecError(f"{source}: row {int(np.flatnonzero(bad)[0])} holds NaN or inf ({int(bad.sum())} rows in all)")
+    return x
+
+
+def make_quantizer(cfg: IndexConfig):
+    if cfg.method == "rqkmeans":
+        return RQKMeans(cfg.levels, cfg.codebook_size, cfg.balanced, cfg.kmeans_iters, cfg.seed)
+    return RQVAE(cfg.levels, cfg.codebook_size, cfg.rqvae_hidden, cfg.rqvae_dim, cfg.rqvae_epochs, cfg.rqvae_lr,
+                 cfg.rqvae_batch_size, cfg.rqvae_beta, cfg.seed, cfg.device)  # fmt: skip
+
+
+def raw_codes(cfg: IndexConfig, x: np.ndarray, quantizer, start: int, fit: bool):
+    """Codes before de-duplication and a cost function for sinkhorn (None when codes carry no distances)."""
+    if cfg.method == "random":
+        return random_codes(len(x), cfg.levels, cfg.codebook_size, cfg.seed + start), None
+    if cfg.method == "sequential":
+        return sequential_codes(start, len(x), cfg.levels, cfg.codebook_size), None
+    codes, residual = quantizer.fit(x) if fit else quantizer.encode(x)
+    return codes, residual
+
+
+def resolve(cfg: IndexConfig, codes: np.ndarray, residual, quantizer, known: np.ndarray | None = None) -> np.ndarray:
+    """One-to-one codes. ``known`` (update): final codes of existing rows, -1 rows for new items."""
+    costs = None
+    if residual is not None:
+        def costs(rows: np.ndarray) -> np.ndarray:
+            return quantizer.last_level_costs(residual[rows], codes[rows, -1])
+    if cfg.dedup == "level":
+        extra = None if known is None else known[:, -1]
+        if known is not None:
+            codes = np.where(extra[:, None] >= 0, known[:, :-1], codes)
+        return dedup_level(codes, extra)
+    fixed = None
+    if known is not None:
+        fixed = known[:, 0] >= 0
+        codes = np.where(fixed[:, None], known, codes)
+    return dedup_sinkhorn(codes, cfg.codebook_size, costs, fixed)
+
+
+def check_capacity(cfg: IndexConfig, n_items: int) -> None:
+    """Refuse a code space too small for the catalog (``--dedup level`` always has room)."""
+    if (cfg.dedup == "sinkhorn" or cfg.method == "sequential") and cfg.codebook_size**cfg.levels < n_items:
+        raise GrecError(
+            f"{n_items} items do not fit in {cfg.codebook_size}^{cfg.levels} = {cfg.codebook_size**cfg.levels} "
+            f"semantic IDs; raise --levels or --codebook_size, or use --dedup level"
+        )
+
+
+def recorded_settings(cfg: IndexConfig) -> dict:
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in UNRECORDED}
+    settings["data"] = str(Path(cfg.data).resolve())
+    return settings
+
+
+def build_index(cfg: IndexConfig) -> dict:
+    """Run ``grec index`` (or ``grec index --update``); return the report written to ``report.json``."""
+    if cfg.update:
+        from grec.index.update import update_index
+
+        return update_index(cfg)
+    out = Path(cfg.out)
+    settings = recorded_settings(cfg)
+    if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
+        logger.info("%s already holds semantic IDs with these settings; nothing to do (pass --overwrite to redo)", out)
+        return read_json(out / "report.json")
+    started = time.time()
+    item_ids, texts = read_items(cfg.data)
+    check_capacity(cfg, len(item_ids))
+    x = load_embeddings(cfg, texts)
+    quantizer = None if cfg.method in ("random", "sequential") else make_quantizer(cfg)
+    codes, residual = raw_codes(cfg, x, quantizer, 0, fit=True)
+    before = collision_stats(codes)
+    final = resolve(cfg, codes, residual, quantizer)
+    sid_map = SidMap(item_ids, final)
+    report = {
+        "method": cfg.method, "levels": cfg.levels, "codebook_size": cfg.codebook_size, "balanced": cfg.balanced,
+        "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": int(x.shape[1]),
+        "sid_length": int(final.shape[1]), "collisions_before": before, "collisions_after": collision_stats(final),
+        "per_level": level_report(final, _sizes(cfg, final)),
+        **_reconstruction(cfg, quantizer, x, residual),
+    }  # fmt: skip
+    with StagedDir(out, MARKER) as tmp:
+        write_json(tmp / "item_ids.json", item_ids)
+        save_npy(tmp / "embeddings.npy", x)
+        save_npy(tmp / "sid_codes.npy", final)
+        sid_map.save(tmp)
+        save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **(quantizer.state() if quantizer else {}))
+        report["seconds"] = round(time.time() - started, 2)
+        write_json(tmp / "report.json", report)
+        write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings})
+    return report
+
+
+def _sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:
+    """Codebook size per output level: the configured size, or wider where a level was widened."""
+    used = (final.max(0) + 1).tolist()
+    sizes = [max(cfg.codebook_size, u) for u in used[: cfg.levels]]
+    return sizes + used[cfg.levels :]
+
+
+def _reconstruction(cfg: IndexConfig, quantizer, x: np.ndarray, residual) -> dict:
+    if cfg.method == "rqkmeans":
+        mse = float((residual**2).sum(1).mean())
+        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean())}
+    if cfg.method == "rqvae":
+        mse = quantizer.reconstruction_mse(x)
+        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
+                "rqvae_final_loss": quantizer.history[-1]}  # fmt: skip
+    return {}

@@ -1,0 +1,24 @@
+"""A short human-readable view of ``report.json``."""
+
+from __future__ import annotations
+
+
+def format_report(report: dict, out: str) -> str:
+    before, after = report["collisions_before"], report["collisions_after"]
+    lines = [
+        f"semantic IDs ({report['method']}, {report['levels']} levels x {report['codebook_size']}, dedup "
+        f"{report['dedup']}) -> {out}",
+        f"  items {report['items']:,}   tokens per item {report['sid_length']}",
+        f"  collisions: {before['collision_rate']:.2%} of items before resolution "
+        f"(max {before['max_items_per_sid']} per ID), {after['collision_rate']:.2%} after",
+    ]
+    for level in report["per_level"]:
+        lines.append(
+            f"  level {level['level']}: {level['codes_used']}/{level['codebook_size']} codes used "
+            f"({level['utilisation']:.0%}), entropy {level['entropy_normalised']:.3f} of max"
+        )
+    if "relative_reconstruction_error" in report:
+        lines.append(f"  relative reconstruction error {report['relative_reconstruction_error']:.4f}")
+    for update in report.get("updates", []):
+        lines.append(f"  update: +{update['added_items']} items (from {update['items_before']})")
+    return "\n".join(lines)
