@@ -17,13 +17,6 @@ def ratings():
     return pd.read_parquet(assets.dataset_file("ml-100k-ratings"))
 
 
-@pytest.fixture(scope="module")
-def ml100k(tmp_path_factory):
-    out = tmp_path_factory.mktemp("prep") / "ml-100k"
-    prepare(PrepareConfig(dataset="ml-100k", out=str(out)))
-    return out
-
-
 def expected_sequences(ratings: pd.DataFrame) -> dict[str, list[str]]:
     """Independent reference: sort each user's ratings by (timestamp, file position)."""
     per_user = defaultdict(list)

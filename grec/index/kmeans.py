@@ -79,23 +79,28 @@ def cluster_means(x: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.n
 
 
 def kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding: each next centroid drawn with probability proportional to D(x)^2."""
+    """Greedy k-means++ seeding: each step draws a few candidates with probability proportional to
+    D(x)^2 and keeps the one that lowers the total squared distance most (as scikit-learn does)."""
     centroids = np.empty((k, x.shape[1]), dtype=np.float32)
     centroids[0] = x[rng.integers(len(x))]
     x_norms = (x * x).sum(1)
+    trials = 2 + int(np.log(k))
 
     def to(c: np.ndarray) -> np.ndarray:
-        return np.maximum(x_norms - 2 * (x @ c) + c @ c, 0)
+        return np.maximum(x_norms[:, None] - 2 * (x @ c.T) + (c * c).sum(1)[None, :], 0)
 
-    closest = to(centroids[0])
+    closest = to(centroids[:1])[:, 0]
     for j in range(1, k):
         total = float(closest.sum())
         if total <= 0:  # fewer distinct points than k: repeat points, later levels split them
             centroids[j:] = x[rng.integers(len(x), size=k - j)]
             break
-        pick = int(np.searchsorted(np.cumsum(closest, dtype=np.float64), rng.random() * total))
-        centroids[j] = x[min(pick, len(x) - 1)]
-        np.minimum(closest, to(centroids[j]), out=closest)
+        cumulative = np.cumsum(closest, dtype=np.float64)
+        picks = np.minimum(np.searchsorted(cumulative, rng.random(trials) * total), len(x) - 1)
+        candidates = np.minimum(closest[:, None], to(x[picks]))
+        best = int(candidates.sum(0).argmin())
+        centroids[j] = x[picks[best]]
+        closest = candidates[:, best].copy()
     return centroids
 
 

@@ -109,7 +109,7 @@ class RQVAE:
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                epoch_loss += float(loss) * len(batch)
+                epoch_loss += float(loss.detach()) * len(batch)
                 for level in range(self.levels):
                     used[level, codes[:, level]] = True
             self.history.append(epoch_loss / len(data))

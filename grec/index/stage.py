@@ -51,7 +51,7 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
                 f"{cfg.embeddings}: {x.shape[0] if x.ndim else 0} rows but {len(texts)} items in "
                 f"{Path(cfg.data) / 'items.jsonl'}; rows must follow items.jsonl order"
             )
-        x = np.asarray(x if rows is None else x[rows], dtype=np.float32)
+        x = np.array(x if rows is None else x[rows], dtype=np.float32)
     else:
         from grec.index.embed import embed_texts
 

@@ -1,0 +1,135 @@
+"""grec index on real ML-100K with the packaged MiniLM encoder, incremental update, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import leftovers, read_jsonl
+
+from grec.errors import GrecError
+from grec.index import IndexConfig, build_index
+from grec.sid import SidMap
+
+
+def test_default_index_of_ml100k_is_one_to_one(ml100k, ml100k_sid):
+    report = json.loads((ml100k_sid / "report.json").read_text())
+    x = np.load(ml100k_sid / "embeddings.npy")
+    assert x.shape == (1682, 384) and x.dtype == np.float32
+    assert np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+    codes = np.load(ml100k_sid / "sid_codes.npy")
+    assert codes.shape == (1682, 4)  # 3 levels + the dedup level
+    assert len({tuple(r) for r in codes.tolist()}) == 1682
+    assert report["collisions_after"] == {"collision_rate": 0.0, "items_in_collisions": 0, "max_items_per_sid": 1}
+    assert report["collisions_before"]["collision_rate"] > 0
+    assert report["per_level"][3]["codebook_size"] == report["collisions_before"]["max_items_per_sid"]
+    for level in report["per_level"][:3]:
+        assert level["codebook_size"] == 256 and level["codes_used"] == 256 and level["utilisation"] == 1.0
+        assert 0 < level["entropy_normalised"] <= 1
+    assert report["per_level"][0]["entropy_normalised"] > 0.85
+    assert 0 < report["relative_reconstruction_error"] < 0.5
+    sid_map = SidMap.load(ml100k_sid)
+    ids = json.loads((ml100k_sid / "item_ids.json").read_text())
+    assert sid_map.item_ids == ids == [r["item_id"] for r in read_jsonl(ml100k / "items.jsonl")]
+    first = sid_map.tokens_of(ids[0])
+    assert first == [f"<{c}_{v}>" for c, v in zip("abcd", codes[0].tolist())]
+    assert sid_map.item_of_tokens(first) == ids[0]
+
+
+def test_same_seed_same_map_and_skip(ml100k, ml100k_sid, tmp_path):
+    out = tmp_path / "again"
+    emb = str(ml100k_sid / "embeddings.npy")
+    build_index(IndexConfig(data=str(ml100k), out=str(out), embeddings=emb))
+    assert np.array_equal(np.load(out / "sid_codes.npy"), np.load(ml100k_sid / "sid_codes.npy"))
+    other = tmp_path / "seed7"
+    build_index(IndexConfig(data=str(ml100k), out=str(other), embeddings=emb, seed=7))
+    assert not np.array_equal(np.load(other / "sid_codes.npy"), np.load(out / "sid_codes.npy"))
+    with pytest.raises(GrecError, match="different settings"):
+        build_index(IndexConfig(data=str(ml100k), out=str(out), embeddings=emb, levels=2))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"method": "rqkmeans", "balanced": True},
+        {"method": "rqkmeans", "dedup": "sinkhorn"},
+        {"method": "rqvae", "rqvae_epochs": 100, "dedup": "sinkhorn"},
+        {"method": "random", "dedup": "sinkhorn"},
+        {"method": "sequential", "codebook_size": 16},
+    ],
+)
+def test_every_method_is_one_to_one_on_ml100k(ml100k, ml100k_sid, tmp_path, settings):
+    out = tmp_path / "m"
+    report = build_index(IndexConfig(data=str(ml100k), out=str(out), embeddings=str(ml100k_sid / "embeddings.npy"),
+                                     **settings))  # fmt: skip
+    codes = np.load(out / "sid_codes.npy")
+    assert len({tuple(r) for r in codes.tolist()}) == 1682
+    assert report["collisions_after"]["collision_rate"] == 0.0
+    assert len(SidMap.load(out)) == 1682
+    if settings.get("balanced"):
+        assert report["per_level"][0]["max_items_per_code"] <= 7  # ceil(1682 / 256)
+        assert report["collisions_before"]["collision_rate"] < 0.05
+    if settings["method"] == "rqvae":
+        assert all(level["utilisation"] > 0.9 for level in report["per_level"])
+
+
+def write_items(folder, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+@pytest.mark.parametrize("settings", [{"dedup": "level"}, {"dedup": "sinkhorn"}, {"method": "random"},
+                                      {"method": "rqvae", "rqvae_epochs": 10}])  # fmt: skip
+def test_update_keeps_existing_codes(ml100k, ml100k_sid, tmp_path, settings):
+    items = read_jsonl(ml100k / "items.jsonl")
+    x = np.load(ml100k_sid / "embeddings.npy")
+    np.save(tmp_path / "old.npy", x[:1500])
+    np.save(tmp_path / "all.npy", x)
+    old = write_items(tmp_path / "old", items[:1500])
+    new = write_items(tmp_path / "new", items)
+    out = tmp_path / "sid"
+    build_index(IndexConfig(data=str(old), out=str(out), embeddings=str(tmp_path / "old.npy"), **settings))
+    before = np.load(out / "sid_codes.npy")
+    report = build_index(IndexConfig(data=str(new), out=str(out), embeddings=str(tmp_path / "all.npy"), update=True))
+    after = np.load(out / "sid_codes.npy")
+    assert np.array_equal(after[:1500], before)
+    assert len({tuple(r) for r in after.tolist()}) == 1682
+    assert report["updates"][-1]["added_items"] == 182 and report["items"] == 1682
+    assert json.loads((out / "item_ids.json").read_text()) == [r["item_id"] for r in items]
+
+
+def test_bad_input(ml100k, ml100k_sid, tmp_path, grec_cli):
+    empty = write_items(tmp_path / "empty", [])
+    with pytest.raises(GrecError, match="no items"):
+        build_index(IndexConfig(data=str(empty), out=str(tmp_path / "o1"), method="sequential"))
+    with pytest.raises(GrecError, match="items.jsonl: file not found"):
+        IndexConfig(data=str(tmp_path / "nowhere"))
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros((10, 4), dtype=np.float32))
+    with pytest.raises(GrecError, match="10 rows but 1682 items"):
+        build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "o2"), embeddings=str(short)))
+    bad = np.load(ml100k_sid / "embeddings.npy")
+    bad[17, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(GrecError, match="row 17 holds NaN or inf"):
+        build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "o3"), embeddings=str(tmp_path / "nan.npy")))
+    with pytest.raises(GrecError, match="--codebook_size: must be at least 2"):
+        IndexConfig(data=str(ml100k), codebook_size=1)
+    with pytest.raises(GrecError, match="--levels: must be at least 1"):
+        IndexConfig(data=str(ml100k), levels=0)
+    with pytest.raises(GrecError, match="1682 items do not fit in 4\\^2 = 16 semantic IDs"):
+        build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "o4"), method="sequential", levels=2,
+                                codebook_size=4))  # fmt: skip
+    for name in ("o1", "o2", "o3", "o4"):
+        assert not (tmp_path / name).exists()
+    assert leftovers(tmp_path) == []
+    code, _, err = grec_cli("index", "--data", ml100k, "--out", tmp_path / "o5", "--embeddings", short)
+    assert code == 1 and "short.npy: 10 rows but 1682 items" in err
+
+
+def test_sid_map_mismatch_is_refused(ml100k_sid, tmp_path):
+    sid_map = SidMap.load(ml100k_sid)
+    other = SidMap(sid_map.item_ids, sid_map.codes[::-1].copy())
+    with pytest.raises(GrecError, match="differs from the one the checkpoint was trained with"):
+        sid_map.check_same(other, "ckpt/")
+    sid_map.check_same(SidMap.load(sid_map.save(tmp_path)), "ckpt/")
