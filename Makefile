@@ -23,6 +23,7 @@ test: install
 
 demo: install
 	$(BIN)/grec prepare --dataset ml-100k --out data/ml-100k
+	$(BIN)/grec index --config configs/index/ml-100k-rqkmeans.yaml
 
 clean:
 	rm -rf $(VENV) outputs

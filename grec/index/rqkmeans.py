@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from grec.progress import progress
 
-from grec.index.kmeans import balanced_assign, kmeans, nearest, sq_distances
+from grec.index.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
 
 
 class RQKMeans:
@@ -46,7 +46,8 @@ class RQKMeans:
                 codes[:, level] = balanced_assign(residual, centroids)
             else:
                 codes[:, level] = nearest(residual, centroids)[0]
-            residual -= centroids[codes[:, level]]
+            for start in range(0, len(x), CHUNK):  # in chunks: no second n x dim temporary
+                residual[start : start + CHUNK] -= centroids[codes[start : start + CHUNK, level]]
         return codes, residual
 
     def last_level_costs(self, residual: np.ndarray, last_codes: np.ndarray) -> np.ndarray:
