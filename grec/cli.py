@@ -32,7 +32,7 @@ def _index() -> Callable:
     from grec.index.summary import format_report
 
     def run(cfg: IndexConfig) -> None:
-        print(format_report(build_index(cfg), cfg.out))
+        print(format_report(build_index(cfg), cfg.out, cfg.data))
 
     run.__name__ = "index"
     return command(IndexConfig, run)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def format_report(report: dict, out: str) -> str:
+from grec.io import read_jsonl
+from grec.sid import SidMap
+
+
+def format_report(report: dict, out: str, data: str | None = None, examples: int = 3) -> str:
+    """Report figures, plus ``examples`` items of ``data``'s items.jsonl with their semantic IDs."""
     before, after = report["collisions_before"], report["collisions_after"]
     lines = [
         f"semantic IDs ({report['method']}, {report['levels']} levels x {report['codebook_size']}, dedup "
@@ -21,4 +27,8 @@ def format_report(report: dict, out: str) -> str:
         lines.append(f"  relative reconstruction error {report['relative_reconstruction_error']:.4f}")
     for update in report.get("updates", []):
         lines.append(f"  update: +{update['added_items']} items (from {update['items_before']})")
+    if data is not None and examples:
+        sid_map = SidMap.load(out)
+        for _, record in zip(range(examples), (r for _, r in read_jsonl(Path(data) / "items.jsonl"))):
+            lines.append(f"  {sid_map.sid_string(record['item_id'])}  {record['title']}")
     return "\n".join(lines)
