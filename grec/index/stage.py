@@ -72,7 +72,7 @@ def make_quantizer(cfg: IndexConfig):
 
 
 def raw_codes(cfg: IndexConfig, x: np.ndarray, quantizer, start: int, fit: bool):
-    """Codes before de-duplication and a cost function for sinkhorn (None when codes carry no distances)."""
+    """Codes before de-duplication, and the quantiser's final residuals (None for random/sequential)."""
     if cfg.method == "random":
         return random_codes(len(x), cfg.levels, cfg.codebook_size, cfg.seed + start), None
     if cfg.method == "sequential":
@@ -138,7 +138,7 @@ def build_index(cfg: IndexConfig) -> dict:
         "method": cfg.method, "levels": cfg.levels, "codebook_size": cfg.codebook_size, "balanced": cfg.balanced,
         "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": int(x.shape[1]),
         "sid_length": int(final.shape[1]), "collisions_before": before, "collisions_after": collision_stats(final),
-        "per_level": level_report(final, _sizes(cfg, final)),
+        "per_level": level_report(final, level_sizes(cfg, final)),
         **_reconstruction(cfg, quantizer, x, residual),
     }  # fmt: skip
     with StagedDir(out, MARKER) as tmp:
@@ -153,7 +153,7 @@ def build_index(cfg: IndexConfig) -> dict:
     return report
 
 
-def _sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:
+def level_sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:
     """Codebook size per output level: the configured size, or wider where a level was widened."""
     used = (final.max(0) + 1).tolist()
     sizes = [max(cfg.codebook_size, u) for u in used[: cfg.levels]]

@@ -12,8 +12,8 @@ from grec.errors import GrecError
 from grec.index.collisions import collision_stats
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
-from grec.index.stage import (MARKER, check_capacity, load_embeddings, make_quantizer, raw_codes, read_items,
-                              resolve)  # fmt: skip
+from grec.index.stage import (MARKER, check_capacity, level_sizes, load_embeddings, make_quantizer, raw_codes,
+                              read_items, resolve)  # fmt: skip
 from grec.io import StagedDir, read_json, save_npy, write_json
 from grec.sid import SidMap
 
@@ -68,10 +68,9 @@ def update_index(cfg: IndexConfig) -> dict:
         raise GrecError("internal error: the update changed existing codes; the index was left as it was")
     all_ids = old_ids + [item_ids[k] for k in new_rows]
     sid_map = SidMap(all_ids, final)
-    sizes = [max(stored.codebook_size, int(m) + 1) for m in final.max(0)[: stored.levels]]
-    sizes += (final.max(0)[stored.levels :] + 1).tolist()
     report.update({
-        "items": len(all_ids), "collisions_after": collision_stats(final), "per_level": level_report(final, sizes),
+        "items": len(all_ids), "collisions_after": collision_stats(final),
+        "per_level": level_report(final, level_sizes(stored, final)),
         "sid_length": int(final.shape[1]),
     })  # fmt: skip
     report.setdefault("updates", []).append({

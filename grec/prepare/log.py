@@ -72,6 +72,36 @@ class LogBuilder:
         )
 
 
+class CatalogBuilder:
+    """Collects metadata records of the items the interactions use.
+
+    The first record of an item wins, with or without a title; later records of it are counted as
+    ``duplicate_item_metadata``, records without a title as ``items_without_title``.
+    """
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = wanted
+        self.seen: set[str] = set()
+        self.records: dict[str, dict] = {}
+        self.dropped: Counter = Counter()
+
+    def accepts(self, item_id: str, title: str) -> bool:
+        """Whether a record for ``item_id`` titled ``title`` should be added."""
+        if item_id not in self.wanted:
+            return False
+        if item_id in self.seen:
+            self.dropped["duplicate_item_metadata"] += 1
+            return False
+        self.seen.add(item_id)
+        if not title:
+            self.dropped["items_without_title"] += 1
+            return False
+        return True
+
+    def add(self, record: dict) -> None:
+        self.records[record["item_id"]] = record
+
+
 def parse_time(value: object, path: object, line: int, column: str) -> float:
     """A numeric timestamp (unix seconds or milliseconds); anything else names file, line, column."""
     if isinstance(value, bool):

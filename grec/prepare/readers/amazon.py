@@ -12,12 +12,11 @@ import ast
 import html
 import json
 import os
-from collections import Counter
 from pathlib import Path
 
 from grec.errors import GrecError, where
 from grec.io import numbered_lines
-from grec.prepare.log import LogBuilder, RawLog, clean_id, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
 
 REVIEW_FIELDS = {
     "2018": ("reviewerID", "asin", "unixReviewTime"),
@@ -107,34 +106,24 @@ def item_record(item_id: str, title: str, record: dict) -> dict:
     return {"item_id": item_id, "title": title, "text": ". ".join(parts), **kept}
 
 
-def read_meta(path: str | os.PathLike, wanted: set[str]) -> tuple[dict[str, dict], Counter]:
+def read_meta(path: str | os.PathLike, wanted: set[str]) -> CatalogBuilder:
     """Metadata records of the ``wanted`` items; items with no title are dropped and counted."""
-    catalog: dict[str, dict] = {}
-    dropped: Counter = Counter()
-    seen: set[str] = set()  # the first record of an item wins, with or without a title
+    catalog = CatalogBuilder(wanted)
     for number, line in numbered_lines(path):
         record = _parse_meta_line(line, path, number)
         key = "parent_asin" if "parent_asin" in record else "asin"
         if key not in record:
             raise GrecError(f"{where(path, number)}: metadata record without 'parent_asin' or 'asin'")
         item_id = clean_id(record[key], path, number, key)
-        if item_id not in wanted:
-            continue
-        if item_id in seen:
-            dropped["duplicate_item_metadata"] += 1
-            continue
-        seen.add(item_id)
         title = html.unescape(str(record.get("title") or "")).strip()
-        if not title:
-            dropped["items_without_title"] += 1
-            continue
-        catalog[item_id] = item_record(item_id, title, record)
-    return catalog, dropped
+        if catalog.accepts(item_id, title):
+            catalog.add(item_record(item_id, title, record))
+    return catalog
 
 
 def read_amazon(reviews: str | os.PathLike, meta: str | os.PathLike) -> RawLog:
     """Read a reviews file and its metadata file (2014, 2018 or 2023 layout)."""
     log = LogBuilder()
     read_reviews(reviews, log)
-    catalog, dropped = read_meta(meta, log.item_ids())
-    return log.build(catalog, [Path(reviews), Path(meta)], dropped)
+    catalog = read_meta(meta, log.item_ids())
+    return log.build(catalog.records, [Path(reviews), Path(meta)], catalog.dropped)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 
-from grec.prepare.log import LogBuilder, RawLog, clean_id, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
 from grec.prepare.readers.table import read_table
 
 RESERVED = ("item_id", "title", "text")
@@ -35,27 +34,17 @@ def read_generic(
             clean_id(row[item_col], interactions, number, item_col),
             parse_time(row[time_col], interactions, number, time_col),
         )
-    wanted = log.item_ids()
-    catalog: dict[str, dict] = {}
-    dropped: Counter = Counter()
-    seen: set[str] = set()  # the first record of an item wins, with or without a title
+    catalog = CatalogBuilder(log.item_ids())
     for number, row in read_table(items, [item_id_col, title_col], sep, encoding):
         item_id = clean_id(row[item_id_col], items, number, item_id_col)
-        if item_id not in wanted:
-            continue
-        if item_id in seen:
-            dropped["duplicate_item_metadata"] += 1
-            continue
-        seen.add(item_id)
         title = "" if row[title_col] is None else str(row[title_col]).strip()
-        if not title:
-            dropped["items_without_title"] += 1
+        if not catalog.accepts(item_id, title):
             continue
         extra = {k: v for k, v in row.items() if k not in (item_id_col, title_col) and v not in (None, "", [], {})}
         text = ". ".join([title, *(f"{k}: {_show(v)}" for k, v in extra.items())])
         raw = {(f"source_{k}" if k in RESERVED else k): v for k, v in extra.items()}
-        catalog[item_id] = {"item_id": item_id, "title": title, "text": text, **raw}
-    return log.build(catalog, [Path(interactions), Path(items)], dropped)
+        catalog.add({"item_id": item_id, "title": title, "text": text, **raw})
+    return log.build(catalog.records, [Path(interactions), Path(items)], catalog.dropped)
 
 
 def _show(value: object) -> str:

@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 from grec import assets
@@ -87,7 +86,7 @@ def read_packaged() -> RawLog:
     log = LogBuilder()
     for user, item, time in zip(ratings.user_id.tolist(), ratings.movie_id.tolist(), ratings.timestamp.tolist()):
         log.add(str(user), str(item), float(time))
-    return log.build(catalog, [ratings_path, items_path], Counter())
+    return log.build(catalog, [ratings_path, items_path])
 
 
 def _text(value: object) -> str:
