@@ -108,8 +108,10 @@ def dedup_sinkhorn(
     full, prefix = group_ids(codes), group_ids(codes[:, :-1])
     crowded = np.flatnonzero(np.bincount(full) > 1)
     widened: list[int] = []
+    by_prefix = np.argsort(prefix, kind="stable")  # rows of one prefix are one slice, in row order
+    bounds = np.searchsorted(prefix[by_prefix], np.arange(prefix.max() + 2))
     for p in np.unique(prefix[np.isin(full, crowded)]).tolist():
-        members = np.flatnonzero(prefix == p)
+        members = by_prefix[bounds[p] : bounds[p + 1]]
         cost = costs(members) if costs is not None else np.zeros((len(members), codebook_size))
         own = cost[np.arange(len(members)), np.minimum(codes[members, -1], codebook_size - 1)]
         # fixed rows keep their code; then, per code, the closest non-fixed row keeps it
