@@ -38,11 +38,24 @@ def _index() -> Callable:
     return command(IndexConfig, run)
 
 
+def _records() -> Callable:
+    from grec.records import RecordsConfig, build_records
+
+    def run(cfg: RecordsConfig) -> None:
+        counts = build_records(cfg)
+        print(f"records ({cfg.style}, tasks {','.join(cfg.tasks)}) -> {cfg.out}: "
+              + ", ".join(f"{name} {n:,}" for name, n in counts.items()))  # fmt: skip
+
+    run.__name__ = "records"
+    return command(RecordsConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
+    "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
 }
 
 

@@ -1,0 +1,7 @@
+"""Instruction records (alpaca style) from prepared splits, and the prompt templates train and infer share."""
+
+from grec.records.config import RecordsConfig
+from grec.records.stage import build_records
+from grec.records.templates import prompt
+
+__all__ = ["RecordsConfig", "build_records", "prompt"]

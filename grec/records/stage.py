@@ -1,0 +1,80 @@
+"""The records stage: prepared splits (+ semantic IDs) -> instruction records for LLM training."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from grec import __version__
+from grec.errors import GrecError
+from grec.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
+from grec.records.config import RecordsConfig
+from grec.records.templates import fill, quote
+from grec.sid import SidMap
+
+logger = logging.getLogger("grec")
+OUTPUTS = ("train.json", "valid.json", "test.json", "settings.json")
+MARKER = "settings.json"
+
+
+def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
+    def render(item: str) -> str:
+        return sid_map.sid_string(item) if cfg.style == "sid" else quote(titles[item])
+
+    def seqrec(row: dict) -> dict:
+        history = row["history"][-cfg.max_history :]
+        parts = fill(f"seqrec-{cfg.style}", history=", ".join(render(i) for i in history), target=render(row["target"]))
+        return {**parts, "user_id": row["user_id"], "target": row["target"], "history": history}
+
+    return seqrec
+
+
+def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: SidMap | None) -> None:
+    for number, row in enumerate(rows, 1):
+        for item in [*row["history"], row["target"]]:
+            if item not in titles:
+                raise GrecError(f"{path}:{number}: item {item!r} is not in items.jsonl; run grec prepare again")
+            if sid_map is not None and item not in sid_map:
+                raise GrecError(
+                    f"{path}:{number}: item {item!r} has no semantic ID; run grec index --update on the SID folder"
+                )
+
+
+def build_records(cfg: RecordsConfig) -> dict[str, int]:
+    """Write train/valid/test records; return how many records each file holds."""
+    out = Path(cfg.out)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}
+    settings["data"] = str(Path(cfg.data).resolve())
+    settings["sid"] = str(Path(cfg.sid).resolve()) if cfg.sid else None
+    if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
+        logger.info("%s already holds these records; nothing to do (pass --overwrite to redo)", out)
+        return read_json(out / MARKER)["counts"]
+    titles = {r["item_id"]: r["title"] for _, r in read_jsonl(Path(cfg.data) / "items.jsonl")}
+    sid_map = SidMap.load(cfg.sid) if cfg.sid else None
+    seqrec = _writer(cfg, titles, sid_map)
+    splits = {}
+    for name in ("train", "valid", "test"):
+        path = Path(cfg.data) / f"{name}.jsonl"
+        rows = [row for _, row in read_jsonl(path)]
+        _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
+        splits[name] = [seqrec(row) for row in rows] if "seqrec" in cfg.tasks else []
+    if 0 < cfg.sample < len(splits["train"]):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(splits["train"]), cfg.sample, replace=False))
+        splits["train"] = [splits["train"][k] for k in keep]
+    for task in ("item2index", "index2item"):
+        if task in cfg.tasks:
+            for item in sid_map.item_ids:
+                if item in titles:
+                    parts = fill(task, title=titles[item], sid=sid_map.sid_string(item))
+                    splits["train"].append({**parts, "user_id": None, "target": item, "history": []})
+    counts = {name: len(rows) for name, rows in splits.items()}
+    with StagedDir(out, MARKER) as tmp:
+        for name, rows in splits.items():
+            with atomic_open(tmp / f"{name}.json") as handle:
+                json.dump(rows, handle, ensure_ascii=False, indent=1)
+        write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings, "counts": counts})
+    return counts

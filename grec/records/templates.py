@@ -1,0 +1,58 @@
+"""Every prompt grec writes or reads, in one place.
+
+Records are alpaca-style ``{"instruction", "input", "output"}`` (BIGRec, LC-Rec); ``prompt()``
+turns one into the text a model is trained on and generates from. Each template has a name that
+is stored in the record, so a records folder says how it was written.
+"""
+
+from __future__ import annotations
+
+ALPACA_HEADER = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+)
+RESPONSE_MARK = "### Response:\n"
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "seqrec-sid": {
+        "instruction": "Here are the items a user interacted with, oldest first. Predict the next item the user "
+        "will interact with, as its semantic ID.",
+        "input": "The user has interacted with: {history}",
+        "output": "{target}",
+    },
+    "seqrec-title": {
+        "instruction": "Given a list of items the user has interacted with before, please recommend a new item "
+        "that the user likes to the user.",
+        "input": "The user has interacted with the following items before: {history}",
+        "output": "{target}",
+    },
+    "item2index": {
+        "instruction": "Which item has the title below? Answer with its semantic ID.",
+        "input": "{title}",
+        "output": "{sid}",
+    },
+    "index2item": {
+        "instruction": "What is the title of the item with the semantic ID below?",
+        "input": "{sid}",
+        "output": "{title}",
+    },
+}
+
+
+def fill(name: str, **values: str) -> dict[str, str]:
+    """The instruction, input and output of template ``name`` with ``values`` filled in."""
+    template = TEMPLATES[name]
+    return {"template": name, **{part: template[part].format(**values) for part in ("instruction", "input", "output")}}
+
+
+def prompt(record: dict) -> str:
+    """The model's input text for a record: alpaca header, instruction, input, then the response mark."""
+    text = f"{ALPACA_HEADER}### Instruction:\n{record['instruction']}\n\n"
+    if record.get("input"):
+        text += f"### Input:\n{record['input']}\n\n"
+    return text + RESPONSE_MARK
+
+
+def quote(title: str) -> str:
+    """Titles are written in double quotes (BIGRec), so a model's output has clear ends."""
+    return f'"{title}"'

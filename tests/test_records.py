@@ -1,0 +1,47 @@
+"""grec records on real ML-100K: seqrec in both styles and LC-Rec's auxiliary tasks."""
+
+import json
+
+import pytest
+
+from grec.errors import GrecError
+from grec.records import RecordsConfig, build_records, prompt
+from grec.sid import SidMap
+
+
+def test_sid_records_with_auxiliary_tasks(ml100k, ml100k_sid, tmp_path):
+    out = tmp_path / "sid"
+    counts = build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), max_history=5,
+                                         tasks=["seqrec", "item2index", "index2item"]))  # fmt: skip
+    assert counts == {"train": 97171 + 2 * 1682, "valid": 943, "test": 943}
+    sid_map = SidMap.load(ml100k_sid)
+    test = json.loads((out / "test.json").read_text())
+    prepared = [json.loads(line) for line in (ml100k / "test.jsonl").read_text().splitlines()]
+    first, row = test[0], prepared[0]
+    assert first["output"] == sid_map.sid_string(row["target"]) and first["target"] == row["target"]
+    assert first["history"] == row["history"][-5:]
+    assert first["input"] == "The user has interacted with: " + ", ".join(sid_map.sid_string(i) for i in row["history"][-5:])
+    train = json.loads((out / "train.json").read_text())
+    aux = [r for r in train if r["template"] == "index2item"]
+    assert len(aux) == 1682 and aux[0]["input"] == sid_map.sid_string(aux[0]["target"])
+    text = prompt(first)
+    assert text.endswith("### Response:\n") and first["input"] in text and first["output"] not in text
+
+
+def test_title_records_sampled(ml100k, tmp_path):
+    out = tmp_path / "title"
+    counts = build_records(RecordsConfig(data=str(ml100k), style="title", out=str(out), sample=500, seed=3))
+    assert counts["train"] == 500
+    train = json.loads((out / "train.json").read_text())
+    titles = {json.loads(line)["item_id"]: json.loads(line)["title"] for line in (ml100k / "items.jsonl").read_text().splitlines()}
+    assert all(r["output"] == f'"{titles[r["target"]]}"' for r in train)
+    again = tmp_path / "again"
+    build_records(RecordsConfig(data=str(ml100k), style="title", out=str(again), sample=500, seed=3))
+    assert (again / "train.json").read_bytes() == (out / "train.json").read_bytes()
+
+
+def test_records_need_the_sid_folder(ml100k):
+    with pytest.raises(GrecError, match="--sid: required"):
+        RecordsConfig(data=str(ml100k), style="sid")
+    with pytest.raises(GrecError, match="unknown task 'rank'"):
+        RecordsConfig(data=str(ml100k), style="title", tasks=["rank"])
