@@ -50,12 +50,27 @@ def _records() -> Callable:
     return command(RecordsConfig, run)
 
 
+def _train() -> Callable:
+    from grec.train import TrainConfig, train
+
+    def run(cfg: TrainConfig) -> None:
+        state = train(cfg)
+        if state.get("best_metric") is not None:
+            print(f"trained -> {cfg.output_dir}: best valid loss {state['best_metric']:.4f} at epoch {state['best_epoch']}")
+        else:
+            print(f"trained -> {cfg.output_dir} ({state['epoch']} epochs)")
+
+    run.__name__ = "train"
+    return command(TrainConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
+    "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
 }
 
 

@@ -1,0 +1,134 @@
+"""What a run leaves beside the Trainer checkpoints: best/, last/, log.json, loss.png, training_state.json.
+
+The callback runs on every process (saving a sharded model is collective); only the main
+process writes files. Each of best/ and last/ is written to a temporary folder and swapped in, so
+a run killed at any moment leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from grec import __version__
+from grec.io import read_json, write_json
+
+STATE = "training_state.json"
+
+
+def epoch_log(log_history: list[dict], seconds: dict[int, float]) -> list[dict]:
+    """Per-epoch train loss (mean of the logged losses), valid loss, last lr and wall time."""
+    rows: dict[int, dict] = {}
+    for entry in log_history:
+        if "epoch" not in entry:
+            continue
+        epoch = max(1, int(-(-round(entry["epoch"], 6) // 1)))  # (e-1, e] belongs to epoch e
+        row = rows.setdefault(epoch, {"epoch": epoch, "losses": [], "valid_loss": None, "learning_rate": None})
+        if "loss" in entry:
+            row["losses"].append(entry["loss"])
+            row["learning_rate"] = entry.get("learning_rate", row["learning_rate"])
+        if "eval_loss" in entry:
+            row["valid_loss"] = entry["eval_loss"]
+    out = []
+    for epoch in sorted(rows):
+        row = rows[epoch]
+        losses = row.pop("losses")
+        row["train_loss"] = sum(losses) / len(losses) if losses else None
+        row["seconds"] = seconds.get(epoch)
+        out.append(row)
+    return out
+
+
+def plot_losses(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from grec.io import atomic_open
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
+        points = [(r["epoch"], r[key]) for r in rows if r[key] is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=label)
+    ax.set(xlabel="epoch", ylabel="loss", title="training curves")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+
+
+class RunArtifacts(TrainerCallback):
+    """Saves best/ and last/ after each epoch's evaluation, writes logs, applies early stopping."""
+
+    def __init__(self, cfg, tokenizer, sid_map=None):
+        self.cfg, self.tokenizer, self.sid_map = cfg, tokenizer, sid_map
+        self.output_dir = Path(cfg.output_dir)
+        self.trainer = None
+        self.started: float | None = None
+        previous = self.output_dir / STATE
+        state = read_json(previous) if previous.is_file() else {}
+        self.best = state.get("best_metric")
+        self.best_epoch = state.get("best_epoch")
+        self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        epoch = int(round(state.epoch or 0))
+        if self.started is not None:
+            self.seconds[epoch] = round(time.time() - self.started, 2)
+        rows = epoch_log(state.log_history, self.seconds)
+        valid = next((r["valid_loss"] for r in rows if r["epoch"] == epoch), None)
+        improved = valid is not None and (self.best is None or valid < self.best)
+        if improved:
+            self.best, self.best_epoch = valid, epoch
+            self._save("best", state)
+        self._save("last", state)
+        if state.is_world_process_zero:
+            write_json(self.output_dir / "log.json", rows)
+            plot_losses(rows, self.output_dir / "loss.png")
+            write_json(self.output_dir / STATE, self._state(state))
+        patience = self.cfg.early_stopping_patience
+        if patience and self.best_epoch is not None and epoch - self.best_epoch >= patience:
+            control.should_training_stop = True
+
+    def _state(self, state) -> dict:
+        import peft
+        import torch
+        import transformers
+
+        return {
+            "epoch": int(round(state.epoch or 0)), "global_step": state.global_step,
+            "metric": "valid_loss", "best_metric": self.best, "best_epoch": self.best_epoch,
+            "best_dir": "best" if self.best_epoch is not None else None,
+            "seconds": self.seconds, "seed": self.cfg.seed, "arguments": dataclasses.asdict(self.cfg),
+            "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                         "peft": peft.__version__},
+        }  # fmt: skip
+
+    def _save(self, name: str, state) -> None:
+        final = self.output_dir / name
+        tmp = self.output_dir / f".{name}.tmp"
+        if state.is_world_process_zero:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.trainer.save_model(str(tmp))
+        if not state.is_world_process_zero:
+            return
+        self.tokenizer.save_pretrained(tmp)
+        if self.sid_map is not None:
+            self.sid_map.save(tmp)
+        write_json(tmp / STATE, self._state(state))
+        old = self.output_dir / f".{name}.old"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""``TrainConfig``: every flag of ``train.py`` / ``grec train`` (BIGRec's names where they exist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.errors import GrecError
+
+FINETUNES = ("lora", "full")
+MODEL_TYPES = ("auto", "causal", "seq2seq")
+REPORTS = ("none", "tensorboard", "wandb")
+
+
+@dataclass
+class TrainConfig:
+    """grec train: fine-tune a language model to generate the next item (LoRA or full).
+
+    Reads alpaca-style records (grec records); writes best/, last/, Trainer checkpoints, log.json,
+    loss.png and training_state.json to --output_dir. Run under `accelerate launch train.py ...`
+    for data-parallel training. Example:
+    accelerate launch train.py --base_model MODEL --train_data_path "[data/ml-100k/records/sid/train.json]"
+    --val_data_path data/ml-100k/records/sid/valid.json --sid data/ml-100k/sid --output_dir outputs/lcrec
+
+    Args:
+        base_model: a Hugging Face model folder, a hub name, or a .gguf file (converted once and cached).
+        train_data_path: one or more records files (JSON lists); several files = multi-domain training.
+        val_data_path: records file for validation loss each epoch.
+        output_dir: where checkpoints, best/, last/ and logs go.
+        batch_size: global batch size (examples per optimizer step, all processes together).
+        micro_batch_size: examples per process per forward pass; gradient accumulation = batch_size / (micro_batch_size x processes).
+        num_epochs: training epochs.
+        learning_rate: peak learning rate.
+        warmup_ratio: share of steps with linear warm-up.
+        lr_scheduler: learning-rate schedule after warm-up (cosine, linear, constant).
+        weight_decay: AdamW weight decay.
+        cutoff_len: most tokens per example; longer prompts lose their oldest tokens, and records whose response alone does not fit are dropped (counted).
+        finetune: lora (adapters; new SID token rows trained too) or full (every weight).
+        lora_r: LoRA rank.
+        lora_alpha: LoRA scaling.
+        lora_dropout: dropout on the LoRA path.
+        lora_target_modules: module names that get adapters.
+        train_on_inputs: also learn to predict the prompt tokens (default: only the response is in the loss).
+        group_by_length: batch examples of similar length together (less padding).
+        model_type: causal, seq2seq or auto (from the model config).
+        sid: a folder written by grec index: its tokens are added to the tokenizer and model before LoRA.
+        init: how new SID token rows start: mean of existing rows, or text (mean of item title token embeddings).
+        resume_from_checkpoint: a checkpoint folder, or auto for the latest in output_dir.
+        early_stopping_patience: stop after this many epochs without a better validation loss; 0 never stops.
+        sample: a seeded random subset of this many training records; -1 uses all.
+        seed: random seed (model init for new rows, data order, dropout, sampling).
+        bf16: train in bfloat16 mixed precision.
+        fp16: train in float16 mixed precision.
+        deepspeed: a DeepSpeed config file (e.g. configs/deepspeed/zero2.json).
+        report_to: none, tensorboard or wandb (offline mode works without network).
+        logging_steps: optimizer steps between loss logs.
+        debug_port: rank 0 waits for a debugpy client on this port before training (0: off).
+    """
+
+    base_model: str = ""
+    train_data_path: list[str] | None = None
+    val_data_path: str | None = None
+    output_dir: str = "outputs/train"
+    batch_size: int = 128
+    micro_batch_size: int = 4
+    num_epochs: int = 3
+    learning_rate: float = 3e-4
+    warmup_ratio: float = 0.05
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    cutoff_len: int = 512
+    finetune: str = "lora"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None
+    train_on_inputs: bool = False
+    group_by_length: bool = False
+    model_type: str = "auto"
+    sid: str | None = None
+    init: str = "mean"
+    resume_from_checkpoint: str | None = None
+    early_stopping_patience: int = 0
+    sample: int = -1
+    seed: int = 42
+    bf16: bool = False
+    fp16: bool = False
+    deepspeed: str | None = None
+    report_to: str = "none"
+    logging_steps: int = 10
+    debug_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.train_data_path = list(self.train_data_path or [])
+        self.lora_target_modules = list(self.lora_target_modules or ["q_proj", "v_proj"])
+        if not self.base_model:
+            raise GrecError("--base_model: required (a model folder, a hub name or a .gguf file)")
+        if not self.train_data_path:
+            raise GrecError("--train_data_path: required (one or more records files from grec records)")
+        for path in [*self.train_data_path, *([self.val_data_path] if self.val_data_path else [])]:
+            if not Path(path).is_file():
+                raise GrecError(f"{path}: records file not found; run grec records first or fix the path")
+        if self.sid is not None and not (Path(self.sid) / "sid_map.json").is_file():
+            raise GrecError(f"{Path(self.sid) / 'sid_map.json'}: file not found; --sid takes a grec index folder")
+        if self.deepspeed is not None and not Path(self.deepspeed).is_file():
+            raise GrecError(f"{self.deepspeed}: DeepSpeed config not found (given as --deepspeed)")
+        if self.finetune not in FINETUNES:
+            raise GrecError(f"--finetune: expected one of {', '.join(FINETUNES)}, got {self.finetune!r}")
+        if self.model_type not in MODEL_TYPES:
+            raise GrecError(f"--model_type: expected one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.report_to not in REPORTS:
+            raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
+        if self.bf16 and self.fp16:
+            raise GrecError("--bf16 and --fp16: choose one")
+        for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise GrecError(f"--{name}: must be at least 1")
+        if self.batch_size % self.micro_batch_size:
+            raise GrecError(f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}")
+        if self.sample == 0 or self.sample < -1:
+            raise GrecError("--sample: give a positive number of records, or -1 for all")
+
+    def accumulation_steps(self, processes: int) -> int:
+        """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
+        per_step = self.micro_batch_size * processes
+        if self.batch_size % per_step:
+            raise GrecError(
+                f"--batch_size {self.batch_size} does not divide into --micro_batch_size {self.micro_batch_size} x "
+                f"{processes} processes; pick sizes with batch_size = micro_batch_size x processes x k"
+            )
+        return self.batch_size // per_step

@@ -1,0 +1,85 @@
+"""Records -> token ids and loss labels, for causal and encoder-decoder models.
+
+Causal: ``input_ids = prompt + response + eos``; labels copy them, with the prompt masked out
+(-100) unless ``train_on_inputs``. Seq2seq: the prompt is the encoder input and ``response + eos``
+the labels. When an example exceeds ``cutoff_len`` the prompt loses its oldest tokens, kept from
+the front (the instruction) and the back (the latest history and the response mark); a record whose
+response alone does not fit is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from grec.errors import GrecError
+from grec.records import prompt
+
+logger = logging.getLogger("grec")
+FIELDS = ("instruction", "input", "output")
+KEEP_HEAD = 64  # prompt tokens always kept from the front when cutting a long prompt
+
+
+def load_records(paths: list[str], sample: int = -1, seed: int = 0) -> list[dict]:
+    """Records from one or more JSON-list files, checked; ``sample`` > 0 keeps a seeded subset."""
+    records = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise GrecError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(data, list) or not data:
+            raise GrecError(f"{path}: expected a non-empty JSON list of records (grec records writes them)")
+        for k, record in enumerate(data):
+            missing = [f for f in FIELDS if not isinstance(record, dict) or f not in record]
+            if missing:
+                raise GrecError(f"{path}: record {k} has no {missing[0]!r} field; records need {', '.join(FIELDS)}")
+        records.extend(data)
+    if 0 < sample < len(records):
+        keep = np.sort(np.random.default_rng(seed).choice(len(records), sample, replace=False))
+        records = [records[k] for k in keep]
+    return records
+
+
+def _fit_prompt(ids: list[int], room: int) -> list[int]:
+    if len(ids) <= room:
+        return ids
+    head = min(KEEP_HEAD, room // 2)
+    return ids[:head] + ids[len(ids) - (room - head) :]
+
+
+def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int,
+                     train_on_inputs: bool = False) -> tuple[list[dict], int]:  # fmt: skip
+    """Token ids, attention masks and labels per record; returns (examples, records dropped)."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise GrecError("the tokenizer has no end-of-sequence token; set tokenizer.eos_token")
+    bos = [tokenizer.bos_token_id] if (not seq2seq and tokenizer.bos_token_id is not None
+                                        and getattr(tokenizer, "add_bos_token", False)) else []  # fmt: skip
+    prompts = tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
+    responses = tokenizer([r["output"] for r in records], add_special_tokens=False)["input_ids"]
+    examples, dropped = [], 0
+    for p_ids, r_ids in zip(prompts, responses):
+        r_ids = r_ids + [eos]
+        room = cutoff_len - len(r_ids) - len(bos)
+        if room < 1:
+            dropped += 1
+            continue
+        p_ids = bos + _fit_prompt(p_ids, room)
+        if seq2seq:
+            examples.append({"input_ids": p_ids, "attention_mask": [1] * len(p_ids), "labels": r_ids,
+                             "length": len(p_ids) + len(r_ids)})  # fmt: skip
+        else:
+            ids = p_ids + r_ids
+            labels = ids if train_on_inputs else [-100] * len(p_ids) + r_ids
+            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(labels),
+                             "length": len(ids)})  # fmt: skip
+    if dropped:
+        logger.warning("train: %d of %d records dropped: their response alone exceeds --cutoff_len %d",
+                       dropped, len(records), cutoff_len)  # fmt: skip
+    if not examples:
+        raise GrecError(f"no record fits --cutoff_len {cutoff_len}; raise it")
+    return examples, dropped

@@ -1,0 +1,117 @@
+"""Load the model and tokenizer to train: a folder, a hub name or a GGUF file; SID tokens; LoRA."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from grec.errors import GrecError
+
+logger = logging.getLogger("grec")
+
+
+def gguf_cache_dir(gguf: Path) -> Path:
+    root = Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))
+    return root / "gguf" / f"{gguf.stem}-{gguf.stat().st_size}"
+
+
+def convert_gguf(gguf: Path) -> Path:
+    """A float32 safetensors folder for a GGUF model, converted once and cached.
+
+    transformers de-quantises the GGUF but refuses to save the result; rebuilding the model from
+    its config without the quantisation entry and loading the weights gives a savable copy.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder = gguf_cache_dir(gguf)
+    if (folder / "config.json").is_file():
+        return folder
+    logger.info("converting %s to a safetensors folder in %s (once; about 30 s)", gguf, folder)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = type(loaded)(config)
+    model.load_state_dict(loaded.state_dict())
+    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def resolve_base_model(base_model: str) -> str:
+    """A loadable name: GGUF files become cached folders; folders and hub names pass through."""
+    path = Path(base_model)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise GrecError(f"{path}: GGUF file not found (given as --base_model)")
+        return str(convert_gguf(path))
+    if path.exists() and not (path / "config.json").is_file():
+        raise GrecError(f"{path}: not a Hugging Face model folder (no config.json)")
+    if not path.exists() and (base_model.startswith((".", "/", "~")) or base_model.count("/") != 1):
+        raise GrecError(f"{base_model}: model not found; give a model folder, a hub name (org/name) or a .gguf file")
+    return base_model
+
+
+def is_seq2seq(config, model_type: str) -> bool:
+    if model_type != "auto":
+        return model_type == "seq2seq"
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+def load_model(base_model: str, model_type: str = "auto", dtype: torch.dtype = torch.float32):
+    """(model, tokenizer, seq2seq) for a resolved ``base_model``."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(base_model)
+    except OSError as err:
+        raise GrecError(f"{base_model}: cannot load the model config ({err})") from None
+    seq2seq = is_seq2seq(config, model_type)
+    loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = loader.from_pretrained(base_model, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, seq2seq
+
+
+def module_names(model) -> list[str]:
+    """Names (last component) of the model's linear layers, the usual LoRA targets."""
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+
+
+def apply_lora(model, seq2seq: bool, r: int, alpha: int, dropout: float, targets: list[str],
+               token_ids: list[int] | None = None):  # fmt: skip
+    """Wrap ``model`` with LoRA adapters on ``targets``; ``token_ids`` rows of the embeddings (and an
+    untied output layer) are trained too."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    available = module_names(model)
+    unknown = [t for t in targets if t not in available]
+    if unknown:
+        raise GrecError(
+            f"--lora_target_modules: {', '.join(unknown)} match nothing in this model; its linear layers are: "
+            f"{', '.join(available)}"
+        )
+    trainable = None
+    if token_ids:
+        embed = model.get_input_embeddings()
+        names = {module: name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+        trainable = {names[embed]: list(token_ids)}
+        head = model.get_output_embeddings()
+        if head is not None and head.weight.data_ptr() != embed.weight.data_ptr():
+            trainable[names[head]] = list(token_ids)
+    config = LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, trainable_token_indices=trainable,
+    )  # fmt: skip
+    return get_peft_model(model, config)

@@ -1,0 +1,110 @@
+"""``train(cfg)``: records + base model -> a fine-tuned recommender, with the Hugging Face Trainer.
+
+Under ``accelerate launch`` (or torchrun) the Trainer runs data-parallel over the configured
+processes, and under DeepSpeed with ``--deepspeed``; gradient accumulation is derived so the
+global batch is ``--batch_size`` whatever the process count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from grec.errors import GrecError
+from grec.io import read_json, read_jsonl
+from grec.sid import SidMap, add_sid_tokens
+from grec.train.artifacts import RunArtifacts
+from grec.train.config import TrainConfig
+from grec.train.data import load_records, tokenize_records
+from grec.train.model import apply_lora, load_model, resolve_base_model
+
+logger = logging.getLogger("grec")
+SID_TOKEN = re.compile(r"<[a-z]_\d+>")
+
+
+def _titles(sid_folder: str) -> dict[str, str]:
+    """Item titles for ``--init text``, from the prepared folder the SID folder was built from."""
+    data = read_json(Path(sid_folder) / "settings.json")["settings"]["data"]
+    return {r["item_id"]: r["title"] for _, r in read_jsonl(Path(data) / "items.jsonl")}
+
+
+def _check_sid_tokens(records: list[dict], tokenizer) -> None:
+    vocab = tokenizer.get_vocab()
+    for record in records[:1000]:
+        for text in (record["input"], record["output"]):
+            for token in SID_TOKEN.findall(text):
+                if token not in vocab:
+                    raise GrecError(
+                        f"records use the semantic-ID token {token} that the tokenizer lacks; "
+                        f"pass --sid with the folder the records were built from"
+                    )
+
+
+def _wait_for_debugger(port: int) -> None:
+    try:
+        import debugpy
+    except ImportError:
+        raise GrecError("--debug_port needs debugpy: pip install debugpy") from None
+    debugpy.listen(("0.0.0.0", port))
+    logger.info("waiting for a debugger on port %d", port)
+    debugpy.wait_for_client()
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Fine-tune per ``cfg``; return the final training_state.json content."""
+    import torch
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    accumulation = cfg.accumulation_steps(world)
+    if cfg.debug_port and rank == 0:
+        _wait_for_debugger(cfg.debug_port)
+    train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
+    val_records = load_records([cfg.val_data_path]) if cfg.val_data_path else None
+    torch.manual_seed(cfg.seed)
+    model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
+    sid_map, token_ids = None, []
+    if cfg.sid:
+        sid_map = SidMap.load(cfg.sid)
+        titles = _titles(cfg.sid) if cfg.init == "text" else None
+        ids = add_sid_tokens(tokenizer, sid_map, model, cfg.init, titles)
+        token_ids = sorted({int(i) for level in ids.level_ids for i in level if i >= 0})
+    _check_sid_tokens(train_records, tokenizer)
+    if cfg.finetune == "lora":
+        model = apply_lora(model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules,
+                           token_ids)  # fmt: skip
+    train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
+    val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
+    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
+    args = TrainingArguments(
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulation,
+        num_train_epochs=cfg.num_epochs, learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
+        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if val_set else "no",
+        save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        remove_unused_columns=False, disable_tqdm=False,
+    )  # fmt: skip
+    artifacts = RunArtifacts(cfg, tokenizer, sid_map)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=Dataset.from_list(train_set),
+        eval_dataset=Dataset.from_list(val_set) if val_set else None,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        processing_class=tokenizer, callbacks=[artifacts],
+    )  # fmt: skip
+    artifacts.trainer = trainer
+    resume = cfg.resume_from_checkpoint
+    if resume == "auto":
+        resume = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+        logger.info("resuming from %s", resume or "scratch (no checkpoint in --output_dir)")
+    elif resume is not None and not Path(resume).is_dir():
+        raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
+    trainer.train(resume_from_checkpoint=resume)
+    return read_json(Path(cfg.output_dir) / "training_state.json")
