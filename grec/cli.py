@@ -64,6 +64,16 @@ def _train() -> Callable:
     return command(TrainConfig, run)
 
 
+def _export() -> Callable:
+    from grec.train.export import ExportConfig, export
+
+    def run(cfg: ExportConfig) -> None:
+        print(f"merged model -> {export(cfg)}")
+
+    run.__name__ = "export"
+    return command(ExportConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
@@ -71,6 +81,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
+    "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
 }
 
 

@@ -33,3 +33,34 @@ def ml100k_sid(ml100k, tmp_path_factory):
     out = tmp_path_factory.mktemp("sid") / "rqkmeans"
     build_index(IndexConfig(data=str(ml100k), out=str(out)))
     return out
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer_dir(tmp_path_factory):
+    """SmolLM2-135M-Instruct's tokenizer, read once from the GGUF file and saved as a plain folder."""
+    from transformers import AutoTokenizer
+
+    from grec import assets
+
+    gguf = assets.smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    folder = tmp_path_factory.mktemp("smol-tokenizer")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def t5_tokenizer_dir(ml100k, tmp_path_factory):
+    """A T5 tokenizer around a sentencepiece model trained here on ML-100K item texts."""
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+
+    from helpers import read_jsonl
+
+    folder = tmp_path_factory.mktemp("t5-tokenizer")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(r["text"] for r in read_jsonl(ml100k / "items.jsonl")))
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "spiece"), vocab_size=600,
+                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)  # fmt: skip
+    T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
+    return folder

@@ -48,6 +48,7 @@ class TrainConfig:
         resume_from_checkpoint: a checkpoint folder, or auto for the latest in output_dir.
         early_stopping_patience: stop after this many epochs without a better validation loss; 0 never stops.
         sample: a seeded random subset of this many training records; -1 uses all.
+        val_sample: a seeded random subset of this many validation records; -1 uses all.
         seed: random seed (model init for new rows, data order, dropout, sampling).
         bf16: train in bfloat16 mixed precision.
         fp16: train in float16 mixed precision.
@@ -82,6 +83,7 @@ class TrainConfig:
     resume_from_checkpoint: str | None = None
     early_stopping_patience: int = 0
     sample: int = -1
+    val_sample: int = -1
     seed: int = 42
     bf16: bool = False
     fp16: bool = False
@@ -117,8 +119,9 @@ class TrainConfig:
                 raise GrecError(f"--{name}: must be at least 1")
         if self.batch_size % self.micro_batch_size:
             raise GrecError(f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}")
-        if self.sample == 0 or self.sample < -1:
-            raise GrecError("--sample: give a positive number of records, or -1 for all")
+        for name in ("sample", "val_sample"):
+            if getattr(self, name) == 0 or getattr(self, name) < -1:
+                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
 
     def accumulation_steps(self, processes: int) -> int:
         """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""

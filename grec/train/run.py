@@ -65,7 +65,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.debug_port and rank == 0:
         _wait_for_debugger(cfg.debug_port)
     train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
-    val_records = load_records([cfg.val_data_path]) if cfg.val_data_path else None
+    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
     torch.manual_seed(cfg.seed)
     model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
     sid_map, token_ids = None, []
@@ -90,7 +90,7 @@ def train(cfg: TrainConfig) -> dict:
         save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        remove_unused_columns=False, disable_tqdm=False,
+        remove_unused_columns=False, disable_tqdm=False, dataloader_pin_memory=torch.cuda.is_available(),
     )  # fmt: skip
     artifacts = RunArtifacts(cfg, tokenizer, sid_map)
     trainer = Trainer(

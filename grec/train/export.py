@@ -1,0 +1,69 @@
+"""``grec export``: merge a LoRA checkpoint into its base model; a standalone folder inference loads without peft."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.errors import GrecError
+from grec.io import read_json
+from grec.sid import SidMap
+from grec.train.model import load_model, resolve_base_model
+
+
+@dataclass
+class ExportConfig:
+    """grec export: merge LoRA adapters into the base model (merge_and_unload) and save model, tokenizer and SID map.
+
+    Example: grec export --checkpoint outputs/lcrec/best --out outputs/lcrec/merged
+
+    Args:
+        checkpoint: a best/ or last/ folder written by grec train.
+        out: folder for the merged model.
+    """
+
+    checkpoint: str = ""
+    out: str = ""
+
+    def __post_init__(self) -> None:
+        if not (Path(self.checkpoint) / "training_state.json").is_file():
+            raise GrecError(f"{self.checkpoint}: not a grec training checkpoint (no training_state.json)")
+        if not self.out:
+            raise GrecError("--out: required")
+
+
+def load_trained(checkpoint: str | Path):
+    """(model, tokenizer, seq2seq) of a best/ or last/ folder, LoRA adapters applied (not merged)."""
+    from transformers import AutoTokenizer
+
+    checkpoint = Path(checkpoint)
+    arguments = read_json(checkpoint / "training_state.json")["arguments"]
+    if not (checkpoint / "adapter_config.json").is_file():
+        return load_model(str(checkpoint), arguments["model_type"])
+    from peft import PeftModel
+
+    model, _, seq2seq = load_model(resolve_base_model(arguments["base_model"]), arguments["model_type"])
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    return PeftModel.from_pretrained(model, checkpoint), tokenizer, seq2seq
+
+
+def export(cfg: ExportConfig) -> Path:
+    """Write the merged model to ``cfg.out`` (atomically: a temporary folder renamed at the end)."""
+    model, tokenizer, _ = load_trained(cfg.checkpoint)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    out = Path(cfg.out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if (Path(cfg.checkpoint) / "sid_map.json").is_file():
+        SidMap.load(cfg.checkpoint).save(tmp)
+    shutil.copy(Path(cfg.checkpoint) / "training_state.json", tmp / "training_state.json")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out

@@ -1,0 +1,148 @@
+"""train.py on tiny random models with SmolLM2's real tokenizer and real ML-100K records."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+from grec.errors import GrecError
+from grec.records import RecordsConfig, build_records, prompt
+from grec.train import TrainConfig, train
+from grec.train.data import tokenize_records
+from grec.train.export import ExportConfig, export, load_trained
+
+
+@pytest.fixture(scope="module")
+def records(ml100k, ml100k_sid, tmp_path_factory):
+    """Small SID record files cut from real ML-100K records: 64 train, 16 valid."""
+    folder = tmp_path_factory.mktemp("records")
+    build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "all"), max_history=5,
+                                sample=64, seed=0))  # fmt: skip
+    valid = json.loads((folder / "all" / "valid.json").read_text())[:16]
+    (folder / "valid16.json").write_text(json.dumps(valid))
+    return {"train": str(folder / "all" / "train.json"), "valid": str(folder / "valid16.json"), "sid": str(ml100k_sid)}
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_dir(smol_tokenizer_dir, tmp_path_factory):
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
+                         eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def config(base, records, out, **overrides):
+    settings = dict(base_model=str(base), train_data_path=[records["train"]], val_data_path=records["valid"],
+                    output_dir=str(out), batch_size=16, micro_batch_size=8, num_epochs=2, learning_rate=5e-3,
+                    finetune="full", warmup_ratio=0.0, logging_steps=1, seed=0, sid=records.get("sid"))  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_prompt_tokens_are_masked(smol_tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    record = {"instruction": "Recommend.", "input": "Seen: Heat", "output": '"Alien (1979)"'}
+    (example,), dropped = tokenize_records([record], tokenizer, seq2seq=False, cutoff_len=512)
+    prompt_ids = tokenizer(prompt(record), add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(record["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert example["input_ids"] == prompt_ids + response_ids
+    assert example["labels"] == [-100] * len(prompt_ids) + response_ids
+    (full,), _ = tokenize_records([record], tokenizer, seq2seq=False, cutoff_len=512, train_on_inputs=True)
+    assert full["labels"] == full["input_ids"]
+    (s2s,), _ = tokenize_records([record], tokenizer, seq2seq=True, cutoff_len=512)
+    assert s2s["input_ids"] == prompt_ids and s2s["labels"] == response_ids
+    # a long prompt keeps its head and its tail; a response that cannot fit drops the record
+    (cut,), _ = tokenize_records([record], tokenizer, seq2seq=False, cutoff_len=len(response_ids) + 10)
+    assert len(cut["input_ids"]) == len(response_ids) + 10 and cut["input_ids"][-len(response_ids) - 1 :][1:] == response_ids
+    kept, dropped = tokenize_records([record, {**record, "output": "x " * 50}], tokenizer, False, len(response_ids) + 10)
+    assert len(kept) == 1 and dropped == 1
+
+
+def test_full_finetune_learns_and_writes_run_files(tiny_llama_dir, records, tmp_path):
+    out = tmp_path / "run"
+    state = train(config(tiny_llama_dir, records, out, num_epochs=3, learning_rate=3e-2))
+    log = json.loads((out / "log.json").read_text())
+    assert [row["epoch"] for row in log] == [1, 2, 3]
+    assert log[-1]["train_loss"] < log[0]["train_loss"] - 1.0
+    assert log[-1]["valid_loss"] < log[0]["valid_loss"]
+    assert state["best_epoch"] == 3 and state["best_metric"] == pytest.approx(log[-1]["valid_loss"])
+    assert state["arguments"]["learning_rate"] == 3e-2 and state["global_step"] == 12
+    for name in ("best", "last"):
+        assert (out / name / "model.safetensors").is_file() and (out / name / "training_state.json").is_file()
+    assert (out / "loss.png").stat().st_size > 1000
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-4", "checkpoint-8"]
+
+
+def test_resume_equals_uninterrupted(tiny_llama_dir, records, tmp_path):
+    whole = tmp_path / "whole"
+    train(config(tiny_llama_dir, records, whole))
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(whole / "checkpoint-4", resumed / "checkpoint-4")  # as if killed after epoch 1
+    train(config(tiny_llama_dir, records, resumed, resume_from_checkpoint="auto"))
+    a = LlamaForCausalLM.from_pretrained(whole / "last").state_dict()
+    b = LlamaForCausalLM.from_pretrained(resumed / "last").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    log_a = json.loads((whole / "log.json").read_text())
+    log_b = json.loads((resumed / "log.json").read_text())
+    assert log_b[-1]["train_loss"] == pytest.approx(log_a[-1]["train_loss"], abs=1e-6)
+    assert log_b[-1]["learning_rate"] == pytest.approx(log_a[-1]["learning_rate"])
+
+
+def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path):
+    out = tmp_path / "lora"
+    train(config(tiny_llama_dir, records, out, finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"]))
+    assert (out / "best" / "adapter_model.safetensors").is_file() and (out / "best" / "sid_map.json").is_file()
+    peft_model, tokenizer, _ = load_trained(out / "best")
+    merged_dir = export(ExportConfig(checkpoint=str(out / "best"), out=str(tmp_path / "merged")))
+    merged = LlamaForCausalLM.from_pretrained(merged_dir)
+    ids = torch.tensor([tokenizer("The user has interacted with: <a_1><b_2><c_3><d_0>")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(peft_model(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5)
+    assert merged.get_input_embeddings().weight.shape[0] == len(tokenizer) > 49152
+
+
+def test_t5_seq2seq_trains(t5_tokenizer_dir, records, tmp_path):
+    from transformers import T5Tokenizer
+
+    tokenizer = T5Tokenizer.from_pretrained(t5_tokenizer_dir)
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1,
+                                                num_heads=2, decoder_start_token_id=0))  # fmt: skip
+    base = tmp_path / "t5"
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    out = tmp_path / "run"
+    state = train(config(base, records, out))
+    log = json.loads((out / "log.json").read_text())
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert state["arguments"]["model_type"] == "auto" and (out / "best" / "sid_map.json").is_file()
+
+
+def test_bad_input_fails_before_training(tiny_llama_dir, records, tmp_path):
+    with pytest.raises(GrecError, match="model not found"):
+        train(config(tmp_path / "nowhere", records, tmp_path / "o"))
+    with pytest.raises(GrecError, match="is not a multiple of --micro_batch_size"):
+        config(tiny_llama_dir, records, tmp_path / "o", batch_size=10, micro_batch_size=4)
+    with pytest.raises(GrecError, match="does not divide into --micro_batch_size 4 x 3 processes"):
+        config(tiny_llama_dir, records, tmp_path / "o", batch_size=16, micro_batch_size=4).accumulation_steps(3)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"instruction": "x", "output": "y"}]))
+    with pytest.raises(GrecError, match="record 0 has no 'input' field"):
+        train(config(tiny_llama_dir, {**records, "train": str(bad)}, tmp_path / "o"))
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    with pytest.raises(GrecError, match="non-empty JSON list"):
+        train(config(tiny_llama_dir, {**records, "train": str(empty)}, tmp_path / "o"))
+    with pytest.raises(GrecError, match="the semantic-ID token <a_"):
+        train(config(tiny_llama_dir, records, tmp_path / "o", sid=None))  # SID records without --sid
+    with pytest.raises(GrecError, match="match nothing in this model; its linear layers are: .*q_proj"):
+        train(config(tiny_llama_dir, records, tmp_path / "o", finetune="lora", lora_target_modules=["query"]))
+    assert not (tmp_path / "o").exists()
