@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -55,6 +56,8 @@ def _train() -> Callable:
 
     def run(cfg: TrainConfig) -> None:
         state = train(cfg)
+        if os.environ.get("RANK", "0") != "0":
+            return
         if state.get("best_metric") is not None:
             print(f"trained -> {cfg.output_dir}: best valid loss {state['best_metric']:.4f} at epoch {state['best_epoch']}")
         else:

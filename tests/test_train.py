@@ -146,3 +146,30 @@ def test_bad_input_fails_before_training(tiny_llama_dir, records, tmp_path):
     with pytest.raises(GrecError, match="match nothing in this model; its linear layers are: .*q_proj"):
         train(config(tiny_llama_dir, records, tmp_path / "o", finetune="lora", lora_target_modules=["query"]))
     assert not (tmp_path / "o").exists()
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, records, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    single = tmp_path / "one"
+    train(config(tiny_llama_dir, records, single, learning_rate=3e-2))
+    flags = [f"--base_model={tiny_llama_dir}", f"--train_data_path=[{records['train']}]",
+             f"--val_data_path={records['valid']}", f"--sid={records['sid']}", "--batch_size=16",
+             "--micro_batch_size=8", "--num_epochs=2", "--learning_rate=3e-2", "--finetune=full",
+             "--warmup_ratio=0", "--logging_steps=1", "--seed=0", f"--output_dir={tmp_path / 'two'}"]  # fmt: skip
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), str(root / "train.py")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, env=env, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("embed_tokens is updated") == 2  # both processes ran
+    one = json.loads((single / "log.json").read_text())
+    two = json.loads((tmp_path / "two" / "log.json").read_text())
+    assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4)
+    assert [r["valid_loss"] for r in two] == pytest.approx([r["valid_loss"] for r in one], rel=1e-4)
+    state = json.loads((tmp_path / "two" / "training_state.json").read_text())
+    assert state["global_step"] == json.loads((single / "training_state.json").read_text())["global_step"] == 8

@@ -91,6 +91,7 @@ def train(cfg: TrainConfig) -> dict:
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         remove_unused_columns=False, disable_tqdm=False, dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(), ddp_backend="gloo" if world > 1 and not torch.cuda.is_available() else None,
     )  # fmt: skip
     artifacts = RunArtifacts(cfg, tokenizer, sid_map)
     trainer = Trainer(
