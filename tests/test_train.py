@@ -173,3 +173,25 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
     assert [r["valid_loss"] for r in two] == pytest.approx([r["valid_loss"] for r in one], rel=1e-4)
     state = json.loads((tmp_path / "two" / "training_state.json").read_text())
     assert state["global_step"] == json.loads((single / "training_state.json").read_text())["global_step"] == 8
+
+
+def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
+    """The packaged SmolLM2-135M-Instruct (GGUF -> cached safetensors), LoRA and SID tokens, a few CPU steps."""
+    from grec import assets
+
+    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))
+    valid = json.loads(open(records["valid"]).read())[:2]
+    (tmp_path / "valid2.json").write_text(json.dumps(valid))
+    out = tmp_path / "smol"
+    train(TrainConfig(base_model=str(assets.smollm2_gguf()), train_data_path=[records["train"]],
+                      val_data_path=str(tmp_path / "valid2.json"), sid=records["sid"], output_dir=str(out),
+                      batch_size=4, micro_batch_size=2, num_epochs=2, sample=8, cutoff_len=128, learning_rate=2e-3,
+                      lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], seed=0))  # fmt: skip
+    log = json.loads((out / "log.json").read_text())
+    assert log[1]["valid_loss"] < log[0]["valid_loss"]
+    model, tokenizer, _ = load_trained(out / "best")
+    from grec.sid import SidMap
+
+    added = len(SidMap.load(records["sid"]).vocabulary())
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 49152 + added
+    assert tokenizer("<a_1><b_2>", add_special_tokens=False)["input_ids"] == tokenizer.convert_tokens_to_ids(["<a_1>", "<b_2>"])
