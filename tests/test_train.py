@@ -195,3 +195,18 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
     added = len(SidMap.load(records["sid"]).vocabulary())
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 49152 + added
     assert tokenizer("<a_1><b_2>", add_special_tokens=False)["input_ids"] == tokenizer.convert_tokens_to_ids(["<a_1>", "<b_2>"])
+
+
+def test_from_scratch_t5_with_tiger_layout(t5_tokenizer_dir, records, tmp_path):
+    root = json.loads((__import__("pathlib").Path(__file__).resolve().parent.parent / "configs" / "models" /
+                       "tiger_t5.json").read_text())  # fmt: skip
+    assert (root["num_layers"], root["num_decoder_layers"], root["d_model"], root["d_ff"]) == (4, 4, 128, 1024)
+    small = {**root, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2}
+    (tmp_path / "t5.json").write_text(json.dumps(small))
+    out = tmp_path / "scratch"
+    state = train(config(t5_tokenizer_dir, records, out, from_scratch=str(tmp_path / "t5.json"), finetune="lora"))
+    assert state["arguments"]["finetune"] == "full"
+    log = json.loads((out / "log.json").read_text())
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    model, tokenizer, seq2seq = load_trained(out / "best")
+    assert seq2seq and model.config.d_model == 16 and model.get_input_embeddings().weight.shape[0] == len(tokenizer)

@@ -36,6 +36,7 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         cutoff_len: most tokens per example; longer prompts lose their oldest tokens, and records whose response alone does not fit are dropped (counted).
         finetune: lora (adapters; new SID token rows trained too) or full (every weight).
+        from_scratch: a model config JSON (e.g. configs/models/tiger_t5.json): build the model from it with random weights instead of loading --base_model's weights; --base_model then only supplies the tokenizer. Implies --finetune full.
         lora_r: LoRA rank.
         lora_alpha: LoRA scaling.
         lora_dropout: dropout on the LoRA path.
@@ -71,6 +72,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     cutoff_len: int = 512
     finetune: str = "lora"
+    from_scratch: str | None = None
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -106,6 +108,10 @@ class TrainConfig:
             raise GrecError(f"{Path(self.sid) / 'sid_map.json'}: file not found; --sid takes a grec index folder")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
             raise GrecError(f"{self.deepspeed}: DeepSpeed config not found (given as --deepspeed)")
+        if self.from_scratch is not None:
+            if not Path(self.from_scratch).is_file():
+                raise GrecError(f"{self.from_scratch}: model config not found (given as --from_scratch)")
+            self.finetune = "full"
         if self.finetune not in FINETUNES:
             raise GrecError(f"--finetune: expected one of {', '.join(FINETUNES)}, got {self.finetune!r}")
         if self.model_type not in MODEL_TYPES:

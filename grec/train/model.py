@@ -47,15 +47,19 @@ def convert_gguf(gguf: Path) -> Path:
     return folder
 
 
-def resolve_base_model(base_model: str) -> str:
-    """A loadable name: GGUF files become cached folders; folders and hub names pass through."""
+def resolve_base_model(base_model: str, tokenizer_only: bool = False) -> str:
+    """A loadable name: GGUF files become cached folders; folders and hub names pass through.
+
+    ``tokenizer_only``: the folder need only hold a tokenizer (``--from_scratch``).
+    """
     path = Path(base_model)
     if path.suffix == ".gguf":
         if not path.is_file():
             raise GrecError(f"{path}: GGUF file not found (given as --base_model)")
         return str(convert_gguf(path))
-    if path.exists() and not (path / "config.json").is_file():
-        raise GrecError(f"{path}: not a Hugging Face model folder (no config.json)")
+    needed = "tokenizer_config.json" if tokenizer_only else "config.json"
+    if path.exists() and not (path / needed).is_file():
+        raise GrecError(f"{path}: not a Hugging Face {'tokenizer' if tokenizer_only else 'model'} folder (no {needed})")
     if not path.exists() and (base_model.startswith((".", "/", "~")) or base_model.count("/") != 1):
         raise GrecError(f"{base_model}: model not found; give a model folder, a hub name (org/name) or a .gguf file")
     return base_model
@@ -81,6 +85,27 @@ def load_model(base_model: str, model_type: str = "auto", dtype: torch.dtype = t
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, seq2seq
+
+
+def build_from_config(config_file: str, tokenizer_source: str, model_type: str = "auto"):
+    """(model, tokenizer, seq2seq): random weights from a config JSON, the tokenizer of ``tokenizer_source``."""
+    import json
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    settings = json.loads(Path(config_file).read_text())
+    if "model_type" not in settings:
+        raise GrecError(f"{config_file}: a model config needs a 'model_type' (e.g. \"t5\" or \"llama\")")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    settings.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = AutoConfig.for_model(**settings)
+    if getattr(config, "is_encoder_decoder", False):
+        config.decoder_start_token_id = tokenizer.pad_token_id
+    seq2seq = is_seq2seq(config, model_type)
+    model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_config(config)
     return model, tokenizer, seq2seq
 
 

@@ -18,7 +18,7 @@ from grec.sid import SidMap, add_sid_tokens
 from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.data import load_records, tokenize_records
-from grec.train.model import apply_lora, load_model, resolve_base_model
+from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
 
 logger = logging.getLogger("grec")
 SID_TOKEN = re.compile(r"<[a-z]_\d+>")
@@ -67,7 +67,10 @@ def train(cfg: TrainConfig) -> dict:
     train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
     val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
     torch.manual_seed(cfg.seed)
-    model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
+    if cfg.from_scratch:
+        model, tokenizer, seq2seq = build_from_config(cfg.from_scratch, resolve_base_model(cfg.base_model, True), cfg.model_type)
+    else:
+        model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
     sid_map, token_ids = None, []
     if cfg.sid:
         sid_map = SidMap.load(cfg.sid)
