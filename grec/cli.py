@@ -77,6 +77,16 @@ def _export() -> Callable:
     return command(ExportConfig, run)
 
 
+def _evaluate() -> Callable:
+    from grec.evaluate import EvaluateConfig, evaluate, markdown
+
+    def run(cfg: EvaluateConfig) -> None:
+        print(markdown(evaluate(cfg), cfg.topk))
+
+    run.__name__ = "evaluate"
+    return command(EvaluateConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
@@ -85,6 +95,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
+    "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 
 

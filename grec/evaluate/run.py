@@ -1,0 +1,121 @@
+"""``grec evaluate`` / ``eval/evaluate.py``: score every result file under a folder, one table row each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.errors import GrecError
+from grec.evaluate.metrics import TOPK, RankingMetrics
+from grec.io import atomic_open, read_jsonl, write_json
+
+logger = logging.getLogger("grec")
+RESULT_SUFFIXES = (".json", ".jsonl")
+OWN_FILES = ("metrics.json",)
+
+
+@dataclass
+class EvaluateConfig:
+    """grec evaluate: HR@K, NDCG@K and MRR@K tables for every result file under a folder.
+
+    A result file is a JSON list or JSON lines of records with "target" (item id) and "predict"
+    (ranked item ids), as inference.py writes them. Writes metrics.json and metrics.csv to
+    --input_dir and prints a markdown table. Example: python eval/evaluate.py --input_dir outputs
+
+    Args:
+        input_dir: folder searched recursively for result files (*.json, *.jsonl).
+        topk: cut-offs K.
+        items: an items.jsonl (grec prepare) to count predicted ids outside the catalog and catalog coverage@10.
+    """
+
+    input_dir: str = "outputs"
+    topk: list[int] | None = None
+    items: str | None = None
+
+    def __post_init__(self) -> None:
+        self.topk = sorted(set(self.topk or TOPK))
+        if not Path(self.input_dir).is_dir():
+            raise GrecError(f"{self.input_dir}: folder not found (given as --input_dir)")
+        if self.items is not None and not Path(self.items).is_file():
+            raise GrecError(f"{self.items}: file not found (given as --items)")
+
+
+def _records(path: Path):
+    """Records of a JSON-list or JSON-lines result file, numbered from 1."""
+    with open(path, encoding="utf-8") as handle:
+        first = handle.read(1)
+        while first and first.isspace():
+            first = handle.read(1)
+    if first == "[":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise GrecError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        yield from enumerate(data, 1)
+    else:
+        yield from read_jsonl(path)
+
+
+def score_file(path: Path, topk: list[int], catalog: set[str] | None) -> dict:
+    metrics = RankingMetrics(tuple(topk), catalog)
+    for number, record in _records(path):
+        if not isinstance(record, dict) or "target" not in record or "predict" not in record:
+            raise GrecError(f"{path}: record {number} needs 'target' and 'predict' fields")
+        predictions = record["predict"] or []
+        if not isinstance(predictions, list):
+            raise GrecError(f"{path}: record {number}: 'predict' must be a list of item ids")
+        metrics.add([str(p) for p in predictions], str(record["target"]))
+    return metrics.result()
+
+
+def is_result_file(path: Path) -> bool:
+    """Result files hold records with 'predict'; records, settings and metrics files are skipped."""
+    if path.suffix not in RESULT_SUFFIXES or path.name in OWN_FILES or path.name.startswith("."):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return '"predict"' in handle.read(65536)
+
+
+def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
+    """Score every result file under ``cfg.input_dir``; write metrics.json / metrics.csv; return them."""
+    root = Path(cfg.input_dir)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and is_result_file(p))
+    if not files:
+        raise GrecError(f"{root}: no result files (JSON/JSONL records with a 'predict' field) found")
+    catalog = None
+    if cfg.items is not None:
+        catalog = {str(r["item_id"]) for _, r in read_jsonl(cfg.items)}
+    table: dict[str, dict] = {}
+    for path in files:
+        name = str(path.relative_to(root))
+        try:
+            table[name] = score_file(path, cfg.topk, catalog)
+        except GrecError as err:
+            logger.error("evaluate: skipped %s", err)
+    if not table:
+        raise GrecError(f"{root}: no result file could be scored")
+    write_json(root / "metrics.json", table)
+    columns = list(next(iter(table.values())))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", *columns])
+    for name, row in table.items():
+        writer.writerow([name, *(row.get(c) for c in columns)])
+    with atomic_open(root / "metrics.csv") as handle:
+        handle.write(buffer.getvalue())
+    return table
+
+
+def markdown(table: dict[str, dict], topk: list[int]) -> str:
+    """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates."""
+    cols = ["records", *[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk], f"MRR@{topk[-1]}",
+            "invalid_rate", "duplicate_rate"]  # fmt: skip
+    lines = ["| file | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, row in table.items():
+        cells = [f"{row[c]:,}" if c == "records" else f"{row[c]:.4f}" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

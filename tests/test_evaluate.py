@@ -1,0 +1,73 @@
+"""eval/evaluate.py: the metric semantics on hand-computed cases, folders of result files, bad input."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grec.errors import GrecError
+from grec.evaluate import EvaluateConfig, RankingMetrics, evaluate, target_rank
+
+CASES = [
+    (["a", "b", "a", "t", "c"], "t"),  # duplicate "a" removed: rank 2
+    ([], "x"),  # no predictions: a miss, still counted
+    (["t"], "t"),  # rank 0
+    (["zz", "t"], "t"),  # invalid id keeps its place: rank 1
+]
+
+
+def test_semantics_by_hand():
+    assert target_rank(["a", "b", "a", "t"], "t") == 2 and target_rank(["a"], "t") is None
+    metrics = RankingMetrics((1, 3), catalog={"a", "b", "c", "t", "u", "v", "w", "y"})
+    for predictions, target in CASES:
+        metrics.add(predictions, target)
+    got = metrics.result()
+    assert got["records"] == 4
+    assert got["HR@1"] == pytest.approx(1 / 4) and got["HR@3"] == pytest.approx(3 / 4)
+    assert got["NDCG@3"] == pytest.approx((1 / math.log2(4) + 1 + 1 / math.log2(3)) / 4)
+    assert got["MRR@3"] == pytest.approx((1 / 3 + 1 + 1 / 2) / 4)
+    assert got["NDCG@1"] == pytest.approx(1 / 4) and got["MRR@1"] == pytest.approx(1 / 4)
+    assert got["invalid_rate"] == pytest.approx(1 / 8) and got["duplicate_rate"] == pytest.approx(1 / 8)
+    assert got["coverage@10"] == pytest.approx(4 / 8)
+
+
+def write(path: Path, records, lines=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if lines:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        path.write_text(json.dumps(records))
+
+
+def test_folder_of_runs(tmp_path):
+    records = [{"target": t, "predict": p, "input": "..."} for p, t in CASES]
+    write(tmp_path / "seed1" / "test.json", records)
+    write(tmp_path / "seed0" / "test.jsonl", records[:2], lines=True)
+    write(tmp_path / "records" / "train.json", [{"instruction": "x", "input": "", "output": "y"}])
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "test.json").write_text('[{"target": "t", "predict": ["t"]}, {"predict": []}]')
+    table = evaluate(EvaluateConfig(input_dir=str(tmp_path), topk=[1, 3]))
+    assert list(table) == ["seed0/test.jsonl", "seed1/test.json"]  # sorted; broken one skipped, records ignored
+    assert table["seed1/test.json"]["HR@3"] == pytest.approx(0.75)
+    assert table["seed0/test.jsonl"]["HR@3"] == pytest.approx(0.5) and table["seed0/test.jsonl"]["records"] == 2
+    assert json.loads((tmp_path / "metrics.json").read_text()) == table
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("file,records,HR@1,HR@3")
+
+
+def test_script_prints_markdown_and_fails_clearly(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    write(tmp_path / "run" / "test.json", [{"target": "t", "predict": ["t", "a"]}])
+    result = subprocess.run([sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| run/test.json | 1 | 1.0000" in result.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GrecError, match="no result files"):
+        evaluate(EvaluateConfig(input_dir=str(empty)))
+    result = subprocess.run([sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(empty)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and "no result files" in result.stderr
