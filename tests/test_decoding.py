@@ -1,0 +1,110 @@
+"""Constrained beam search against brute-force scoring of every catalog item, on tiny random models."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+from grec.decoding.beam import sid_beam_search
+from grec.decoding.sid_index import SidIndex
+from grec.sid import SidMap, SidTokens
+
+BASE_VOCAB = 40
+
+
+def random_catalog(n_items: int, sizes: tuple[int, ...], seed: int) -> tuple[SidMap, SidTokens]:
+    rng = np.random.default_rng(seed)
+    space = np.stack(np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij"), -1).reshape(-1, len(sizes))
+    codes = space[rng.choice(len(space), size=n_items, replace=False)]
+    sid_map = SidMap([f"i{k}" for k in range(n_items)], codes)
+    level_ids, start = [], BASE_VOCAB
+    for size in sizes:
+        level_ids.append(np.arange(start, start + size))
+        start += size
+    item_ids = np.stack([level_ids[l][codes[:, l]] for l in range(len(sizes))], 1)
+    return sid_map, SidTokens(item_ids=item_ids, level_ids=level_ids, added=[])
+
+
+def tiny_llama(vocab: int):
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2)).eval()  # fmt: skip
+
+
+def tiny_t5(vocab: int):
+    torch.manual_seed(0)
+    return T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=32, d_ff=64, d_kv=8, num_layers=2,
+                                               num_heads=4, decoder_start_token_id=0)).eval()  # fmt: skip
+
+
+def left_pad(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(map(len, prompts))
+    ids = torch.tensor([[0] * (length - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (length - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask
+
+
+@torch.no_grad()
+def brute_force(model, prompt: list[int], tokens: SidTokens, seq2seq: bool) -> np.ndarray:
+    """Sum of log-probabilities of every item's SID tokens after ``prompt`` (full-vocabulary softmax)."""
+    items = torch.as_tensor(tokens.item_ids)
+    n, depth = items.shape
+    if seq2seq:
+        start = torch.zeros(n, 1, dtype=torch.long)
+        decoder = torch.cat([start, items[:, :-1]], 1)
+        logits = model(input_ids=torch.tensor([prompt] * n), decoder_input_ids=decoder).logits
+        logp = torch.log_softmax(logits, -1)
+    else:
+        ids = torch.cat([torch.tensor([prompt] * n), items], 1)
+        logp = torch.log_softmax(model(input_ids=ids).logits, -1)[:, len(prompt) - 1 : -1]
+    return logp.gather(2, items[:, :, None]).squeeze(2).sum(1).numpy()
+
+
+@pytest.mark.parametrize("seq2seq", [False, True])
+@pytest.mark.parametrize("n_items,sizes", [(10, (3, 3, 2)), (60, (5, 4, 4)), (200, (8, 8, 4))])
+def test_full_width_beam_search_equals_brute_force(seq2seq, n_items, sizes):
+    sid_map, tokens = random_catalog(n_items, sizes, seed=n_items)
+    vocab = BASE_VOCAB + sum(sizes)
+    model = tiny_t5(vocab) if seq2seq else tiny_llama(vocab)
+    index = SidIndex.build(sid_map, tokens)
+    rng = np.random.default_rng(1)
+    prompts = [rng.integers(1, BASE_VOCAB, size=length).tolist() for length in (7, 4, 9)]
+    ids, mask = left_pad(prompts)
+    width = n_items  # as wide as the catalog: beam search must be exhaustive
+    result = sid_beam_search(model, ids, mask, index, num_beams=width, seq2seq=seq2seq)
+    for b, prompt in enumerate(prompts):
+        expected = brute_force(model, prompt, tokens, seq2seq)
+        order = np.argsort(-expected, kind="stable")
+        got_items = result.items[b].numpy()
+        assert sorted(got_items.tolist()) == list(range(n_items))  # every item once, nothing else
+        np.testing.assert_allclose(result.scores[b].numpy(), expected[order], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(expected[got_items], result.scores[b].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_narrow_beams_return_valid_distinct_items_and_respect_exclusions():
+    sid_map, tokens = random_catalog(500, (16, 16, 4), seed=3)
+    model = tiny_llama(BASE_VOCAB + 36)
+    index = SidIndex.build(sid_map, tokens)
+    ids, mask = left_pad([[5, 6, 7], [9, 3], [1, 2, 3, 4, 5]])
+    seen = [[0, 1, 2], [], list(range(400))]
+    result = sid_beam_search(model, ids, mask, index, num_beams=20, num_return_sequences=10, exclude=seen)
+    for b in range(3):
+        rows = result.items[b].tolist()
+        assert len(rows) == 10 and len(set(rows)) == 10 and all(0 <= r < 500 for r in rows)
+        assert not set(rows) & set(seen[b])
+        assert (result.scores[b][:-1] >= result.scores[b][1:]).all()
+    # at full width, excluding items removes exactly them from the exhaustive ranking
+    free = sid_beam_search(model, ids[2:], mask[2:], index, num_beams=500)
+    kept = [(r, s) for r, s in zip(free.items[0].tolist(), free.scores[0].tolist()) if r not in seen[2]]
+    excluded = sid_beam_search(model, ids[2:], mask[2:], index, num_beams=500, num_return_sequences=100,
+                               exclude=seen[2:])  # fmt: skip
+    assert excluded.items[0].tolist() == [r for r, _ in kept]
+    np.testing.assert_allclose(excluded.scores[0].numpy(), [s for _, s in kept], rtol=1e-5)
+
+
+def test_fewer_items_than_beams_are_marked_missing():
+    sid_map, tokens = random_catalog(5, (2, 2, 2), seed=0)
+    model = tiny_llama(BASE_VOCAB + 6)
+    result = sid_beam_search(model, *left_pad([[3, 4]]), SidIndex.build(sid_map, tokens), num_beams=8)
+    assert sorted(r for r in result.items[0].tolist() if r >= 0) == [0, 1, 2, 3, 4]
+    assert (result.items[0] == -1).sum() == 3 and torch.isinf(result.scores[0][-3:]).all()
