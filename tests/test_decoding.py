@@ -108,3 +108,27 @@ def test_fewer_items_than_beams_are_marked_missing():
     result = sid_beam_search(model, *left_pad([[3, 4]]), SidIndex.build(sid_map, tokens), num_beams=8)
     assert sorted(r for r in result.items[0].tolist() if r >= 0) == [0, 1, 2, 3, 4]
     assert (result.items[0] == -1).sum() == 3 and torch.isinf(result.scores[0][-3:]).all()
+
+
+@pytest.mark.parametrize("seq2seq", [False, True])
+def test_hf_prefix_function_is_exact_at_full_width_and_ignores_generation_config(seq2seq):
+    from grec.decoding.hf import hf_constrained_generate
+
+    sid_map, tokens = random_catalog(24, (3, 3, 3), seed=5)
+    eos = 1
+    vocab = BASE_VOCAB + 9
+    model = tiny_t5(vocab) if seq2seq else tiny_llama(vocab)
+    index = SidIndex.build(sid_map, tokens)
+    prompt = [4, 9, 2, 7]
+    ids, mask = left_pad([prompt])
+    rows, scores = hf_constrained_generate(model, ids, mask, index, num_beams=24, num_return_sequences=24,
+                                           eos_token_id=eos, pad_token_id=0, seq2seq=seq2seq)  # fmt: skip
+    # generate's sequence score is the sum over the SID tokens (the forced end-of-sequence step adds nothing)
+    expected = brute_force(model, prompt, tokens, seq2seq)
+    assert sorted(rows[0].tolist()) == list(range(24))
+    np.testing.assert_allclose(scores[0].numpy(), np.sort(expected)[::-1], rtol=1e-4, atol=1e-4)
+    # an instruct checkpoint's sampling settings must not leak into the search
+    model.generation_config.do_sample, model.generation_config.top_k, model.generation_config.temperature = True, 2, 5.0
+    rows_again, _ = hf_constrained_generate(model, ids, mask, index, num_beams=24, num_return_sequences=24,
+                                            eos_token_id=eos, pad_token_id=0, seq2seq=seq2seq)  # fmt: skip
+    assert rows_again.tolist() == rows.tolist()
