@@ -77,6 +77,18 @@ def _export() -> Callable:
     return command(ExportConfig, run)
 
 
+def _infer() -> Callable:
+    from grec.infer import InferConfig, infer
+
+    def run(cfg: InferConfig) -> None:
+        summary = infer(cfg)
+        print(f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
+              f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)")  # fmt: skip
+
+    run.__name__ = "infer"
+    return command(InferConfig, run)
+
+
 def _evaluate() -> Callable:
     from grec.evaluate import EvaluateConfig, evaluate, markdown
 
@@ -95,6 +107,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
+    "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
     "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 

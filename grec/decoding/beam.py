@@ -107,7 +107,7 @@ def sid_beam_search(
         if level == index.levels - 1:
             break
         cache.reorder_cache(parent)
-        step = tokens[code].unsqueeze(1)
+        step = tokens.clamp(min=0)[code].unsqueeze(1)  # dead beams (score -inf) feed any valid id
         if seq2seq:
             out = model(encoder_outputs=encoder, attention_mask=mask, decoder_input_ids=step, past_key_values=cache,
                         use_cache=True)  # fmt: skip

@@ -52,13 +52,19 @@ def _check_clashes(tokenizer, vocabulary: list[str]) -> None:
         )
 
 
-def _sid_token_ids(tokenizer, sid_map: SidMap) -> SidTokens:
+def sid_token_ids(tokenizer, sid_map: SidMap) -> SidTokens:
+    """Token ids of a map's tokens in a tokenizer that already holds them (a trained checkpoint's)."""
     sizes = sid_map.level_sizes()
     vocab = tokenizer.get_vocab()
     level_ids = []
     for level, size in enumerate(sizes):
         ids = np.full(size, -1, dtype=np.int64)
         for code in np.unique(sid_map.codes[:, level]).tolist():
+            if token(level, code) not in vocab:
+                raise GrecError(
+                    f"the tokenizer has no token {token(level, code)}: the SID map does not match this checkpoint; "
+                    f"use the checkpoint's own sid_map.json"
+                )
             ids[code] = vocab[token(level, code)]
         level_ids.append(ids)
     item_ids = np.stack([level_ids[level][sid_map.codes[:, level]] for level in range(sid_map.levels)], axis=1)
@@ -90,7 +96,7 @@ def add_sid_tokens(tokenizer, sid_map: SidMap, model=None, init: str = "mean",
     history = sum(1 for t in tokenizer.get_added_vocab() if TOKEN.match(t))
     if missing:
         tokenizer.add_tokens([AddedToken(t, normalized=False, special=False, single_word=False) for t in missing])
-    result = _sid_token_ids(tokenizer, sid_map)
+    result = sid_token_ids(tokenizer, sid_map)
     result.added = missing
     _check_single_tokens(tokenizer, sid_map, result)
     if history and missing:

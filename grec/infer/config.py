@@ -1,0 +1,75 @@
+"""``InferConfig``: every flag of ``inference.py`` / ``grec infer`` (BIGRec's names where they exist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.errors import GrecError
+
+METHODS = ("vectorised", "hf")
+
+
+@dataclass
+class InferConfig:
+    """grec infer: rank catalog items for each test record with SID-constrained beam search.
+
+    Every recommended item exists in the catalog. Writes the records with "predict" (ranked item
+    ids), "predict_scores" and "predict_sids" to --result_json_data. Example:
+    python inference.py --checkpoint outputs/lcrec/best --test_data_path data/ml-100k/records/sid/test.json
+    --result_json_data outputs/lcrec/test.json --num_beams 20
+
+    Args:
+        checkpoint: a best/ or last/ folder from train.py, or a merged folder from grec export.
+        lora_weights: BIGRec's name for --checkpoint when it holds LoRA adapters.
+        base_model: accepted for BIGRec scripts; the base model recorded in the checkpoint is used, and a different one is an error.
+        test_data_path: records file (grec records) to rank items for.
+        result_json_data: output file (JSON list).
+        num_beams: beams per user.
+        num_return_sequences: items returned per user; default num_beams.
+        batch_size: users per forward pass.
+        cutoff_len: most prompt tokens (the oldest are cut).
+        exclude_history: never recommend an item from the user's history.
+        method: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
+        sid: a SID folder to check against the checkpoint's own map (they must be identical).
+        sample: rank only the first N records; -1 all.
+        device: cpu, cuda, or auto.
+    """
+
+    checkpoint: str | None = None
+    lora_weights: str | None = None
+    base_model: str | None = None
+    test_data_path: str = ""
+    result_json_data: str = ""
+    num_beams: int = 20
+    num_return_sequences: int | None = None
+    batch_size: int = 16
+    cutoff_len: int = 512
+    exclude_history: bool = False
+    method: str = "vectorised"
+    sid: str | None = None
+    sample: int = -1
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.checkpoint = self.checkpoint or self.lora_weights
+        if not self.checkpoint:
+            raise GrecError("--checkpoint (or --lora_weights): required")
+        if not (Path(self.checkpoint) / "sid_map.json").is_file():
+            raise GrecError(f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid")
+        if not Path(self.test_data_path).is_file():
+            raise GrecError(f"{self.test_data_path}: records file not found (given as --test_data_path)")
+        if not self.result_json_data:
+            raise GrecError("--result_json_data: required (where the ranked items go)")
+        self.num_return_sequences = self.num_return_sequences or self.num_beams
+        if self.num_return_sequences > self.num_beams:
+            raise GrecError(f"--num_return_sequences {self.num_return_sequences} > --num_beams {self.num_beams}")
+        if self.method not in METHODS:
+            raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        for name in ("num_beams", "batch_size", "cutoff_len"):
+            if getattr(self, name) < 1:
+                raise GrecError(f"--{name}: must be at least 1")
+        if self.device == "auto":
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
