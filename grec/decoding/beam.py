@@ -67,13 +67,14 @@ def sid_beam_search(
     # subtrees whose every item is excluded are closed early, so no beam is spent on them
     dead = [None] + [index.dead_nodes(t, exclude) for t in range(1, index.levels)] if banned is not None else None
 
-    if seq2seq:
+    if seq2seq:  # the first step runs once per user (all beams are equal), then the cache is copied per beam
         encoder = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+        start = model.config.decoder_start_token_id
+        step_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
+        out = model(encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=step_ids, use_cache=True)
+        out.past_key_values.batch_repeat_interleave(width)
         encoder.last_hidden_state = encoder.last_hidden_state.repeat_interleave(width, 0)
         mask = attention_mask.repeat_interleave(width, 0)
-        start = model.config.decoder_start_token_id
-        step_ids = torch.full((batch * width, 1), start, dtype=torch.long, device=device)
-        out = model(encoder_outputs=encoder, attention_mask=mask, decoder_input_ids=step_ids, use_cache=True)
     else:
         positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True)
@@ -81,9 +82,7 @@ def sid_beam_search(
         mask = attention_mask.repeat_interleave(width, 0)
         position = positions[:, -1:].repeat_interleave(width, 0)
     cache = out.past_key_values
-    logits = out.logits[:, -1, :]
-    if not seq2seq:
-        logits = logits.repeat_interleave(width, 0)
+    logits = out.logits[:, -1, :].repeat_interleave(width, 0)
 
     scores = torch.full((batch, width), NEG, device=device)
     scores[:, 0] = 0.0  # all beams start equal: expand only the first
@@ -92,7 +91,7 @@ def sid_beam_search(
         tokens = index.level_tokens[level]
         size = tokens.shape[0]
         logp = torch.log_softmax(logits.float(), dim=-1)[:, tokens.clamp(min=0)]  # (beams, size)
-        target = index.next_node[level][node]  # (beams, size): next node or item row, -1 = dead end
+        target = index.next_node[level][node].long()  # (beams, size): next node or item row, -1 = dead end
         valid = (target >= 0) & (tokens >= 0)
         if banned is not None:
             closed = banned if level == index.levels - 1 else dead[level + 1]
@@ -106,7 +105,10 @@ def sid_beam_search(
         node = target[parent, code].clamp(min=0)
         if level == index.levels - 1:
             break
-        cache.reorder_cache(parent)
+        if seq2seq:  # cross-attention rows are equal across one user's beams: reorder self-attention only
+            cache.self_attention_cache.reorder_cache(parent)
+        else:
+            cache.reorder_cache(parent)
         step = tokens.clamp(min=0)[code].unsqueeze(1)  # dead beams (score -inf) feed any valid id
         if seq2seq:
             out = model(encoder_outputs=encoder, attention_mask=mask, decoder_input_ids=step, past_key_values=cache,

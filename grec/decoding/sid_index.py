@@ -20,7 +20,7 @@ from grec.sid import SidMap, SidTokens
 class SidIndex:
     """Per-level transition tables and token ids of a SID catalog."""
 
-    next_node: list[torch.Tensor]  # level t: (nodes_t, size_t) int64, -1 = no item this way
+    next_node: list[torch.Tensor]  # level t: (nodes_t, size_t) int32, -1 = no item this way
     level_tokens: list[torch.Tensor]  # level t: (size_t,) token id of each code (-1 for unused codes)
     item_ids: list[str]
     item_node: list[torch.Tensor]  # level t >= 1: (items,) the level-t node on each item's path
@@ -40,7 +40,7 @@ class SidIndex:
         node = np.zeros(len(codes), dtype=np.int64)  # each item's node at the current level
         tables, item_node, subtree = [], [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)]
         for level in range(sid_map.levels):
-            table = np.full((int(node.max()) + 1, sizes[level]), -1, dtype=np.int64)
+            table = np.full((int(node.max()) + 1, sizes[level]), -1, dtype=np.int32)
             if level + 1 < sid_map.levels:
                 prefix_change = np.r_[True, (codes[1:, : level + 1] != codes[:-1, : level + 1]).any(1)]
                 child = np.cumsum(prefix_change) - 1
