@@ -1,0 +1,119 @@
+"""Training throughput: grec's trainer against a plain transformers.Trainer script on the same model and records.
+
+The plain script is what alpaca-lora / BIGRec users run: records tokenised one by one, random
+batches padded to their longest member (DataCollatorForSeq2Seq). grec batches records of similar
+length together (its default, --group_by_length), so far less of each batch is padding. Both train
+the TIGER T5 from configs/models/tiger_t5.json from scratch on real ML-100K SID records for the
+same number of optimizer steps; throughput counts real (non-padding) tokens.
+
+    .venv/bin/python bench/train.py --quick     # T5 case, < 2 minutes; the ratio is the last line
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def prepare_inputs(tmp: Path, n_records: int) -> tuple[Path, Path, Path]:
+    """Prepared ML-100K, SIDs (from --embeddings-free sequential IDs: speed does not depend on them), records."""
+    from grec.index import IndexConfig, build_index
+    from grec.prepare import PrepareConfig, prepare
+    from grec.records import RecordsConfig, build_records
+
+    prepare(PrepareConfig(dataset="ml-100k", out=str(tmp / "ml")))
+    build_index(IndexConfig(data=str(tmp / "ml"), out=str(tmp / "sid"), method="sequential", levels=3, codebook_size=16))
+    build_records(RecordsConfig(data=str(tmp / "ml"), sid=str(tmp / "sid"), out=str(tmp / "rec"), sample=n_records,
+                                max_history=20, seed=0))  # fmt: skip
+    return tmp / "rec" / "train.json", tmp / "sid", tmp / "tok"
+
+
+def tokenizer_folder(tmp: Path, records: Path) -> Path:
+    """A small sentencepiece T5 tokenizer trained on the records' text."""
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+
+    folder = tmp / "tok"
+    folder.mkdir()
+    texts = [r["instruction"] + " " + r["input"] for r in json.loads(records.read_text())[:2000]]
+    (folder / "corpus.txt").write_text("\n".join(texts))
+    spm.SentencePieceTrainer.train(input=str(folder / "corpus.txt"), model_prefix=str(folder / "spiece"),
+                                   vocab_size=300, hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                   minloglevel=2)  # fmt: skip
+    T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
+    return folder
+
+
+def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int) -> dict:
+    from grec.train import TrainConfig, train
+
+    cfg = TrainConfig(base_model=str(tok), from_scratch=str(ROOT / "configs" / "models" / "tiger_t5.json"),
+                      train_data_path=[str(records)], sid=str(sid), output_dir=str(out), batch_size=32,
+                      micro_batch_size=32, num_epochs=1, sample=steps_records, learning_rate=1e-3,
+                      group_by_length=True, seed=0, logging_steps=50)  # fmt: skip
+    start = time.perf_counter()
+    train(cfg)
+    return {"seconds": time.perf_counter() - start}
+
+
+def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int) -> dict:
+    """A plain Trainer script: same model, same tokenisation, random batches padded to the longest."""
+    from datasets import Dataset
+    from transformers import (AutoConfig, AutoTokenizer, DataCollatorForSeq2Seq, T5ForConditionalGeneration, Trainer,
+                              TrainingArguments)  # fmt: skip
+
+    from grec.records import prompt
+    from grec.sid import SidMap, add_sid_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(tok)
+    settings = json.loads((ROOT / "configs" / "models" / "tiger_t5.json").read_text())
+    config = AutoConfig.for_model(**{**settings, "vocab_size": len(tokenizer), "decoder_start_token_id": 0})
+    model = T5ForConditionalGeneration(config)
+    add_sid_tokens(tokenizer, SidMap.load(sid), model)
+    data = json.loads(records.read_text())[:steps_records]
+    rows = [{"input_ids": tokenizer(prompt(r), add_special_tokens=False)["input_ids"][-512:],
+             "labels": tokenizer(r["output"])["input_ids"]} for r in data]  # fmt: skip
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=32, num_train_epochs=1,
+                             learning_rate=1e-3, report_to=[], save_strategy="no", logging_steps=50, seed=0,
+                             use_cpu=True, dataloader_pin_memory=False)  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))  # fmt: skip
+    start = time.perf_counter()
+    trainer.train()
+    return {"seconds": time.perf_counter() - start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the T5 case on 384 records (< 2 minutes)")
+    parser.add_argument("--records", type=int, default=4096)
+    args = parser.parse_args()
+    n = 384 if args.quick else args.records
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        records, sid, _ = prepare_inputs(tmp, n)
+        tok = tokenizer_folder(tmp, records)
+        plain = run_plain(records, sid, tok, tmp / "plain", n)
+        ours = run_grec(records, sid, tok, tmp / "grec", n)
+    rows = {"plain_trainer": plain, "grec": ours}
+    for name, row in rows.items():
+        row["samples_per_second"] = round(n / row["seconds"], 1)
+        print(f"{name:14} {row['seconds']:7.1f} s  {row['samples_per_second']:7.1f} samples/s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ratio = ours["samples_per_second"] / plain["samples_per_second"]
+    record = {"command": "python bench/train.py" + (" --quick" if args.quick else ""), "records": n,
+              "model": "TIGER T5 (configs/models/tiger_t5.json), from scratch", "rows": rows,
+              "peak_mib_process": round(peak), "ratio_grec_over_plain": round(ratio, 2)}  # fmt: skip
+    (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
+    (ROOT / "docs" / "bench" / "train.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"grec / plain Trainer throughput: {ratio:.2f}x ({n} records, TIGER T5, batch 32)")
+
+
+if __name__ == "__main__":
+    main()
