@@ -82,6 +82,8 @@ def _infer() -> Callable:
 
     def run(cfg: InferConfig) -> None:
         summary = infer(cfg)
+        if os.environ.get("RANK", "0") != "0":
+            return
         print(f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
               f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)")  # fmt: skip
 

@@ -83,3 +83,26 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
         infer(InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data=str(tmp_path / "r.json"),
                           sid=str(tmp_path)))  # fmt: skip
     assert not (tmp_path / "r.json").exists()
+
+
+def test_two_processes_write_the_same_result_file(trained, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    common = dict(checkpoint=str(trained / "run" / "last"), test_data_path=str(trained / "records" / "test.json"),
+                  num_beams=5, batch_size=4, sample=10)  # fmt: skip
+    infer(InferConfig(result_json_data=str(tmp_path / "one.json"), **common))
+    flags = [f"--{k}={v}" for k, v in common.items()] + [f"--result_json_data={tmp_path / 'two.json'}"]
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), str(root / "inference.py")]  # fmt: skip
+    result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, cwd=root,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    one = json.loads((tmp_path / "one.json").read_text())
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert [r["user_id"] for r in two] == [r["user_id"] for r in one] and len(two) == 10
+    assert [r["predict"] for r in two] == [r["predict"] for r in one]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]  # shards cleaned up

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -45,8 +46,28 @@ def _prompts(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, dev
     return torch.tensor(rows, device=device), torch.tensor(masks, device=device)
 
 
+def _shard(records: list[dict]) -> tuple[list[dict], int, int]:
+    """This process's contiguous share of the records under ``accelerate launch`` / torchrun."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    per = -(-len(records) // world)
+    return records[rank * per : (rank + 1) * per], rank, world
+
+
+def _merge_shards(path: Path, world: int) -> list[dict]:
+    merged = []
+    for rank in range(world):
+        shard = path.with_name(f".{path.name}.shard{rank}")
+        merged.extend(json.loads(shard.read_text(encoding="utf-8")))
+        shard.unlink()
+    return merged
+
+
 def infer(cfg: InferConfig) -> dict:
-    """Rank items for every record; write the result file; return a summary."""
+    """Rank items for every record; write the result file; return a summary.
+
+    Under ``accelerate launch`` each process ranks a contiguous shard of the records and rank 0
+    merges the shards, in order, into the one result file.
+    """
     _check_base_model(cfg)
     sid_map = SidMap.load(cfg.checkpoint)
     if cfg.sid is not None:
@@ -54,6 +75,8 @@ def infer(cfg: InferConfig) -> dict:
     records = load_records([cfg.test_data_path])
     if cfg.sample > 0:
         records = records[: cfg.sample]
+    total = len(records)
+    records, rank, world = _shard(records)
     unknown = sum(1 for r in records if str(r.get("target")) not in sid_map)
     if unknown:
         logger.warning("infer: %d of %d records have a target outside the checkpoint's catalog; they count as misses",
@@ -90,7 +113,18 @@ def infer(cfg: InferConfig) -> dict:
         bar.update(len(batch))
     bar.close()
     seconds = time.time() - started
-    with atomic_open(cfg.result_json_data) as handle:
-        json.dump(records, handle, ensure_ascii=False, indent=1)
-    return {"records": len(records), "seconds": round(seconds, 2), "users_per_second": len(records) / max(seconds, 1e-9),
+    out = Path(cfg.result_json_data)
+    if world > 1:
+        from accelerate import PartialState
+
+        state = PartialState()
+        with atomic_open(out.with_name(f".{out.name}.shard{rank}")) as handle:
+            json.dump(records, handle, ensure_ascii=False)
+        state.wait_for_everyone()
+        if rank == 0:
+            records = _merge_shards(out, world)
+    if rank == 0:
+        with atomic_open(out) as handle:
+            json.dump(records, handle, ensure_ascii=False, indent=1)
+    return {"records": total, "seconds": round(seconds, 2), "users_per_second": total / max(seconds, 1e-9),
             "unknown_targets": unknown, "num_beams": beams}  # fmt: skip
