@@ -210,3 +210,29 @@ def test_from_scratch_t5_with_tiger_layout(t5_tokenizer_dir, records, tmp_path):
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     model, tokenizer, seq2seq = load_trained(out / "best")
     assert seq2seq and model.config.d_model == 16 and model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+
+
+def test_best_by_validation_ndcg(tiny_llama_dir, records, tmp_path):
+    out = tmp_path / "ndcg"
+    # trained on the validation records themselves, the model soon ranks their targets highly
+    memorise = {**records, "train": records["valid"]}
+    state = train(config(tiny_llama_dir, memorise, out, eval_metric="ndcg", eval_beams=10, learning_rate=3e-2,
+                         batch_size=8, num_epochs=8))  # fmt: skip
+    log = json.loads((out / "log.json").read_text())
+    scores = [row["valid_ndcg@10"] for row in log]
+    assert all(0.0 <= s <= 1.0 for s in scores) and len(scores) == 8
+    assert scores[-1] > scores[0] and max(scores) > 0.1
+    assert state["metric"] == "valid_ndcg@10"
+    assert state["best_metric"] == max(scores) and scores[state["best_epoch"] - 1] == max(scores)
+    # the same number comes out of inference.py + evaluate on best/
+    from grec.evaluate import RankingMetrics
+    from grec.infer import InferConfig, infer
+
+    infer(InferConfig(checkpoint=str(out / "best"), test_data_path=records["valid"], num_beams=10,
+                      result_json_data=str(tmp_path / "valid_ranked.json")))  # fmt: skip
+    metrics = RankingMetrics((10,))
+    for record in json.loads((tmp_path / "valid_ranked.json").read_text()):
+        metrics.add(record["predict"], record["target"])
+    assert metrics.result()["NDCG@10"] == pytest.approx(state["best_metric"], abs=1e-9)
+    with pytest.raises(GrecError, match="--eval_metric ndcg: needs --sid"):
+        config(tiny_llama_dir, records, out, eval_metric="ndcg", sid=None)

@@ -66,6 +66,8 @@ class InferConfig:
             raise GrecError(f"--num_return_sequences {self.num_return_sequences} > --num_beams {self.num_beams}")
         if self.method not in METHODS:
             raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "hf" and self.exclude_history:
+            raise GrecError("--exclude_history needs --method vectorised (generate cannot close seen items)")
         for name in ("num_beams", "batch_size", "cutoff_len"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")

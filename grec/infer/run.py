@@ -8,17 +8,12 @@ import os
 import time
 from pathlib import Path
 
-import torch
-
-from grec.decoding import SidIndex, sid_beam_search
-from grec.decoding.hf import hf_constrained_generate
 from grec.errors import GrecError
 from grec.infer.config import InferConfig
+from grec.infer.rank import Ranker
 from grec.io import atomic_open, read_json
 from grec.progress import progress
-from grec.records import prompt
 from grec.sid import SidMap
-from grec.sid.tokens import sid_token_ids
 from grec.train.data import load_records
 from grec.train.export import load_trained
 
@@ -31,19 +26,6 @@ def _check_base_model(cfg: InferConfig) -> None:
     recorded = read_json(Path(cfg.checkpoint) / "training_state.json")["arguments"]["base_model"]
     if Path(recorded).resolve() != Path(cfg.base_model).resolve() and recorded != cfg.base_model:
         raise GrecError(f"--base_model {cfg.base_model} differs from the checkpoint's base model {recorded}")
-
-
-def _prompts(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device):
-    ids = [t[-cutoff_len:] for t in tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]]
-    width = max(map(len, ids))
-    pad = tokenizer.pad_token_id
-    if seq2seq:  # encoder inputs pad on the right
-        rows = [t + [pad] * (width - len(t)) for t in ids]
-        masks = [[1] * len(t) + [0] * (width - len(t)) for t in ids]
-    else:  # causal prompts pad on the left so every prompt ends where generation starts
-        rows = [[pad] * (width - len(t)) + t for t in ids]
-        masks = [[0] * (width - len(t)) + [1] * len(t) for t in ids]
-    return torch.tensor(rows, device=device), torch.tensor(masks, device=device)
 
 
 def _shard(records: list[dict]) -> tuple[list[dict], int, int]:
@@ -83,33 +65,18 @@ def infer(cfg: InferConfig) -> dict:
                        unknown, len(records))  # fmt: skip
     model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     model = model.to(cfg.device).eval()
-    tokens = sid_token_ids(tokenizer, sid_map)
-    index = SidIndex.build(sid_map, tokens, cfg.device)
-    beams = min(cfg.num_beams, len(sid_map))
-    if beams < cfg.num_beams:
-        logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, beams)
-    returned = min(cfg.num_return_sequences, beams)
-    row_of = {item: k for k, item in enumerate(index.item_ids)}
+    ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
+                    cfg.method, cfg.device)  # fmt: skip
+    if ranker.beams < cfg.num_beams:
+        logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
     started = time.time()
     bar = progress(total=len(records), desc="infer: rank items", unit="user")
     for start in range(0, len(records), cfg.batch_size):
         batch = records[start : start + cfg.batch_size]
-        ids, mask = _prompts(batch, tokenizer, cfg.cutoff_len, seq2seq, cfg.device)
-        exclude = [[row_of[i] for i in r.get("history", []) if i in row_of] for r in batch] if cfg.exclude_history else None
-        if cfg.method == "hf":
-            if exclude:
-                raise GrecError("--exclude_history needs --method vectorised")
-            rows, scores = hf_constrained_generate(model, ids, mask, index, beams, returned, tokenizer.eos_token_id,
-                                                   tokenizer.pad_token_id, seq2seq)  # fmt: skip
-            rows, scores = torch.as_tensor(rows), scores.cpu()
-        else:
-            result = sid_beam_search(model, ids, mask, index, beams, returned, seq2seq, exclude)
-            rows, scores = result.items.cpu(), result.scores.cpu()
-        for record, row, score in zip(batch, rows.tolist(), scores.tolist()):
-            kept = [(r, s) for r, s in zip(row, score) if r >= 0]
-            record["predict"] = [index.item_ids[r] for r, _ in kept]
-            record["predict_scores"] = [round(float(s), 6) for _, s in kept]
-            record["predict_sids"] = [sid_map.sid_string(index.item_ids[r]) for r, _ in kept]
+        for record, (items, scores) in zip(batch, ranker.rank(batch, cfg.exclude_history)):
+            record["predict"] = items
+            record["predict_scores"] = [round(s, 6) for s in scores]
+            record["predict_sids"] = [sid_map.sid_string(item) for item in items]
         bar.update(len(batch))
     bar.close()
     seconds = time.time() - started
@@ -127,4 +94,4 @@ def infer(cfg: InferConfig) -> dict:
         with atomic_open(out) as handle:
             json.dump(records, handle, ensure_ascii=False, indent=1)
     return {"records": total, "seconds": round(seconds, 2), "users_per_second": total / max(seconds, 1e-9),
-            "unknown_targets": unknown, "num_beams": beams}  # fmt: skip
+            "unknown_targets": unknown, "num_beams": ranker.beams}  # fmt: skip

@@ -21,8 +21,8 @@ from grec.io import read_json, write_json
 STATE = "training_state.json"
 
 
-def epoch_log(log_history: list[dict], seconds: dict[int, float]) -> list[dict]:
-    """Per-epoch train loss (mean of the logged losses), valid loss, last lr and wall time."""
+def epoch_log(log_history: list[dict], seconds: dict[int, float], ndcg: dict[int, float] | None = None) -> list[dict]:
+    """Per-epoch train loss (mean of the logged losses), valid loss (and NDCG@10), last lr and wall time."""
     rows: dict[int, dict] = {}
     for entry in log_history:
         if "epoch" not in entry:
@@ -40,6 +40,8 @@ def epoch_log(log_history: list[dict], seconds: dict[int, float]) -> list[dict]:
         losses = row.pop("losses")
         row["train_loss"] = sum(losses) / len(losses) if losses else None
         row["seconds"] = seconds.get(epoch)
+        if ndcg is not None:
+            row["valid_ndcg@10"] = ndcg.get(epoch)
         out.append(row)
     return out
 
@@ -68,8 +70,9 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 class RunArtifacts(TrainerCallback):
     """Saves best/ and last/ after each epoch's evaluation, writes logs, applies early stopping."""
 
-    def __init__(self, cfg, tokenizer, sid_map=None):
+    def __init__(self, cfg, tokenizer, sid_map=None, ranking=None):
         self.cfg, self.tokenizer, self.sid_map = cfg, tokenizer, sid_map
+        self.ranking = ranking  # (records, seq2seq) for --eval_metric ndcg
         self.output_dir = Path(cfg.output_dir)
         self.trainer = None
         self.started: float | None = None
@@ -78,6 +81,7 @@ class RunArtifacts(TrainerCallback):
         self.best = state.get("best_metric")
         self.best_epoch = state.get("best_epoch")
         self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}
+        self.ndcg = {int(k): v for k, v in state.get("ndcg", {}).items()}
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.started = time.time()
@@ -86,9 +90,15 @@ class RunArtifacts(TrainerCallback):
         epoch = int(round(state.epoch or 0))
         if self.started is not None:
             self.seconds[epoch] = round(time.time() - self.started, 2)
-        rows = epoch_log(state.log_history, self.seconds)
-        valid = next((r["valid_loss"] for r in rows if r["epoch"] == epoch), None)
-        improved = valid is not None and (self.best is None or valid < self.best)
+        if self.ranking is not None:
+            self.ndcg[epoch] = self._ndcg()
+        rows = epoch_log(state.log_history, self.seconds, self.ndcg if self.ranking is not None else None)
+        if self.ranking is not None:
+            valid = self.ndcg[epoch]
+            improved = self.best is None or valid > self.best
+        else:
+            valid = next((r["valid_loss"] for r in rows if r["epoch"] == epoch), None)
+            improved = valid is not None and (self.best is None or valid < self.best)
         if improved:
             self.best, self.best_epoch = valid, epoch
             self._save("best", state)
@@ -101,6 +111,26 @@ class RunArtifacts(TrainerCallback):
         if patience and self.best_epoch is not None and epoch - self.best_epoch >= patience:
             control.should_training_stop = True
 
+    def _ndcg(self) -> float:
+        """NDCG@10 of constrained beam search over the validation records, with the model as it is now."""
+        from grec.evaluate import RankingMetrics
+        from grec.infer.rank import Ranker
+
+        records, seq2seq = self.ranking
+        model = self.trainer.model
+        was_training = model.training
+        model.eval()
+        ranker = Ranker(model, self.tokenizer, self.sid_map, seq2seq, self.cfg.eval_beams, self.cfg.eval_beams,
+                        self.cfg.cutoff_len, device=next(model.parameters()).device)  # fmt: skip
+        metrics = RankingMetrics((10,))
+        step = self.cfg.micro_batch_size
+        for start in range(0, len(records), step):
+            batch = records[start : start + step]
+            for record, (items, _) in zip(batch, ranker.rank(batch)):
+                metrics.add(items, str(record["target"]))
+        model.train(was_training)
+        return metrics.result()["NDCG@10"]
+
     def _state(self, state) -> dict:
         import peft
         import torch
@@ -108,9 +138,10 @@ class RunArtifacts(TrainerCallback):
 
         return {
             "epoch": int(round(state.epoch or 0)), "global_step": state.global_step,
-            "metric": "valid_loss", "best_metric": self.best, "best_epoch": self.best_epoch,
-            "best_dir": "best" if self.best_epoch is not None else None,
-            "seconds": self.seconds, "seed": self.cfg.seed, "arguments": dataclasses.asdict(self.cfg),
+            "metric": "valid_ndcg@10" if self.ranking is not None else "valid_loss",
+            "best_metric": self.best, "best_epoch": self.best_epoch,
+            "best_dir": "best" if self.best_epoch is not None else None, "seconds": self.seconds, "ndcg": self.ndcg,
+            "seed": self.cfg.seed, "arguments": dataclasses.asdict(self.cfg),
             "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                          "peft": peft.__version__},
         }  # fmt: skip

@@ -47,7 +47,9 @@ class TrainConfig:
         sid: a folder written by grec index: its tokens are added to the tokenizer and model before LoRA.
         init: how new SID token rows start: mean of existing rows, or text (mean of item title token embeddings).
         resume_from_checkpoint: a checkpoint folder, or auto for the latest in output_dir.
-        early_stopping_patience: stop after this many epochs without a better validation loss; 0 never stops.
+        early_stopping_patience: stop after this many epochs without a better validation metric; 0 never stops.
+        eval_metric: what picks best/: loss (validation loss) or ndcg (NDCG@10 of SID-constrained beam search on the validation records; needs --sid).
+        eval_beams: beams for --eval_metric ndcg.
         sample: a seeded random subset of this many training records; -1 uses all.
         val_sample: a seeded random subset of this many validation records; -1 uses all.
         seed: random seed (model init for new rows, data order, dropout, sampling).
@@ -84,6 +86,8 @@ class TrainConfig:
     init: str = "mean"
     resume_from_checkpoint: str | None = None
     early_stopping_patience: int = 0
+    eval_metric: str = "loss"
+    eval_beams: int = 20
     sample: int = -1
     val_sample: int = -1
     seed: int = 42
@@ -116,6 +120,10 @@ class TrainConfig:
             raise GrecError(f"--finetune: expected one of {', '.join(FINETUNES)}, got {self.finetune!r}")
         if self.model_type not in MODEL_TYPES:
             raise GrecError(f"--model_type: expected one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.eval_metric not in ("loss", "ndcg"):
+            raise GrecError(f"--eval_metric: expected loss or ndcg, got {self.eval_metric!r}")
+        if self.eval_metric == "ndcg" and (self.sid is None or self.val_data_path is None):
+            raise GrecError("--eval_metric ndcg: needs --sid and --val_data_path (it ranks the validation users' items)")
         if self.report_to not in REPORTS:
             raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
         if self.bf16 and self.fp16:

@@ -96,7 +96,8 @@ def train(cfg: TrainConfig) -> dict:
         remove_unused_columns=False, disable_tqdm=False, dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(), ddp_backend="gloo" if world > 1 and not torch.cuda.is_available() else None,
     )  # fmt: skip
-    artifacts = RunArtifacts(cfg, tokenizer, sid_map)
+    ranking = (val_records, seq2seq) if cfg.eval_metric == "ndcg" else None
+    artifacts = RunArtifacts(cfg, tokenizer, sid_map, ranking)
     trainer = Trainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_set),
         eval_dataset=Dataset.from_list(val_set) if val_set else None,
