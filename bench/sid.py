@@ -43,10 +43,10 @@ def synthetic(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
 
 
 def ml100k_embeddings() -> np.ndarray:
+    import tempfile
+
     from grec.index.embed import embed_texts
     from grec.prepare import PrepareConfig, prepare
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         prepare(PrepareConfig(dataset="ml-100k", out=tmp + "/ml"))

@@ -65,8 +65,14 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int)
 def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int) -> dict:
     """A plain Trainer script: same model, same tokenisation, random batches padded to the longest."""
     from datasets import Dataset
-    from transformers import (AutoConfig, AutoTokenizer, DataCollatorForSeq2Seq, T5ForConditionalGeneration, Trainer,
-                              TrainingArguments)  # fmt: skip
+    from transformers import (
+        AutoConfig,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        T5ForConditionalGeneration,
+        Trainer,
+        TrainingArguments,  # fmt: skip
+    )
 
     from grec.records import prompt
     from grec.sid import SidMap, add_sid_tokens

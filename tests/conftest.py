@@ -53,9 +53,8 @@ def smol_tokenizer_dir(tmp_path_factory):
 def t5_tokenizer_dir(ml100k, tmp_path_factory):
     """A T5 tokenizer around a sentencepiece model trained here on ML-100K item texts."""
     import sentencepiece as spm
-    from transformers import T5Tokenizer
-
     from helpers import read_jsonl
+    from transformers import T5Tokenizer
 
     folder = tmp_path_factory.mktemp("t5-tokenizer")
     corpus = folder / "corpus.txt"

@@ -5,11 +5,11 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
+from helpers import read_jsonl
 
 from grec import assets
 from grec.prepare import PrepareConfig, prepare
 from grec.prepare.readers.movielens import GENRES
-from helpers import read_jsonl
 
 
 @pytest.fixture(scope="module")

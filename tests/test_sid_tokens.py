@@ -5,10 +5,8 @@ import logging
 import numpy as np
 import pytest
 import torch
-from helpers import read_jsonl
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec import assets
 from grec.errors import GrecError
 from grec.sid import SidMap, add_sid_tokens
 

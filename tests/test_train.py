@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,7 +153,6 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     single = tmp_path / "one"
@@ -180,7 +180,7 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
     from grec import assets
 
     monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))
-    valid = json.loads(open(records["valid"]).read())[:2]
+    valid = json.loads(Path(records["valid"]).read_text())[:2]
     (tmp_path / "valid2.json").write_text(json.dumps(valid))
     out = tmp_path / "smol"
     train(TrainConfig(base_model=str(assets.smollm2_gguf()), train_data_path=[records["train"]],
@@ -198,8 +198,7 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
 
 
 def test_from_scratch_t5_with_tiger_layout(t5_tokenizer_dir, records, tmp_path):
-    root = json.loads((__import__("pathlib").Path(__file__).resolve().parent.parent / "configs" / "models" /
-                       "tiger_t5.json").read_text())  # fmt: skip
+    root = json.loads((Path(__file__).resolve().parent.parent / "configs" / "models" / "tiger_t5.json").read_text())
     assert (root["num_layers"], root["num_decoder_layers"], root["d_model"], root["d_ff"]) == (4, 4, 128, 1024)
     small = {**root, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2}
     (tmp_path / "t5.json").write_text(json.dumps(small))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from grec.progress import progress
 
 from grec import assets
 from grec.errors import GrecError
+from grec.progress import progress
 
 logger = logging.getLogger("grec")
 POOLINGS = ("mean", "last", "cls")

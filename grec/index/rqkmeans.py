@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from grec.progress import progress
 
 from grec.index.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
+from grec.progress import progress
 
 
 class RQKMeans:

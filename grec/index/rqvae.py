@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from grec.progress import progress
 
 from grec.index.kmeans import kmeans, sq_distances
+from grec.progress import progress
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:

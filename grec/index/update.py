@@ -12,8 +12,16 @@ from grec.errors import GrecError
 from grec.index.collisions import collision_stats
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
-from grec.index.stage import (MARKER, check_capacity, level_sizes, load_embeddings, make_quantizer, raw_codes,
-                              read_items, resolve)  # fmt: skip
+from grec.index.stage import (
+    MARKER,
+    check_capacity,
+    level_sizes,
+    load_embeddings,
+    make_quantizer,
+    raw_codes,
+    read_items,  # fmt: skip
+    resolve,
+)
 from grec.io import StagedDir, read_json, save_npy, write_json
 from grec.sid import SidMap
 
