@@ -235,3 +235,54 @@ def test_best_by_validation_ndcg(tiny_llama_dir, records, tmp_path):
     assert metrics.result()["NDCG@10"] == pytest.approx(state["best_metric"], abs=1e-9)
     with pytest.raises(GrecError, match="--eval_metric ndcg: needs --sid"):
         config(tiny_llama_dir, records, out, eval_metric="ndcg", sid=None)
+
+
+def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml100k, ml100k_sid, tmp_path, caplog):
+    """Train with the SIDs of 1,500 items, then continue from that checkpoint with all 1,682."""
+    import logging
+
+    import numpy as np
+
+    from grec.index import IndexConfig, build_index
+    from grec.sid import SidMap
+
+    items = [json.loads(line) for line in (ml100k / "items.jsonl").read_text().splitlines()]
+    x = np.load(ml100k_sid / "embeddings.npy")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items[:1500]))
+    np.save(tmp_path / "old.npy", x[:1500])
+    np.save(tmp_path / "all.npy", x)
+    build_index(IndexConfig(data=str(tmp_path / "old"), out=str(tmp_path / "sid_old"), embeddings=str(tmp_path / "old.npy")))
+    shutil.copytree(tmp_path / "sid_old", tmp_path / "sid_all")
+    build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "sid_all"), embeddings=str(tmp_path / "all.npy"),
+                            update=True))  # fmt: skip
+    old_map, all_map = SidMap.load(tmp_path / "sid_old"), SidMap.load(tmp_path / "sid_all")
+    old_items = set(old_map.item_ids)
+
+    def records_for(sid_map, keep):
+        rows = []
+        for row in (json.loads(line) for line in (ml100k / "train.jsonl").read_text().splitlines()):
+            history = row["history"][-5:]
+            if keep(history + [row["target"]]) and len(rows) < 48:
+                rows.append({"instruction": "Next item?", "input": ", ".join(map(sid_map.sid_string, history)),
+                             "output": sid_map.sid_string(row["target"]), "target": row["target"]})  # fmt: skip
+        return rows
+
+    (tmp_path / "r_old.json").write_text(json.dumps(records_for(old_map, lambda ids: set(ids) <= old_items)))
+    (tmp_path / "r_new.json").write_text(json.dumps(records_for(all_map, lambda ids: not set(ids) <= old_items)))
+    first = tmp_path / "first"
+    train(config(tiny_llama_dir, {"train": str(tmp_path / "r_old.json"), "valid": records["valid"],
+                                  "sid": str(tmp_path / "sid_old")}, first, num_epochs=1, val_data_path=None))  # fmt: skip
+    before = LlamaForCausalLM.from_pretrained(first / "last").get_input_embeddings().weight.detach()
+    second = tmp_path / "second"
+    with caplog.at_level(logging.INFO, logger="grec"):
+        train(config(first / "last", {"train": str(tmp_path / "r_new.json"), "valid": records["valid"],
+                                      "sid": str(tmp_path / "sid_all")}, second, num_epochs=1, learning_rate=0.0,
+                     val_data_path=None))  # fmt: skip
+    grown = len(set(all_map.vocabulary()) - set(old_map.vocabulary()))
+    assert grown > 0 and f"to current:{len(before) + grown}" in caplog.text
+    after = LlamaForCausalLM.from_pretrained(second / "last").get_input_embeddings().weight.detach()
+    assert after.shape[0] == len(before) + grown
+    assert torch.equal(after[: len(before)], before)  # every trained row kept
+    assert torch.allclose(after[len(before) :], before.mean(0).expand(grown, -1), atol=1e-6)  # new rows: the mean
+    assert json.loads((second / "last" / "sid_map.json").read_text()) == all_map.to_json()

@@ -18,6 +18,7 @@ from grec.sid import SidMap, add_sid_tokens
 from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.data import load_records, tokenize_records
+from grec.train.export import load_trained
 from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
 
 logger = logging.getLogger("grec")
@@ -69,6 +70,9 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     if cfg.from_scratch:
         model, tokenizer, seq2seq = build_from_config(cfg.from_scratch, resolve_base_model(cfg.base_model, True), cfg.model_type)
+    elif (Path(cfg.base_model) / "adapter_config.json").is_file():  # a grec LoRA checkpoint: continue from it merged
+        model, tokenizer, seq2seq = load_trained(cfg.base_model)
+        model = model.merge_and_unload()
     else:
         model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
     sid_map, token_ids = None, []
