@@ -34,6 +34,12 @@ class InferConfig:
         sid: a SID folder to check against the checkpoint's own map (they must be identical).
         sample: rank only the first N records; -1 all.
         device: cpu, cuda, or auto.
+        mode: sid (generate semantic IDs) or title (generate titles, BIGRec; needs --items).
+        items: title mode: the items.jsonl whose titles make up the catalog.
+        constrained: title mode: generate only catalog titles (a token trie); false: generate freely and ground each title to items by L2 distance of text embeddings.
+        encoder: title mode, unconstrained: the grounding encoder folder (default: the packaged MiniLM).
+        ci_score: title mode, unconstrained: a JSON file of item id -> collaborative or popularity score, fused into grounding.
+        ci_gamma: weight of --ci_score: distance x (1 + score)^-gamma.
     """
 
     checkpoint: str | None = None
@@ -50,19 +56,32 @@ class InferConfig:
     sid: str | None = None
     sample: int = -1
     device: str = "auto"
+    mode: str = "sid"
+    items: str | None = None
+    constrained: bool = True
+    encoder: str | None = None
+    ci_score: str | None = None
+    ci_gamma: float = 0.0
 
     def __post_init__(self) -> None:
         self.checkpoint = self.checkpoint or self.lora_weights
         if not self.checkpoint:
             raise GrecError("--checkpoint (or --lora_weights): required")
-        if not (Path(self.checkpoint) / "sid_map.json").is_file():
-            raise GrecError(f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid")
+        if self.mode not in ("sid", "title"):
+            raise GrecError(f"--mode: expected sid or title, got {self.mode!r}")
+        if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
+            raise GrecError(f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title")
+        if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
+            raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
+        if self.ci_score is not None and not Path(self.ci_score).is_file():
+            raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")
         if not Path(self.test_data_path).is_file():
             raise GrecError(f"{self.test_data_path}: records file not found (given as --test_data_path)")
         if not self.result_json_data:
             raise GrecError("--result_json_data: required (where the ranked items go)")
         self.num_return_sequences = self.num_return_sequences or self.num_beams
-        if self.num_return_sequences > self.num_beams:
+        grounded = self.mode == "title" and not self.constrained  # grounding ranks the whole catalog
+        if self.num_return_sequences > self.num_beams and not grounded:
             raise GrecError(f"--num_return_sequences {self.num_return_sequences} > --num_beams {self.num_beams}")
         if self.method not in METHODS:
             raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")

@@ -8,10 +8,13 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from grec.errors import GrecError
 from grec.infer.config import InferConfig
 from grec.infer.rank import Ranker
-from grec.io import atomic_open, read_json
+from grec.infer.title import TitleRanker
+from grec.io import atomic_open, read_json, read_jsonl
 from grec.progress import progress
 from grec.sid import SidMap
 from grec.train.data import load_records
@@ -51,32 +54,48 @@ def infer(cfg: InferConfig) -> dict:
     merges the shards, in order, into the one result file.
     """
     _check_base_model(cfg)
-    sid_map = SidMap.load(cfg.checkpoint)
-    if cfg.sid is not None:
-        sid_map.check_same(SidMap.load(cfg.sid), cfg.checkpoint)
+    if cfg.mode == "title":
+        titles = {str(r["item_id"]): r["title"] for _, r in read_jsonl(cfg.items)}
+        catalog = set(titles)
+    else:
+        sid_map = SidMap.load(cfg.checkpoint)
+        if cfg.sid is not None:
+            sid_map.check_same(SidMap.load(cfg.sid), cfg.checkpoint)
+        catalog = sid_map
     records = load_records([cfg.test_data_path])
     if cfg.sample > 0:
         records = records[: cfg.sample]
     total = len(records)
     records, rank, world = _shard(records)
-    unknown = sum(1 for r in records if str(r.get("target")) not in sid_map)
+    unknown = sum(1 for r in records if str(r.get("target")) not in catalog)
     if unknown:
         logger.warning("infer: %d of %d records have a target outside the checkpoint's catalog; they count as misses",
                        unknown, len(records))  # fmt: skip
     model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     model = model.to(cfg.device).eval()
-    ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
-                    cfg.method, cfg.device)  # fmt: skip
-    if ranker.beams < cfg.num_beams:
-        logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
+    if cfg.mode == "title":
+        ci = None
+        if cfg.ci_score is not None:
+            scores = read_json(cfg.ci_score)
+            ci = np.array([float(scores.get(item, 0.0)) for item in titles])
+        ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
+                             cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
+    else:
+        ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
+                        cfg.method, cfg.device)  # fmt: skip
+        if ranker.beams < cfg.num_beams:
+            logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
     started = time.time()
     bar = progress(total=len(records), desc="infer: rank items", unit="user")
     for start in range(0, len(records), cfg.batch_size):
         batch = records[start : start + cfg.batch_size]
         for record, (items, scores) in zip(batch, ranker.rank(batch, cfg.exclude_history)):
             record["predict"] = items
-            record["predict_scores"] = [round(s, 6) for s in scores]
-            record["predict_sids"] = [sid_map.sid_string(item) for item in items]
+            if cfg.mode == "title":
+                record["predict_titles"] = [titles[item] for item in items]
+            else:
+                record["predict_scores"] = [round(s, 6) for s in scores]
+                record["predict_sids"] = [sid_map.sid_string(item) for item in items]
         bar.update(len(batch))
     bar.close()
     seconds = time.time() - started

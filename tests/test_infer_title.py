@@ -1,0 +1,80 @@
+"""Title mode (BIGRec): generation constrained to catalog titles, free generation grounded by L2, fusion."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from grec.decoding.title_trie import TitleTrie
+from grec.errors import GrecError
+from grec.infer import InferConfig, infer
+from grec.infer.title import ground
+from grec.records import RecordsConfig, build_records
+from grec.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def title_run(ml100k, smol_tokenizer_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("title")
+    build_records(RecordsConfig(data=str(ml100k), style="title", out=str(folder / "records"), max_history=3,
+                                sample=32, seed=0))  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(folder / "base")  # fmt: skip
+    tokenizer.save_pretrained(folder / "base")
+    train(TrainConfig(base_model=str(folder / "base"), train_data_path=[str(folder / "records" / "train.json")],
+                      output_dir=str(folder / "run"), batch_size=16, micro_batch_size=16, num_epochs=1,
+                      finetune="full", learning_rate=1e-2, seed=0))  # fmt: skip
+    return folder
+
+
+def test_trie_shares_duplicate_titles(ml100k, smol_tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    trie = TitleTrie(tokenizer, titles)
+    ids = tokenizer('"Chasing Amy (1997)"', add_special_tokens=False)["input_ids"]
+    assert trie.items(ids + [tokenizer.eos_token_id]) == ["246", "268"]  # two GroupLens ids, one title
+    assert trie.allowed(tuple(ids)) == [tokenizer.eos_token_id]
+    assert all(tokenizer.decode([t]).startswith('"') for t in trie.allowed(()))  # every title opens with a quote
+
+
+def test_constrained_titles_are_catalog_items(title_run, ml100k, tmp_path):
+    out = tmp_path / "constrained.json"
+    infer(InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", items=str(ml100k / "items.jsonl"),
+                      test_data_path=str(title_run / "records" / "test.json"), result_json_data=str(out),
+                      num_beams=6, num_return_sequences=4, batch_size=3, sample=6))  # fmt: skip
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    for record in json.loads(out.read_text()):
+        assert record["predict"] and len(record["predict"]) == len(set(record["predict"])) <= 4
+        assert all(item in titles for item in record["predict"])
+        assert record["predict_titles"] == [titles[i] for i in record["predict"]]
+
+
+def test_free_generation_grounded(title_run, ml100k, tmp_path):
+    popularity = {str(k): float(k % 7) for k in range(1, 1683)}
+    (tmp_path / "pop.json").write_text(json.dumps(popularity))
+    out = tmp_path / "free.json"
+    infer(InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", items=str(ml100k / "items.jsonl"),
+                      constrained=False, test_data_path=str(title_run / "records" / "test.json"),
+                      result_json_data=str(out), num_beams=4, num_return_sequences=10, batch_size=2, sample=4,
+                      ci_score=str(tmp_path / "pop.json"), ci_gamma=0.5, exclude_history=True))  # fmt: skip
+    for record in json.loads(out.read_text()):
+        assert len(record["predict"]) == 10 == len(set(record["predict"]))
+        assert not set(record["predict"]) & set(record["history"])
+
+
+def test_ground_by_hand():
+    items = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
+    generated = np.array([[0.9, 0.0]])
+    assert ground(generated, items).tolist() == [[2, 0, 1]]  # distances 0.1, 0.9, 4.88
+    # fusion: distance x (1 + ci)^-gamma; a popular item 0 overtakes item 2 (0.9 / 16 < 0.1)
+    assert ground(generated, items, ci=np.array([255.0, 0.0, 0.0]), gamma=0.5).tolist() == [[0, 2, 1]]
+
+
+def test_title_mode_needs_items(title_run):
+    with pytest.raises(GrecError, match="--items: title mode needs"):
+        InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", result_json_data="x.json",
+                    test_data_path=str(title_run / "records" / "test.json"))  # fmt: skip
