@@ -78,3 +78,18 @@ def test_title_mode_needs_items(title_run):
     with pytest.raises(GrecError, match="--items: title mode needs"):
         InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", result_json_data="x.json",
                     test_data_path=str(title_run / "records" / "test.json"))  # fmt: skip
+
+
+def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
+    from grec.infer.title import TitleRanker
+    from grec.train.export import load_trained
+
+    model, tokenizer, _ = load_trained(title_run / "run" / "last")
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    valid = json.loads((title_run / "records" / "valid.json").read_text())[:8]
+    # a score that is huge exactly on the validation targets: any gamma > 0 must win
+    ci = np.array([1e6 if item in {r["target"] for r in valid} else 0.0 for item in titles])
+    ranker = TitleRanker(model, tokenizer, titles, False, 2, 10, constrained=False, ci=ci)
+    tried = ranker.tune_gamma(valid, [0.0, 0.5, 1.0])
+    assert tried[1.0] >= tried[0.5] > tried[0.0]
+    assert ranker.gamma == min(g for g in tried if tried[g] == max(tried.values()))  # ties go to the smaller gamma

@@ -40,6 +40,9 @@ class InferConfig:
         encoder: title mode, unconstrained: the grounding encoder folder (default: the packaged MiniLM).
         ci_score: title mode, unconstrained: a JSON file of item id -> collaborative or popularity score, fused into grounding.
         ci_gamma: weight of --ci_score: distance x (1 + score)^-gamma.
+        tune_gamma: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
+        gamma_grid: candidate gammas for --tune_gamma.
+        val_data_path: validation records for --tune_gamma.
     """
 
     checkpoint: str | None = None
@@ -62,6 +65,9 @@ class InferConfig:
     encoder: str | None = None
     ci_score: str | None = None
     ci_gamma: float = 0.0
+    tune_gamma: bool = False
+    gamma_grid: list[float] | None = None
+    val_data_path: str | None = None
 
     def __post_init__(self) -> None:
         self.checkpoint = self.checkpoint or self.lora_weights
@@ -73,6 +79,10 @@ class InferConfig:
             raise GrecError(f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title")
         if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
             raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
+        self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
+        if self.tune_gamma and (self.mode != "title" or self.constrained or self.ci_score is None
+                                or self.val_data_path is None):  # fmt: skip
+            raise GrecError("--tune_gamma: needs --mode title --constrained false --ci_score FILE --val_data_path FILE")
         if self.ci_score is not None and not Path(self.ci_score).is_file():
             raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")
         if not Path(self.test_data_path).is_file():

@@ -80,6 +80,9 @@ def infer(cfg: InferConfig) -> dict:
             ci = np.array([float(scores.get(item, 0.0)) for item in titles])
         ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
                              cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
+        if cfg.tune_gamma:
+            tried = ranker.tune_gamma(load_records([cfg.val_data_path]), cfg.gamma_grid, cfg.batch_size)
+            logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
     else:
         ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
                         cfg.method, cfg.device)  # fmt: skip
@@ -113,4 +116,4 @@ def infer(cfg: InferConfig) -> dict:
         with atomic_open(out) as handle:
             json.dump(records, handle, ensure_ascii=False, indent=1)
     return {"records": total, "seconds": round(seconds, 2), "users_per_second": total / max(seconds, 1e-9),
-            "unknown_targets": unknown, "num_beams": ranker.beams}  # fmt: skip
+            "unknown_targets": unknown, "num_beams": ranker.beams, "gamma": getattr(ranker, "gamma", None)}  # fmt: skip

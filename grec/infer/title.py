@@ -83,18 +83,38 @@ class TitleRanker:
 
             self.item_vectors = embed_texts(list(titles.values()), encoder)
 
+    def generated_embeddings(self, records: list[dict]) -> np.ndarray:
+        """Embeddings of the best freely generated title per record (quotes stripped)."""
+        from grec.index.embed import embed_texts
+
+        sequences = generate_titles(self.model, self.tokenizer, records, self.beams, 1, self.seq2seq, None,
+                                    self.cutoff_len, device=self.device)  # fmt: skip
+        texts = [self.tokenizer.decode(seqs[0], skip_special_tokens=True).strip().strip('"') for seqs in sequences]
+        return embed_texts(texts, self.encoder)
+
+    def tune_gamma(self, records: list[dict], grid: list[float], batch_size: int = 16) -> dict[float, float]:
+        """NDCG@10 on ``records`` for each gamma in ``grid``; sets ``self.gamma`` to the best (ties: smallest)."""
+        from grec.evaluate import RankingMetrics
+
+        vectors = np.concatenate([self.generated_embeddings(records[k : k + batch_size])
+                                  for k in range(0, len(records), batch_size)])  # fmt: skip
+        results = {}
+        for gamma in grid:
+            metrics = RankingMetrics((10,))
+            for record, row in zip(records, ground(vectors, self.item_vectors, self.ci, gamma, top=10)):
+                metrics.add([self.item_ids[r] for r in row], str(record["target"]))
+            results[gamma] = metrics.result()["NDCG@10"]
+        self.gamma = max(grid, key=lambda g: (results[g], -g))
+        return results
+
     def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
         if self.trie is not None:
             sequences = generate_titles(self.model, self.tokenizer, records, self.beams, self.returned, self.seq2seq,
                                         self.trie, self.cutoff_len, device=self.device)  # fmt: skip
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:
-            from grec.index.embed import embed_texts
-
-            sequences = generate_titles(self.model, self.tokenizer, records, self.beams, 1, self.seq2seq, None,
-                                        self.cutoff_len, device=self.device)  # fmt: skip
-            texts = [self.tokenizer.decode(seqs[0], skip_special_tokens=True).strip().strip('"') for seqs in sequences]
-            rows = ground(embed_texts(texts, self.encoder), self.item_vectors, self.ci, self.gamma, top=len(self.item_ids))
+            rows = ground(self.generated_embeddings(records), self.item_vectors, self.ci, self.gamma,
+                          top=len(self.item_ids))  # fmt: skip
             ranked = [[self.item_ids[r] for r in row] for row in rows]
         out = []
         for record, items in zip(records, ranked):
