@@ -106,3 +106,13 @@ def test_two_processes_write_the_same_result_file(trained, tmp_path):
     assert [r["user_id"] for r in two] == [r["user_id"] for r in one] and len(two) == 10
     assert [r["predict"] for r in two] == [r["predict"] for r in one]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]  # shards cleaned up
+
+
+def test_records_from_another_sid_map_are_refused(trained, tmp_path):
+    records = json.loads((trained / "records" / "test.json").read_text())[:3]
+    records[1]["output"] = "<a_0><b_0><c_0><d_9>"
+    (tmp_path / "test.json").write_text(json.dumps(records))
+    with pytest.raises(GrecError, match="record 1 spells item .* but the checkpoint's SID map says"):
+        infer(InferConfig(checkpoint=str(trained / "run" / "last"), test_data_path=str(tmp_path / "test.json"),
+                          result_json_data=str(tmp_path / "out.json")))  # fmt: skip
+    assert not (tmp_path / "out.json").exists()

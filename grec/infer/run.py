@@ -31,6 +31,17 @@ def _check_base_model(cfg: InferConfig) -> None:
         raise GrecError(f"--base_model {cfg.base_model} differs from the checkpoint's base model {recorded}")
 
 
+def _check_records_match(records: list[dict], sid_map: SidMap, path: str) -> None:
+    """Records written with another SID map spell their targets differently: refuse them."""
+    for number, record in enumerate(records[:1000]):
+        target = str(record.get("target"))
+        if target in sid_map and record["output"] != sid_map.sid_string(target):
+            raise GrecError(
+                f"{path}: record {number} spells item {target} as {record['output']} but the checkpoint's SID map "
+                f"says {sid_map.sid_string(target)}; rebuild the records with the checkpoint's sid_map.json"
+            )
+
+
 def _shard(records: list[dict]) -> tuple[list[dict], int, int]:
     """This process's contiguous share of the records under ``accelerate launch`` / torchrun."""
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
@@ -65,6 +76,8 @@ def infer(cfg: InferConfig) -> dict:
     records = load_records([cfg.test_data_path])
     if cfg.sample > 0:
         records = records[: cfg.sample]
+    if cfg.mode == "sid":
+        _check_records_match(records, sid_map, cfg.test_data_path)
     total = len(records)
     records, rank, world = _shard(records)
     unknown = sum(1 for r in records if str(r.get("target")) not in catalog)
