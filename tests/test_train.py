@@ -286,3 +286,10 @@ def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml10
     assert torch.equal(after[: len(before)], before)  # every trained row kept
     assert torch.allclose(after[len(before) :], before.mean(0).expand(grown, -1), atol=1e-6)  # new rows: the mean
     assert json.loads((second / "last" / "sid_map.json").read_text()) == all_map.to_json()
+
+
+def test_tensorboard_events_are_written(tiny_llama_dir, records, tmp_path):
+    out = tmp_path / "tb"
+    train(config(tiny_llama_dir, records, out, num_epochs=1, report_to="tensorboard"))
+    events = list(out.rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100

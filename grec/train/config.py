@@ -126,6 +126,12 @@ class TrainConfig:
             raise GrecError("--eval_metric ndcg: needs --sid and --val_data_path (it ranks the validation users' items)")
         if self.report_to not in REPORTS:
             raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
+        if self.report_to != "none":
+            import importlib.util
+
+            package = "tensorboard" if self.report_to == "tensorboard" else "wandb"
+            if importlib.util.find_spec(package) is None:
+                raise GrecError(f"--report_to {self.report_to}: the {package} package is missing; pip install {package}")
         if self.bf16 and self.fp16:
             raise GrecError("--bf16 and --fp16: choose one")
         for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "logging_steps"):
