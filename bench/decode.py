@@ -40,6 +40,18 @@ def catalog(n_items: int, sizes=(256, 256, 256), seed: int = 0) -> tuple[SidMap,
     return SidMap([str(k) for k in range(len(codes))], codes), SidTokens(items, level_ids, [])
 
 
+def smollm2_with_sids(sid_map: SidMap):
+    """The packaged SmolLM2-135M-Instruct (GGUF, converted once) with the catalog's SID tokens added."""
+    from grec import assets
+    from grec.sid import add_sid_tokens
+    from grec.train.model import load_model, resolve_base_model
+
+    model, tokenizer, _ = load_model(resolve_base_model(str(assets.smollm2_gguf())))
+    tokens = add_sid_tokens(tokenizer, sid_map, model)
+    model.generation_config.eos_token_id = 1
+    return model.eval(), tokens
+
+
 def dict_trie(tokens: SidTokens) -> dict[tuple, list[int]]:
     trie: dict[tuple, set] = {}
     for row in tokens.item_ids.tolist():
@@ -63,13 +75,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--beams", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", choices=["t5", "smollm2"], default="t5",
+                        help="t5: the TIGER T5; smollm2: the packaged SmolLM2-135M with the SID tokens added")  # fmt: skip
     args = parser.parse_args()
     torch.manual_seed(0)
     sid_map, tokens = catalog(args.items)
-    vocab = SPECIAL + 3 * 256
-    model = T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=128, d_kv=64, d_ff=1024, num_layers=4,
-                                                num_decoder_layers=4, num_heads=6, dropout_rate=0.0, pad_token_id=0,
-                                                eos_token_id=1, decoder_start_token_id=0)).eval()  # fmt: skip
+    seq2seq = args.model == "t5"
+    if seq2seq:
+        model = T5ForConditionalGeneration(T5Config(vocab_size=SPECIAL + 3 * 256, d_model=128, d_kv=64, d_ff=1024,
+                                                    num_layers=4, num_decoder_layers=4, num_heads=6, dropout_rate=0.0,
+                                                    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)).eval()  # fmt: skip
+    else:
+        model, tokens = smollm2_with_sids(sid_map)
     start = time.perf_counter()
     index = SidIndex.build(sid_map, tokens)
     build_s = time.perf_counter() - start
@@ -79,10 +96,11 @@ def main() -> None:
     mask = torch.ones_like(ids)
     levels, beams = 3, args.beams
     trie = dict_trie(tokens)
-    ours_fn = SidPrefixConstraint(index, 1, eos_token_id=1)
+    start = 1 if seq2seq else ids.shape[1]
+    ours_fn = SidPrefixConstraint(index, start, eos_token_id=1)
 
     def trie_fn(batch_id, input_ids):
-        return trie.get(tuple(input_ids[1:].tolist()), [1])
+        return trie.get(tuple(input_ids[start:].tolist()), [1])
 
     config = search_config(beams, beams, levels, eos_token_id=1, pad_token_id=0)
     unconstrained = search_config(beams, beams, levels, eos_token_id=1, pad_token_id=0)
@@ -91,6 +109,15 @@ def main() -> None:
     @torch.no_grad()
     def forward_floor():
         """The same model calls as grec's search (first step once per user, then one per beam), no search."""
+        if not seq2seq:
+            out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+            out.past_key_values.batch_repeat_interleave(beams)
+            step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
+            wide = mask.repeat_interleave(beams, 0)
+            for _ in range(levels - 1):
+                wide = torch.cat([wide, torch.ones_like(step)], 1)
+                out = model(input_ids=step, attention_mask=wide, past_key_values=out.past_key_values, use_cache=True)
+            return
         enc = model.get_encoder()(input_ids=ids, attention_mask=mask)
         out = model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=torch.zeros(args.batch, 1, dtype=torch.long),
                     use_cache=True)  # fmt: skip
@@ -107,7 +134,7 @@ def main() -> None:
                                                   prefix_allowed_tokens_fn=trie_fn),
         "hf_grec_fn": lambda: model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                                              prefix_allowed_tokens_fn=ours_fn),
-        "grec_vectorised": lambda: sid_beam_search(model, ids, mask, index, beams, seq2seq=True),
+        "grec_vectorised": lambda: sid_beam_search(model, ids, mask, index, beams, seq2seq=seq2seq),
         "forward_floor": forward_floor,
     }  # fmt: skip
     rows = {}
@@ -118,7 +145,8 @@ def main() -> None:
             print(f"{name:18} {rows[name]['users_per_second']:>9.1f} users/s", flush=True)
     base = rows["hf_unconstrained"]["users_per_second"]
     ours = rows["grec_vectorised"]["users_per_second"]
-    record = {"command": "python bench/decode.py" + (" --quick" if args.quick else ""), "items": len(sid_map),
+    record = {"command": "python bench/decode.py" + (" --quick" if args.quick else f" --model {args.model} "
+              f"--batch {args.batch} --beams {args.beams} --repeats {args.repeats}"), "model": args.model, "items": len(sid_map),
               "batch": args.batch, "beams": beams, "index_build_seconds": round(build_s, 3),
               "index_mib": round(index.nbytes() / 2**20, 1), "rows": rows}  # fmt: skip
     big_map, big_tokens = catalog(1_000_000, seed=2)
@@ -128,7 +156,8 @@ def main() -> None:
     record["index_1m_mib"] = round(big.nbytes() / 2**20, 1)
     print(f"index: 1,000,000 items built in {record['index_1m_build_seconds']:.2f} s, {record['index_1m_mib']} MiB")
     (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "bench" / "decode.json").write_text(json.dumps(record, indent=2) + "\n")
+    name = "decode.json" if args.model == "t5" else f"decode_{args.model}.json"
+    (ROOT / "docs" / "bench" / name).write_text(json.dumps(record, indent=2) + "\n")
     print(f"index: {len(sid_map):,} items built in {build_s:.2f} s, {record['index_mib']} MiB")
     print(f"grec vectorised: {ours / base:.2f}x HF unconstrained, "
           f"{ours / rows['hf_dict_trie_fn']['users_per_second']:.2f}x HF dict-trie fn, "
