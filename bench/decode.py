@@ -156,7 +156,7 @@ def main() -> None:
     record["index_1m_mib"] = round(big.nbytes() / 2**20, 1)
     print(f"index: 1,000,000 items built in {record['index_1m_build_seconds']:.2f} s, {record['index_1m_mib']} MiB")
     (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
-    name = "decode.json" if args.model == "t5" else f"decode_{args.model}.json"
+    name = "decode.json" if args.quick else f"decode_{args.model}_{len(sid_map)}_{beams}.json"
     (ROOT / "docs" / "bench" / name).write_text(json.dumps(record, indent=2) + "\n")
     print(f"index: {len(sid_map):,} items built in {build_s:.2f} s, {record['index_mib']} MiB")
     print(f"grec vectorised: {ours / base:.2f}x HF unconstrained, "
