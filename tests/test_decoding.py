@@ -132,3 +132,19 @@ def test_hf_prefix_function_is_exact_at_full_width_and_ignores_generation_config
     rows_again, _ = hf_constrained_generate(model, ids, mask, index, num_beams=24, num_return_sequences=24,
                                             eos_token_id=eos, pad_token_id=0, seq2seq=seq2seq)  # fmt: skip
     assert rows_again.tolist() == rows.tolist()
+
+
+def test_ten_thousand_item_catalog_every_result_valid():
+    sid_map, tokens = random_catalog(10_000, (32, 32, 16), seed=11)
+    model = tiny_llama(BASE_VOCAB + 80)
+    index = SidIndex.build(sid_map, tokens)
+    rng = np.random.default_rng(2)
+    prompts = [rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (3, 8, 5, 12)]
+    seen = [rng.choice(10_000, size=50, replace=False).tolist() for _ in prompts]
+    result = sid_beam_search(model, *left_pad(prompts), index, num_beams=50, num_return_sequences=50, exclude=seen)
+    codes = {tuple(c) for c in sid_map.codes.tolist()}
+    for b in range(len(prompts)):
+        rows = result.items[b].tolist()
+        assert len(set(rows)) == 50 and min(rows) >= 0 and not set(rows) & set(seen[b])
+        assert all(tuple(sid_map.codes[r].tolist()) in codes for r in rows)
+        assert torch.isfinite(result.scores[b]).all() and (result.scores[b][:-1] >= result.scores[b][1:]).all()
