@@ -101,6 +101,17 @@ def _evaluate() -> Callable:
     return command(EvaluateConfig, run)
 
 
+def _tokenizer() -> Callable:
+    from grec.tokenizer import TokenizerConfig, train_tokenizer
+
+    def run(cfg: TokenizerConfig) -> None:
+        tokenizer = train_tokenizer(cfg)
+        print(f"tokenizer ({cfg.style}, {cfg.model_type}, {len(tokenizer):,} tokens) -> {cfg.out}")
+
+    run.__name__ = "tokenizer"
+    return command(TokenizerConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
@@ -110,6 +121,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
     "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
+    "tokenizer": ("train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer", _tokenizer),
     "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 
