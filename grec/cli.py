@@ -112,6 +112,17 @@ def _tokenizer() -> Callable:
     return command(TokenizerConfig, run)
 
 
+def _generate() -> Callable:
+    from grec.generate import GenerateConfig, generate
+
+    def run(cfg: GenerateConfig) -> None:
+        for k, text in enumerate(generate(cfg), 1):
+            print(f"[{k}] {cfg.prompt}{text}")
+
+    run.__name__ = "generate"
+    return command(GenerateConfig, run)
+
+
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
@@ -122,6 +133,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
     "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
     "tokenizer": ("train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer", _tokenizer),
+    "generate": ("print a checkpoint's continuations of a prompt", _generate),
     "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 

@@ -116,3 +116,15 @@ def test_records_from_another_sid_map_are_refused(trained, tmp_path):
         infer(InferConfig(checkpoint=str(trained / "run" / "last"), test_data_path=str(tmp_path / "test.json"),
                           result_json_data=str(tmp_path / "out.json")))  # fmt: skip
     assert not (tmp_path / "out.json").exists()
+
+
+def test_generate_prints_continuations(trained, grec_cli):
+    from grec.generate import GenerateConfig, generate
+
+    beams = generate(GenerateConfig(checkpoint=str(trained / "run" / "last"), prompt="The user has", max_new_tokens=5))
+    assert len(beams) == 3 and len(set(beams)) == 3  # beam search returns distinct continuations
+    sampled = [generate(GenerateConfig(checkpoint=str(trained / "run" / "last"), prompt="The user has",
+                                       max_new_tokens=5, do_sample=True, seed=7)) for _ in range(2)]  # fmt: skip
+    assert sampled[0] == sampled[1]  # same seed, same samples
+    code, out, _ = grec_cli("generate", "--checkpoint", trained / "run" / "last", "--prompt", "Hi", "--max_new_tokens", 3)
+    assert code == 0 and out.startswith("[1] Hi") and out.count("\n") == 3
