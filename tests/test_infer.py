@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from grec.decoding import SidIndex, sid_beam_search
 from grec.errors import GrecError
@@ -17,16 +16,11 @@ from grec.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
-def trained(ml100k, ml100k_sid, smol_tokenizer_dir, tmp_path_factory):
+def trained(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("infer")
     build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5,
                                 sample=32, seed=0))  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(folder / "base")  # fmt: skip
-    tokenizer.save_pretrained(folder / "base")
-    train(TrainConfig(base_model=str(folder / "base"), train_data_path=[str(folder / "records" / "train.json")],
+    train(TrainConfig(base_model=str(tiny_llama_dir), train_data_path=[str(folder / "records" / "train.json")],
                       sid=str(ml100k_sid), output_dir=str(folder / "run"), batch_size=16, micro_batch_size=16,
                       num_epochs=1, finetune="lora", seed=0))  # fmt: skip
     return folder

@@ -4,8 +4,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from grec.decoding.title_trie import TitleTrie
 from grec.errors import GrecError
@@ -16,16 +15,11 @@ from grec.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
-def title_run(ml100k, smol_tokenizer_dir, tmp_path_factory):
+def title_run(ml100k, tiny_llama_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("title")
     build_records(RecordsConfig(data=str(ml100k), style="title", out=str(folder / "records"), max_history=3,
                                 sample=32, seed=0))  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(folder / "base")  # fmt: skip
-    tokenizer.save_pretrained(folder / "base")
-    train(TrainConfig(base_model=str(folder / "base"), train_data_path=[str(folder / "records" / "train.json")],
+    train(TrainConfig(base_model=str(tiny_llama_dir), train_data_path=[str(folder / "records" / "train.json")],
                       output_dir=str(folder / "run"), batch_size=16, micro_batch_size=16, num_epochs=1,
                       finetune="full", learning_rate=1e-2, seed=0))  # fmt: skip
     return folder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from grec.errors import GrecError
 from grec.records import RecordsConfig, build_records, prompt
@@ -24,19 +24,6 @@ def records(ml100k, ml100k_sid, tmp_path_factory):
     valid = json.loads((folder / "all" / "valid.json").read_text())[:16]
     (folder / "valid16.json").write_text(json.dumps(valid))
     return {"train": str(folder / "all" / "train.json"), "valid": str(folder / "valid16.json"), "sid": str(ml100k_sid)}
-
-
-@pytest.fixture(scope="module")
-def tiny_llama_dir(smol_tokenizer_dir, tmp_path_factory):
-    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
-                         eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def config(base, records, out, **overrides):
