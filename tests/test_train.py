@@ -73,7 +73,10 @@ def test_resume_equals_uninterrupted(tiny_llama_dir, records, tmp_path):
     train(config(tiny_llama_dir, records, whole))
     resumed = tmp_path / "resumed"
     resumed.mkdir()
-    shutil.copytree(whole / "checkpoint-4", resumed / "checkpoint-4")  # as if killed after epoch 1
+    shutil.copytree(whole / "checkpoint-4", resumed / "checkpoint-4")  # as if killed after epoch 1 ...
+    (resumed / "checkpoint-8").mkdir()  # ... while writing the next checkpoint
+    shutil.copy(whole / "checkpoint-8" / "model.safetensors", resumed / "checkpoint-8")
+    (resumed / "checkpoint-8" / "trainer_state.json").write_text('{"global_step": 8, "log_hi')
     train(config(tiny_llama_dir, records, resumed, resume_from_checkpoint="auto"))
     a = LlamaForCausalLM.from_pretrained(whole / "last").state_dict()
     b = LlamaForCausalLM.from_pretrained(resumed / "last").state_dict()

@@ -43,6 +43,24 @@ def _check_sid_tokens(records: list[dict], tokenizer) -> None:
                     )
 
 
+def latest_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint-N whose trainer_state.json (the Trainer writes it last) is whole.
+
+    A run killed while saving leaves a checkpoint without it, or with it cut short; such folders
+    are skipped, so resuming picks up the previous whole checkpoint.
+    """
+    import json
+
+    steps = {int(p.name.split("-")[1]): p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[1].isdigit()}
+    for candidate in (steps[k] for k in sorted(steps, reverse=True)):
+        try:
+            json.loads((candidate / "trainer_state.json").read_text())
+            return str(candidate)
+        except (OSError, ValueError):
+            logger.warning("train: skipping %s: it was not saved completely", candidate)
+    return None
+
+
 def _wait_for_debugger(port: int) -> None:
     try:
         import debugpy
@@ -58,7 +76,6 @@ def train(cfg: TrainConfig) -> dict:
     import torch
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -111,8 +128,8 @@ def train(cfg: TrainConfig) -> dict:
     artifacts.trainer = trainer
     resume = cfg.resume_from_checkpoint
     if resume == "auto":
-        resume = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
-        logger.info("resuming from %s", resume or "scratch (no checkpoint in --output_dir)")
+        resume = latest_complete_checkpoint(cfg.output_dir)
+        logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
     elif resume is not None and not Path(resume).is_dir():
         raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
     trainer.train(resume_from_checkpoint=resume)
