@@ -283,3 +283,27 @@ def test_tensorboard_events_are_written(tiny_llama_dir, records, tmp_path):
     train(config(tiny_llama_dir, records, out, num_epochs=1, report_to="tensorboard"))
     events = list(out.rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
+
+
+def test_multi_gpu_script_runs_two_cpu_processes(tiny_llama_dir, records, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    settings = {"base_model": str(tiny_llama_dir), "train_data_path": [records["train"]], "sid": records["sid"],
+                "output_dir": str(tmp_path / "run"), "batch_size": 16, "micro_batch_size": 8, "num_epochs": 1,
+                "finetune": "full", "seed": 0}  # fmt: skip
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(settings))
+    env = {**os.environ, "TRAIN_CONFIG": str(tmp_path / "train.yaml"), "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    result = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", "--logging_steps", "1"],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=root)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("embed_tokens is updated") == 2
+    assert json.loads((tmp_path / "run" / "training_state.json").read_text())["global_step"] == 4
+    bad = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "tpu"], capture_output=True, text=True,
+                         env=env, cwd=root)  # fmt: skip
+    assert bad.returncode == 2 and "usage:" in bad.stderr
