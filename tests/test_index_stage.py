@@ -133,3 +133,24 @@ def test_sid_map_mismatch_is_refused(ml100k_sid, tmp_path):
     with pytest.raises(GrecError, match="differs from the one the checkpoint was trained with"):
         sid_map.check_same(other, "ckpt/")
     sid_map.check_same(SidMap.load(sid_map.save(tmp_path)), "ckpt/")
+
+
+def test_sequential_ids_need_no_encoder(ml100k, tmp_path):
+    out = tmp_path / "seq"
+    report = build_index(IndexConfig(data=str(ml100k), out=str(out), method="sequential", codebook_size=16))
+    assert report["embedding_dim"] is None and not (out / "embeddings.npy").exists()
+    assert report["collisions_before"]["collision_rate"] == 0.0
+    assert SidMap.load(out).codes_of("1") == (0, 0, 0, 0) and SidMap.load(out).codes_of("17") == (0, 1, 0, 0)
+    again = build_index(IndexConfig(data=str(ml100k), out=str(out), method="sequential", codebook_size=16))
+    assert again == report  # same settings: nothing redone
+
+
+def test_sequential_update_numbers_new_items_after_the_old(ml100k, tmp_path):
+    items = read_jsonl(ml100k / "items.jsonl")
+    old = write_items(tmp_path / "old", items[:100])
+    out = tmp_path / "sid"
+    build_index(IndexConfig(data=str(old), out=str(out), method="sequential", codebook_size=16, dedup="sinkhorn"))
+    report = build_index(IndexConfig(data=str(ml100k), out=str(out), update=True))
+    sid_map = SidMap.load(out)
+    assert report["updates"][-1]["added_items"] == 1582 and not (out / "embeddings.npy").exists()
+    assert sid_map.codes_of(items[99]["item_id"]) == (0, 6, 3) and sid_map.codes_of(items[100]["item_id"]) == (0, 6, 4)

@@ -71,12 +71,21 @@ def make_quantizer(cfg: IndexConfig):
                  cfg.rqvae_batch_size, cfg.rqvae_beta, cfg.seed, cfg.device)  # fmt: skip
 
 
-def raw_codes(cfg: IndexConfig, x: np.ndarray, quantizer, start: int, fit: bool):
-    """Codes before de-duplication, and the quantiser's final residuals (None for random/sequential)."""
+def uses_embeddings(cfg: IndexConfig) -> bool:
+    """Random and sequential IDs ignore item text: no encoder run unless --embeddings is given."""
+    return cfg.method in ("rqkmeans", "rqvae") or cfg.embeddings is not None
+
+
+def outputs(cfg: IndexConfig) -> tuple[str, ...]:
+    return OUTPUTS if uses_embeddings(cfg) else tuple(n for n in OUTPUTS if n != "embeddings.npy")
+
+
+def raw_codes(cfg: IndexConfig, x: np.ndarray | None, quantizer, start: int, fit: bool, n: int):
+    """Codes of ``n`` items before de-duplication, and the quantiser's final residuals (None for random/sequential)."""
     if cfg.method == "random":
-        return random_codes(len(x), cfg.levels, cfg.codebook_size, cfg.seed + start), None
+        return random_codes(n, cfg.levels, cfg.codebook_size, cfg.seed + start), None
     if cfg.method == "sequential":
-        return sequential_codes(start, len(x), cfg.levels, cfg.codebook_size), None
+        return sequential_codes(start, n, cfg.levels, cfg.codebook_size), None
     codes, residual = quantizer.fit(x) if fit else quantizer.encode(x)
     return codes, residual
 
@@ -122,28 +131,29 @@ def build_index(cfg: IndexConfig) -> dict:
         return update_index(cfg)
     out = Path(cfg.out)
     settings = recorded_settings(cfg)
-    if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
+    if stage_is_current(out, settings, outputs(cfg), cfg.overwrite, MARKER):
         logger.info("%s already holds semantic IDs with these settings; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / "report.json")
     started = time.time()
     item_ids, texts = read_items(cfg.data)
     check_capacity(cfg, len(item_ids))
-    x = load_embeddings(cfg, texts)
+    x = load_embeddings(cfg, texts) if uses_embeddings(cfg) else None
     quantizer = None if cfg.method in ("random", "sequential") else make_quantizer(cfg)
-    codes, residual = raw_codes(cfg, x, quantizer, 0, fit=True)
+    codes, residual = raw_codes(cfg, x, quantizer, 0, fit=True, n=len(item_ids))
     before = collision_stats(codes)
     final = resolve(cfg, codes, residual, quantizer)
     sid_map = SidMap(item_ids, final)
     report = {
         "method": cfg.method, "levels": cfg.levels, "codebook_size": cfg.codebook_size, "balanced": cfg.balanced,
-        "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": int(x.shape[1]),
+        "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": None if x is None else int(x.shape[1]),
         "sid_length": int(final.shape[1]), "collisions_before": before, "collisions_after": collision_stats(final),
         "per_level": level_report(final, level_sizes(cfg, final)),
         **_reconstruction(cfg, quantizer, x, residual),
     }  # fmt: skip
     with StagedDir(out, MARKER) as tmp:
         write_json(tmp / "item_ids.json", item_ids)
-        save_npy(tmp / "embeddings.npy", x)
+        if x is not None:
+            save_npy(tmp / "embeddings.npy", x)
         save_npy(tmp / "sid_codes.npy", final)
         sid_map.save(tmp)
         save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **(quantizer.state() if quantizer else {}))

@@ -50,7 +50,7 @@ def update_index(cfg: IndexConfig) -> dict:
                             "device": cfg.device})  # fmt: skip
     old_ids = read_json(out / "item_ids.json")
     old_codes = np.load(out / "sid_codes.npy")
-    old_x = np.load(out / "embeddings.npy")
+    old_x = np.load(out / "embeddings.npy") if (out / "embeddings.npy").is_file() else None
     item_ids, texts = read_items(cfg.data)
     known_ids = set(old_ids)
     new_rows = np.array([k for k, item in enumerate(item_ids) if item not in known_ids], dtype=np.int64)
@@ -60,13 +60,15 @@ def update_index(cfg: IndexConfig) -> dict:
         logger.info("%s: no new items in %s; nothing to do", out, Path(cfg.data) / "items.jsonl")
         return report
     check_capacity(stored, len(old_ids) + len(new_rows))
-    x_new = load_embeddings(stored, texts, new_rows)
-    if x_new.shape[1] != old_x.shape[1]:
-        raise GrecError(f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}")
+    x_all = None
+    if old_x is not None:
+        x_new = load_embeddings(stored, texts, new_rows)
+        if x_new.shape[1] != old_x.shape[1]:
+            raise GrecError(f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}")
+        x_all = np.concatenate([old_x, x_new])
     quantizer = load_quantizer(stored, out / "quantizer.npz")
-    x_all = np.concatenate([old_x, x_new])
     if quantizer is None:
-        codes_new, residual = raw_codes(stored, x_new, None, len(old_ids), fit=False)
+        codes_new, residual = raw_codes(stored, None, None, len(old_ids), fit=False, n=len(new_rows))
         codes = np.concatenate([old_codes[:, : stored.levels], codes_new])
     else:
         codes, residual = quantizer.encode(x_all)
@@ -89,7 +91,8 @@ def update_index(cfg: IndexConfig) -> dict:
     })  # fmt: skip
     with StagedDir(out, MARKER) as tmp:
         write_json(tmp / "item_ids.json", all_ids)
-        save_npy(tmp / "embeddings.npy", x_all)
+        if x_all is not None:
+            save_npy(tmp / "embeddings.npy", x_all)
         save_npy(tmp / "sid_codes.npy", final)
         sid_map.save(tmp)
         write_json(tmp / "report.json", report)
