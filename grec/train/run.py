@@ -71,22 +71,11 @@ def _wait_for_debugger(port: int) -> None:
     debugpy.wait_for_client()
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Fine-tune per ``cfg``; return the final training_state.json content."""
-    import torch
-    from datasets import Dataset
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    accumulation = cfg.accumulation_steps(world)
-    if cfg.debug_port and rank == 0:
-        _wait_for_debugger(cfg.debug_port)
-    train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
-    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
-    torch.manual_seed(cfg.seed)
+def load_for_training(cfg: TrainConfig):
+    """(model, tokenizer, seq2seq, sid_map, SID token ids) ready for LoRA or full fine-tuning."""
     if cfg.from_scratch:
-        model, tokenizer, seq2seq = build_from_config(cfg.from_scratch, resolve_base_model(cfg.base_model, True), cfg.model_type)
+        model, tokenizer, seq2seq = build_from_config(cfg.from_scratch, resolve_base_model(cfg.base_model, True),
+                                                      cfg.model_type)  # fmt: skip
     elif (Path(cfg.base_model) / "adapter_config.json").is_file():  # a grec LoRA checkpoint: continue from it merged
         model, tokenizer, seq2seq = load_trained(cfg.base_model)
         model = model.merge_and_unload()
@@ -98,27 +87,55 @@ def train(cfg: TrainConfig) -> dict:
         titles = _titles(cfg.sid) if cfg.init == "text" else None
         ids = add_sid_tokens(tokenizer, sid_map, model, cfg.init, titles)
         token_ids = sorted({int(i) for level in ids.level_ids for i in level if i >= 0})
+    return model, tokenizer, seq2seq, sid_map, token_ids
+
+
+def training_arguments(cfg: TrainConfig, world: int, steps_per_epoch: int, validate: bool):
+    """The Trainer's arguments: global batch = --batch_size whatever the process count; CPU runs use gloo."""
+    import torch
+    from transformers import TrainingArguments
+
+    cpu = not torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=cfg.accumulation_steps(world),
+        num_train_epochs=cfg.num_epochs, learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
+        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if validate else "no",
+        save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to], remove_unused_columns=False,
+        disable_tqdm=False, dataloader_pin_memory=not cpu, use_cpu=cpu,
+        ddp_backend="gloo" if world > 1 and cpu else None,
+    )  # fmt: skip
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Fine-tune per ``cfg``; return the final training_state.json content."""
+    import torch
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cfg.accumulation_steps(world)  # refuse uneven batch splits before any heavy work
+    resume = cfg.resume_from_checkpoint
+    if resume not in (None, "auto") and not Path(resume).is_dir():
+        raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
+    if cfg.debug_port and int(os.environ.get("RANK", "0")) == 0:
+        _wait_for_debugger(cfg.debug_port)
+    train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
+    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
+    torch.manual_seed(cfg.seed)
+    model, tokenizer, seq2seq, sid_map, token_ids = load_for_training(cfg)
     _check_sid_tokens(train_records, tokenizer)
     if cfg.finetune == "lora":
         model = apply_lora(model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules,
                            token_ids)  # fmt: skip
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
-    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
-    args = TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulation,
-        num_train_epochs=cfg.num_epochs, learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
-        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if val_set else "no",
-        save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        remove_unused_columns=False, disable_tqdm=False, dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(), ddp_backend="gloo" if world > 1 and not torch.cuda.is_available() else None,
-    )  # fmt: skip
-    ranking = (val_records, seq2seq) if cfg.eval_metric == "ndcg" else None
-    artifacts = RunArtifacts(cfg, tokenizer, sid_map, ranking)
+    args = training_arguments(cfg, world, max(1, len(train_set) // cfg.batch_size), val_set is not None)
+    artifacts = RunArtifacts(cfg, tokenizer, sid_map, (val_records, seq2seq) if cfg.eval_metric == "ndcg" else None)
     trainer = Trainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_set),
         eval_dataset=Dataset.from_list(val_set) if val_set else None,
@@ -126,11 +143,8 @@ def train(cfg: TrainConfig) -> dict:
         processing_class=tokenizer, callbacks=[artifacts],
     )  # fmt: skip
     artifacts.trainer = trainer
-    resume = cfg.resume_from_checkpoint
     if resume == "auto":
         resume = latest_complete_checkpoint(cfg.output_dir)
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
-    elif resume is not None and not Path(resume).is_dir():
-        raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
     trainer.train(resume_from_checkpoint=resume)
     return read_json(Path(cfg.output_dir) / "training_state.json")
