@@ -145,7 +145,7 @@ def main() -> None:
             print(f"{name:18} {rows[name]['users_per_second']:>9.1f} users/s", flush=True)
     base = rows["hf_unconstrained"]["users_per_second"]
     ours = rows["grec_vectorised"]["users_per_second"]
-    record = {"command": "python bench/decode.py" + (" --quick" if args.quick else f" --model {args.model} "
+    record = {"command": "python bench/decode.py" + (" --quick" if args.quick else f" --model {args.model} --items {args.items} "
               f"--batch {args.batch} --beams {args.beams} --repeats {args.repeats}"), "model": args.model, "items": len(sid_map),
               "batch": args.batch, "beams": beams, "index_build_seconds": round(build_s, 3),
               "index_mib": round(index.nbytes() / 2**20, 1), "rows": rows}  # fmt: skip
