@@ -151,16 +151,21 @@ def build_index(cfg: IndexConfig) -> dict:
         **_reconstruction(cfg, quantizer, x, residual),
     }  # fmt: skip
     with StagedDir(out, MARKER) as tmp:
-        write_json(tmp / "item_ids.json", item_ids)
-        if x is not None:
-            save_npy(tmp / "embeddings.npy", x)
-        save_npy(tmp / "sid_codes.npy", final)
-        sid_map.save(tmp)
         save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **(quantizer.state() if quantizer else {}))
         report["seconds"] = round(time.time() - started, 2)
-        write_json(tmp / "report.json", report)
+        write_index_files(tmp, sid_map, x, report)
         write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings})
     return report
+
+
+def write_index_files(folder: Path, sid_map: SidMap, x: np.ndarray | None, report: dict) -> None:
+    """item_ids.json, embeddings.npy (when the method read item text), sid_codes.npy, sid_map.json, report.json."""
+    write_json(folder / "item_ids.json", sid_map.item_ids)
+    if x is not None:
+        save_npy(folder / "embeddings.npy", x)
+    save_npy(folder / "sid_codes.npy", sid_map.codes)
+    sid_map.save(folder)
+    write_json(folder / "report.json", report)
 
 
 def level_sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:

@@ -19,10 +19,11 @@ from grec.index.stage import (
     load_embeddings,
     make_quantizer,
     raw_codes,
-    read_items,  # fmt: skip
+    read_items,
     resolve,
+    write_index_files,
 )
-from grec.io import StagedDir, read_json, save_npy, write_json
+from grec.io import StagedDir, read_json, write_json
 from grec.sid import SidMap
 
 logger = logging.getLogger("grec")
@@ -90,12 +91,7 @@ def update_index(cfg: IndexConfig) -> dict:
         "seconds": round(time.time() - started, 2),
     })  # fmt: skip
     with StagedDir(out, MARKER) as tmp:
-        write_json(tmp / "item_ids.json", all_ids)
-        if x_all is not None:
-            save_npy(tmp / "embeddings.npy", x_all)
-        save_npy(tmp / "sid_codes.npy", final)
-        sid_map.save(tmp)
-        write_json(tmp / "report.json", report)
+        write_index_files(tmp, sid_map, x_all, report)
         write_json(tmp / MARKER, read_json(out / MARKER))
     logger.info("index: added %d items to %s (%d before; every existing code kept)", len(new_rows), out, len(old_ids))
     return report
