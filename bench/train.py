@@ -77,7 +77,7 @@ def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int
         DataCollatorForSeq2Seq,
         T5ForConditionalGeneration,
         Trainer,
-        TrainingArguments,  # fmt: skip
+        TrainingArguments,
     )
 
     from grec.records import prompt
