@@ -23,4 +23,9 @@ case "$mode" in
   *) echo "usage: $0 [ddp|zero2|zero3|cpu] [NUM_PROCESSES] [train.py flags...]" >&2; exit 2 ;;
 esac
 
+# MAIN_PROCESS_PORT picks the rendezvous port (two runs on one machine need different ones).
+if [[ -n "${MAIN_PROCESS_PORT:-}" ]]; then
+  launch+=(--main_process_port "$MAIN_PROCESS_PORT")
+fi
+
 exec accelerate launch "${launch[@]}" train.py --config "$config" "${extra[@]}" "$@"

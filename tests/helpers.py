@@ -11,3 +11,12 @@ def read_jsonl(path: Path) -> list[dict]:
 def leftovers(parent: Path) -> list[str]:
     """Staging folders or temp files a stage left behind in ``parent``."""
     return sorted(p.name for p in Path(parent).iterdir() if p.name.endswith(".tmp"))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a test's torch.distributed rendezvous."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

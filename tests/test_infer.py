@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from helpers import free_port
 
 from grec.decoding import SidIndex, sid_beam_search
 from grec.errors import GrecError
@@ -91,7 +92,8 @@ def test_two_processes_write_the_same_result_file(trained, tmp_path):
     infer(InferConfig(result_json_data=str(tmp_path / "one.json"), **common))
     flags = [f"--{k}={v}" for k, v in common.items()] + [f"--result_json_data={tmp_path / 'two.json'}"]
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), str(root / "inference.py")]  # fmt: skip
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
+                str(root / "inference.py")]  # fmt: skip
     result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, cwd=root,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import free_port
 from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from grec.errors import GrecError
@@ -152,7 +153,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
              "--micro_batch_size=8", "--num_epochs=2", "--learning_rate=3e-2", "--finetune=full",
              "--warmup_ratio=0", "--logging_steps=1", "--seed=0", f"--output_dir={tmp_path / 'two'}"]  # fmt: skip
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), str(root / "train.py")]  # fmt: skip
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
+                str(root / "train.py")]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, env=env, cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -298,6 +300,7 @@ def test_multi_gpu_script_runs_two_cpu_processes(tiny_llama_dir, records, tmp_pa
                 "finetune": "full", "seed": 0}  # fmt: skip
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(settings))
     env = {**os.environ, "TRAIN_CONFIG": str(tmp_path / "train.yaml"), "OMP_NUM_THREADS": "1",
+           "MAIN_PROCESS_PORT": str(free_port()),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
     result = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", "--logging_steps", "1"],
                             capture_output=True, text=True, timeout=600, env=env, cwd=root)  # fmt: skip
