@@ -138,8 +138,3 @@ def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
     main.__doc__ = _help_without_config(cls)
     main.__name__ = run.__name__
     return main
-
-
-def to_dict(config: Any) -> dict:
-    """A config as a plain JSON-ready dict (recorded beside a stage's outputs)."""
-    return dataclasses.asdict(config)

@@ -67,10 +67,6 @@ class SidIndex:
                 dead[user, nodes] = counts == sizes[nodes]
         return dead
 
-    def allowed_codes(self, level: int, nodes: torch.Tensor) -> torch.Tensor:
-        """Boolean (len(nodes), size_level): which codes continue to at least one item."""
-        return self.next_node[level][nodes] >= 0
-
     def nbytes(self) -> int:
         tensors = [*self.next_node, *self.level_tokens, *self.item_node, *self.subtree_size]
         return sum(t.element_size() * t.nelement() for t in tensors)
