@@ -67,6 +67,43 @@ def _train() -> Callable:
     return command(TrainConfig, run)
 
 
+def _train_task() -> Callable:
+    from grec.tasks import TaskConfig, train_task
+
+    def run(cfg: TaskConfig) -> None:
+        state = train_task(cfg)
+        if os.environ.get("RANK", "0") != "0":
+            return
+        test = ", ".join(f"{k} {v:.4f}" for k, v in state["test"].items())
+        print(f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
+              f"at epoch {state['best_epoch']}; test {test}")  # fmt: skip
+
+    run.__name__ = "train-task"
+    return command(TaskConfig, run)
+
+
+def _list() -> Callable:
+    from grec.registry import DATASETS, MODELS, TASKS, load_plugins
+
+    def registered(kind: str = "all", plugin: list[str] | None = None) -> None:
+        """List the registered tasks, models and datasets.
+
+        Args:
+            kind: tasks, models, datasets or all.
+            plugin: Python files or modules to import first (their registrations are listed too).
+        """
+        load_plugins([plugin] if isinstance(plugin, str) else list(plugin or []))
+        tables = {"tasks": TASKS, "models": MODELS, "datasets": DATASETS}
+        if kind != "all" and kind not in tables:
+            raise UsageError(f"grec list: expected tasks, models, datasets or all, got {kind!r}")
+        for name, table in tables.items():
+            if kind in ("all", name):
+                print(f"{name}: {', '.join(table.names()) or '(none)'}")
+
+    registered.__name__ = "list"
+    return registered
+
+
 def _export() -> Callable:
     from grec.train.export import ExportConfig, export
 
@@ -130,6 +167,9 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
+    "train-task": ("train a registered task (SASRec, CTR, text/image classification) with the shared trainer",
+                   _train_task),
+    "list": ("list the registered tasks, models and datasets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
     "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
     "tokenizer": ("train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer", _tokenizer),

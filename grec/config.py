@@ -48,6 +48,17 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_coerce(name, item, inner) for item in value]
+    if annotation is dict or origin is dict:
+        if isinstance(value, str):
+            import yaml
+
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError:
+                value = None
+        if not isinstance(value, dict):
+            raise GrecError(f"--{name}: expected a mapping such as '{{embed_dim: 16}}', got {value!r}")
+        return dict(value)
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -95,19 +106,23 @@ def _read_yaml(path: str | os.PathLike) -> dict:
 
 def load_config(cls: type[C], config_file: str | os.PathLike | None = None, **flags: Any) -> C:
     """Build ``cls`` from a YAML file (optional) and flags; flags win. Unknown names are errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
     sources = []
     if config_file is not None:
         sources.append((str(config_file), _read_yaml(config_file)))
     sources.append(("the command line", flags))
+    return from_mappings(cls, sources)
+
+
+def from_mappings(cls: type[C], sources: list[tuple[str, dict]]) -> C:
+    """Build ``cls`` from ``(origin, mapping)`` pairs, later ones winning; ``origin`` names errors."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
     for origin, mapping in sources:
         for key, value in mapping.items():
             name = key.replace("-", "_")
             if name not in fields:
-                known = ", ".join(sorted(fields))
-                raise GrecError(f"{origin}: unknown setting {key!r}; known settings are: {known}")
+                raise GrecError(f"{origin}: unknown setting {key!r}; known settings are: {', '.join(sorted(fields))}")
             values[name] = _coerce(name, value, hints[name])
     return cls(**values)
 

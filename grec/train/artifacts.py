@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -21,8 +22,8 @@ from grec.io import read_json, write_json
 STATE = "training_state.json"
 
 
-def epoch_log(log_history: list[dict], seconds: dict[int, float], ndcg: dict[int, float] | None = None) -> list[dict]:
-    """Per-epoch train loss (mean of the logged losses), valid loss (and NDCG@10), last lr and wall time."""
+def epoch_log(log_history: list[dict], seconds: dict[int, float], scores: dict[int, dict] | None = None) -> list[dict]:
+    """Per-epoch train loss (mean of the logged losses), valid loss and scores, last lr and wall time."""
     rows: dict[int, dict] = {}
     for entry in log_history:
         if "epoch" not in entry:
@@ -40,8 +41,8 @@ def epoch_log(log_history: list[dict], seconds: dict[int, float], ndcg: dict[int
         losses = row.pop("losses")
         row["train_loss"] = sum(losses) / len(losses) if losses else None
         row["seconds"] = seconds.get(epoch)
-        if ndcg is not None:
-            row["valid_ndcg@10"] = ndcg.get(epoch)
+        for name, value in (scores or {}).get(epoch, {}).items():
+            row[f"valid_{name}"] = value
         out.append(row)
     return out
 
@@ -68,11 +69,17 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 
 
 class RunArtifacts(TrainerCallback):
-    """Saves best/ and last/ after each epoch's evaluation, writes logs, applies early stopping."""
+    """Saves best/ and last/ after each epoch's evaluation, writes logs, applies early stopping.
 
-    def __init__(self, cfg, tokenizer, sid_map=None, ranking=None):
-        self.cfg, self.tokenizer, self.sid_map = cfg, tokenizer, sid_map
-        self.ranking = ranking  # (records, seq2seq) for --eval_metric ndcg
+    ``cfg`` is the run's config dataclass (``output_dir``, ``seed``, ``early_stopping_patience``);
+    ``save_extra(folder)`` adds what the weights need beside them (tokenizer, SID map, vocabularies);
+    ``scorer``, when given, picks the best epoch instead of the validation loss: ``scorer(model)``
+    returns validation metrics, ``scorer.metric`` names the one to pick by and
+    ``scorer.higher_is_better`` its direction.
+    """
+
+    def __init__(self, cfg, save_extra: Callable[[Path], None], scorer=None):
+        self.cfg, self.save_extra, self.scorer = cfg, save_extra, scorer
         self.output_dir = Path(cfg.output_dir)
         self.trainer = None
         self.started: float | None = None
@@ -81,7 +88,11 @@ class RunArtifacts(TrainerCallback):
         self.best = state.get("best_metric")
         self.best_epoch = state.get("best_epoch")
         self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}
-        self.ndcg = {int(k): v for k, v in state.get("ndcg", {}).items()}
+        self.scores = {int(k): v for k, v in state.get("scores", {}).items()}
+
+    @property
+    def metric(self) -> str:
+        return f"valid_{self.scorer.metric}" if self.scorer is not None else "valid_loss"
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.started = time.time()
@@ -90,15 +101,16 @@ class RunArtifacts(TrainerCallback):
         epoch = int(round(state.epoch or 0))
         if self.started is not None:
             self.seconds[epoch] = round(time.time() - self.started, 2)
-        if self.ranking is not None:
-            self.ndcg[epoch] = self._ndcg()
-        rows = epoch_log(state.log_history, self.seconds, self.ndcg if self.ranking is not None else None)
-        if self.ranking is not None:
-            valid = self.ndcg[epoch]
-            improved = self.best is None or valid > self.best
-        else:
-            valid = next((r["valid_loss"] for r in rows if r["epoch"] == epoch), None)
-            improved = valid is not None and (self.best is None or valid < self.best)
+        if self.scorer is not None:
+            model = self.trainer.model
+            was_training = model.training
+            model.eval()
+            self.scores[epoch] = self.scorer(model)
+            model.train(was_training)
+        rows = epoch_log(state.log_history, self.seconds, self.scores)
+        valid = next((r[self.metric] for r in rows if r["epoch"] == epoch), None)
+        higher = self.scorer is not None and self.scorer.higher_is_better
+        improved = valid is not None and (self.best is None or (valid > self.best if higher else valid < self.best))
         if improved:
             self.best, self.best_epoch = valid, epoch
             self._save("best", state)
@@ -111,39 +123,16 @@ class RunArtifacts(TrainerCallback):
         if patience and self.best_epoch is not None and epoch - self.best_epoch >= patience:
             control.should_training_stop = True
 
-    def _ndcg(self) -> float:
-        """NDCG@10 of constrained beam search over the validation records, with the model as it is now."""
-        from grec.evaluate import RankingMetrics
-        from grec.infer.rank import Ranker
-
-        records, seq2seq = self.ranking
-        model = self.trainer.model
-        was_training = model.training
-        model.eval()
-        ranker = Ranker(model, self.tokenizer, self.sid_map, seq2seq, self.cfg.eval_beams, self.cfg.eval_beams,
-                        self.cfg.cutoff_len, device=next(model.parameters()).device)  # fmt: skip
-        metrics = RankingMetrics((10,))
-        step = self.cfg.micro_batch_size
-        for start in range(0, len(records), step):
-            batch = records[start : start + step]
-            for record, (items, _) in zip(batch, ranker.rank(batch)):
-                metrics.add(items, str(record["target"]))
-        model.train(was_training)
-        return metrics.result()["NDCG@10"]
-
     def _state(self, state) -> dict:
-        import peft
         import torch
         import transformers
 
         return {
-            "epoch": int(round(state.epoch or 0)), "global_step": state.global_step,
-            "metric": "valid_ndcg@10" if self.ranking is not None else "valid_loss",
+            "epoch": int(round(state.epoch or 0)), "global_step": state.global_step, "metric": self.metric,
             "best_metric": self.best, "best_epoch": self.best_epoch,
-            "best_dir": "best" if self.best_epoch is not None else None, "seconds": self.seconds, "ndcg": self.ndcg,
+            "best_dir": "best" if self.best_epoch is not None else None, "seconds": self.seconds, "scores": self.scores,
             "seed": self.cfg.seed, "arguments": dataclasses.asdict(self.cfg),
-            "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                         "peft": peft.__version__},
+            "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
         }  # fmt: skip
 
     def _save(self, name: str, state) -> None:
@@ -154,9 +143,7 @@ class RunArtifacts(TrainerCallback):
         self.trainer.save_model(str(tmp))
         if not state.is_world_process_zero:
             return
-        self.tokenizer.save_pretrained(tmp)
-        if self.sid_map is not None:
-            self.sid_map.save(tmp)
+        self.save_extra(tmp)
         write_json(tmp / STATE, self._state(state))
         old = self.output_dir / f".{name}.old"
         if final.exists():

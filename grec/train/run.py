@@ -20,6 +20,7 @@ from grec.train.config import TrainConfig
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
 from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
+from grec.train.scoring import SidNdcg
 
 logger = logging.getLogger("grec")
 SID_TOKEN = re.compile(r"<[a-z]_\d+>")
@@ -135,7 +136,13 @@ def train(cfg: TrainConfig) -> dict:
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
     args = training_arguments(cfg, world, max(1, len(train_set) // cfg.batch_size), val_set is not None)
-    artifacts = RunArtifacts(cfg, tokenizer, sid_map, (val_records, seq2seq) if cfg.eval_metric == "ndcg" else None)
+    def save_extra(folder: Path) -> None:
+        tokenizer.save_pretrained(folder)
+        if sid_map is not None:
+            sid_map.save(folder)
+
+    scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if cfg.eval_metric == "ndcg" else None
+    artifacts = RunArtifacts(cfg, save_extra, scorer)
     trainer = Trainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_set),
         eval_dataset=Dataset.from_list(val_set) if val_set else None,
