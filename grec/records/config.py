@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.errors import GrecError
+from grec.records.templates import PROMPTS
 
 STYLES = ("sid", "title")
 TASKS = ("seqrec", "item2index", "index2item")
@@ -25,6 +26,7 @@ class RecordsConfig:
         style: sid: history and target as semantic IDs (LC-Rec, TIGER); title: as quoted titles (BIGRec).
         sid: a folder written by grec index (needed for --style sid and the item2index / index2item tasks).
         tasks: seqrec (next item), item2index (title -> SID), index2item (SID -> title); the auxiliary tasks go to train.json only.
+        prompt: alpaca (instruction, input and response mark; for LLMs) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
         max_history: most recent history items kept in each prompt.
         sample: keep a seeded random subset of this many training records; -1 keeps all.
         seed: random seed for sample.
@@ -36,6 +38,7 @@ class RecordsConfig:
     style: str = "sid"
     sid: str | None = None
     tasks: list[str] | None = None
+    prompt: str = "alpaca"
     max_history: int = 20
     sample: int = -1
     seed: int = 42
@@ -45,6 +48,8 @@ class RecordsConfig:
         self.tasks = list(self.tasks) if self.tasks else ["seqrec"]
         if self.style not in STYLES:
             raise GrecError(f"--style: expected one of {', '.join(STYLES)}, got {self.style!r}")
+        if self.prompt not in PROMPTS:
+            raise GrecError(f"--prompt: expected one of {', '.join(PROMPTS)}, got {self.prompt!r}")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise GrecError(f"--tasks: unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")

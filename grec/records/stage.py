@@ -25,10 +25,16 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
     def render(item: str) -> str:
         return sid_map.sid_string(item) if cfg.style == "sid" else quote(titles[item])
 
+    separator = "" if cfg.prompt == "plain" else ", "
+    marks = {"prompt": "plain"} if cfg.prompt == "plain" else {}
+
     def seqrec(row: dict) -> dict:
         history = row["history"][-cfg.max_history :]
-        parts = fill(f"seqrec-{cfg.style}", history=", ".join(render(i) for i in history), target=render(row["target"]))
-        return {**parts, "user_id": row["user_id"], "target": row["target"], "history": history}
+        text = separator.join(render(i) for i in history)
+        parts = fill(f"seqrec-{cfg.style}", history=text, target=render(row["target"]))
+        if cfg.prompt == "plain":
+            parts["input"] = text
+        return {**parts, **marks, "user_id": row["user_id"], "target": row["target"], "history": history}
 
     return seqrec
 
@@ -70,7 +76,8 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
             for item in sid_map.item_ids:
                 if item in titles:
                     parts = fill(task, title=titles[item], sid=sid_map.sid_string(item))
-                    splits["train"].append({**parts, "user_id": None, "target": item, "history": []})
+                    splits["train"].append({**parts, **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
+                                            "user_id": None, "target": item, "history": []})
     counts = {name: len(rows) for name, rows in splits.items()}
     with StagedDir(out, MARKER) as tmp:
         for name, rows in splits.items():

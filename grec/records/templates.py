@@ -39,6 +39,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
+PROMPTS = ("alpaca", "plain")
+
+
 def fill(name: str, **values: str) -> dict[str, str]:
     """The instruction, input and output of template ``name`` with ``values`` filled in."""
     template = TEMPLATES[name]
@@ -46,7 +49,13 @@ def fill(name: str, **values: str) -> dict[str, str]:
 
 
 def prompt(record: dict) -> str:
-    """The model's input text for a record: alpaca header, instruction, input, then the response mark."""
+    """The model's input text for a record: alpaca header, instruction, input, then the response mark.
+
+    Records written with ``--prompt plain`` (``"prompt": "plain"``) are their input alone: the
+    history's SID tokens back to back, as TIGER's encoder reads them.
+    """
+    if record.get("prompt") == "plain":
+        return record["input"]
     text = f"{ALPACA_HEADER}### Instruction:\n{record['instruction']}\n\n"
     if record.get("input"):
         text += f"### Input:\n{record['input']}\n\n"
