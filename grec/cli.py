@@ -104,6 +104,29 @@ def _list() -> Callable:
     return registered
 
 
+def _popularity() -> Callable:
+    from grec.infer.popularity import PopularityConfig, popularity
+
+    def run(cfg: PopularityConfig) -> None:
+        print(f"most-popular items for {popularity(cfg):,} users -> {cfg.out}")
+
+    run.__name__ = "popularity"
+    return command(PopularityConfig, run)
+
+
+def _run() -> Callable:
+    from grec.evaluate import markdown
+    from grec.recipes import RunConfig, run_recipe
+
+    def run(cfg: RunConfig) -> None:
+        table = run_recipe(cfg)
+        if table:
+            print(markdown(table, [5, 10, 20]))
+
+    run.__name__ = "run"
+    return command(RunConfig, run)
+
+
 def _export() -> Callable:
     from grec.train.export import ExportConfig, export
 
@@ -163,6 +186,7 @@ def _generate() -> Callable:
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
+    "run": ("run a recipe's whole stage chain (tiger, lcrec, bigrec, sasrec, demo), skipping finished stages", _run),
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
@@ -174,6 +198,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
     "tokenizer": ("train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer", _tokenizer),
     "generate": ("print a checkpoint's continuations of a prompt", _generate),
+    "popularity": ("the most-popular baseline as a result file", _popularity),
     "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 

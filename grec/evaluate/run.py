@@ -30,11 +30,13 @@ class EvaluateConfig:
         input_dir: folder searched recursively for result files (*.json, *.jsonl).
         topk: cut-offs K.
         items: an items.jsonl (grec prepare) to count predicted ids outside the catalog and catalog coverage@10.
+        plot: also draw metrics.png, a bar chart of HR@10 and NDCG@10 per result file.
     """
 
     input_dir: str = "outputs"
     topk: list[int] | None = None
     items: str | None = None
+    plot: bool = True
 
     def __post_init__(self) -> None:
         self.topk = sorted(set(self.topk or TOPK))
@@ -107,7 +109,33 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
         writer.writerow([name, *(row.get(c) for c in columns)])
     with atomic_open(root / "metrics.csv") as handle:
         handle.write(buffer.getvalue())
+    if cfg.plot:
+        plot_metrics(table, root / "metrics.png")
     return table
+
+
+def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("HR@10", "NDCG@10")) -> None:
+    """Grouped bars: one group per result file, one bar per metric, values written on the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    width = 0.8 / len(keys)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 3.8))
+    for k, key in enumerate(keys):
+        values = [table[n].get(key, 0.0) for n in names]
+        bars = ax.bar([i + k * width for i in range(len(names))], values, width, label=key)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(names))], names, rotation=15, ha="right",
+                  fontsize=8)  # fmt: skip
+    ax.set(ylabel="score", title="ranking quality per result file")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
 
 
 def markdown(table: dict[str, dict], topk: list[int]) -> str:

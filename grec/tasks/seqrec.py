@@ -23,12 +23,13 @@ from grec.tasks.base import Task, parse_args
 
 @dataclass
 class SeqrecData:
-    """data_args of seqrec: max_len (items of history the model reads), repeat (passes over the users per epoch), topk (items written per test user), exclude_history."""
+    """data_args of seqrec: max_len (items of history the model reads), repeat (passes over the users per epoch), topk (items written per test user), exclude_history, results (the test result file; default <output_dir>/test_results.jsonl)."""
 
     max_len: int = 50
     repeat: int = 20
     topk: int = 50
     exclude_history: bool = True
+    results: str | None = None
 
 
 def _last_lines(path: Path) -> dict[str, dict]:
@@ -108,6 +109,6 @@ class SeqrecTask(Task):
                 metrics.add(predict, str(row["target"]))
                 results.append({**row, "predict": predict, "predict_scores": [round(s, 4) for s in score]})
         if split == "test":
-            write_jsonl(Path(self.cfg.output_dir) / "test_results.jsonl", results)
+            write_jsonl(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl", results)
         out = metrics.result()
         return {key.lower(): value for key, value in out.items() if "@" in key and not key.startswith("coverage")}

@@ -23,7 +23,7 @@ class TrainConfig:
     --val_data_path data/ml-100k/records/sid/valid.json --sid data/ml-100k/sid --output_dir outputs/lcrec
 
     Args:
-        base_model: a Hugging Face model folder, a hub name, or a .gguf file (converted once and cached).
+        base_model: a Hugging Face model folder, a hub name, a .gguf file (converted once and cached), or smollm2 (the packaged SmolLM2-135M-Instruct).
         train_data_path: one or more records files (JSON lists); several files = multi-domain training.
         val_data_path: records file for validation loss each epoch.
         output_dir: where checkpoints, best/, last/ and logs go.

@@ -47,11 +47,19 @@ def convert_gguf(gguf: Path) -> Path:
     return folder
 
 
+PACKAGED_LLM = "smollm2"
+
+
 def resolve_base_model(base_model: str, tokenizer_only: bool = False) -> str:
     """A loadable name: GGUF files become cached folders; folders and hub names pass through.
 
-    ``tokenizer_only``: the folder need only hold a tokenizer (``--from_scratch``).
+    ``tokenizer_only``: the folder need only hold a tokenizer (``--from_scratch``). The name
+    ``smollm2`` stands for the packaged SmolLM2-135M-Instruct GGUF file (../shared/ASSETS.md).
     """
+    if base_model == PACKAGED_LLM:
+        from grec.assets import smollm2_gguf
+
+        base_model = str(smollm2_gguf())
     path = Path(base_model)
     if path.suffix == ".gguf":
         if not path.is_file():
