@@ -22,8 +22,7 @@ test: install
 	$(BIN)/python -m pytest -q tests
 
 demo: install
-	$(BIN)/grec prepare --dataset ml-100k --out data/ml-100k
-	$(BIN)/grec index --config configs/index/ml-100k-rqkmeans.yaml
+	$(BIN)/grec run --recipe demo --data data/ml-100k --out outputs/demo
 
 clean:
 	rm -rf $(VENV) outputs

@@ -59,7 +59,8 @@ def _train() -> Callable:
         if os.environ.get("RANK", "0") != "0":
             return
         if state.get("best_metric") is not None:
-            print(f"trained -> {cfg.output_dir}: best valid loss {state['best_metric']:.4f} at epoch {state['best_epoch']}")
+            metric = state.get("metric", "valid_loss").replace("_", " ")
+            print(f"trained -> {cfg.output_dir}: best {metric} {state['best_metric']:.4f} at epoch {state['best_epoch']}")
         else:
             print(f"trained -> {cfg.output_dir} ({state['epoch']} epochs)")
 
@@ -156,6 +157,10 @@ def _evaluate() -> Callable:
 
     def run(cfg: EvaluateConfig) -> None:
         print(markdown(evaluate(cfg), cfg.topk))
+        if cfg.seeds:
+            from pathlib import Path
+
+            print("\nmean ± std across seeds:\n" + (Path(cfg.input_dir) / "sweep.md").read_text())
 
     run.__name__ = "evaluate"
     return command(EvaluateConfig, run)

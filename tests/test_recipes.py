@@ -57,3 +57,33 @@ def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):
     assert table["sasrec.jsonl"]["records"] == table["popularity.jsonl"]["records"] == 943
     assert table["popularity.jsonl"]["NDCG@10"] > 0.02  # popularity is a real baseline on ML-100K
     assert table["sasrec.jsonl"]["NDCG@10"] > table["popularity.jsonl"]["NDCG@10"]
+
+
+def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = root / "scripts" / "sweep.sh"
+    for lint in (["bash", "-n", str(script)], [str(Path(sys.executable).parent / "shellcheck"), str(script)]):
+        assert subprocess.run(lint, capture_output=True).returncode == 0, lint
+    out = tmp_path / "sweep"
+    env = {**os.environ, "GREC": str(Path(sys.executable).parent / "grec"), "PYTHON": sys.executable}
+    command = ["bash", str(script), "--recipe", "sasrec", "--data", str(data), "--out", str(out), "--seeds", "1 2",
+               "--lrs", "0.002", "--overrides", "{train-task: {num_epochs: 1, data_args: {repeat: 3}}}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["seed1_lr0.002", "seed2_lr0.002"]
+    groups = json.loads((out / "sweep.json").read_text())
+    sasrec = groups["seed*_lr0.002/results/sasrec.jsonl"]
+    runs = json.loads((out / "metrics.json").read_text())
+    values = [runs[f"seed{s}_lr0.002/results/sasrec.jsonl"]["NDCG@10"] for s in (1, 2)]
+    assert sasrec["seeds"] == 2 and sasrec["NDCG@10"]["mean"] == pytest.approx(sum(values) / 2)
+    assert values[0] != values[1] and sasrec["NDCG@10"]["std"] > 0  # the seeds really differ
+    assert "mean ± std across seeds" in done.stdout
+    state = json.loads((out / "seed1_lr0.002" / "sasrec" / "training_state.json").read_text())
+    assert state["seed"] == 1 and state["arguments"]["learning_rate"] == 0.002
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)  # resumable: all skipped
+    assert again.returncode == 0 and "skipped" in (out / "seed1_lr0.002.log").read_text()

@@ -88,3 +88,29 @@ def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_pat
     code, _, _ = grec_cli("evaluate", "--input_dir", out, "--topk", "[10]")
     scored = json.loads((out / "metrics.json").read_text())["test_results.jsonl"]
     assert scored["HR@10"] == pytest.approx(test["hr@10"]) and scored["NDCG@10"] == pytest.approx(test["ndcg@10"])
+
+
+def test_task_configs_state_their_command_and_load(tmp_path):
+    from pathlib import Path
+
+    from grec.config import load_config
+
+    folder = Path(__file__).resolve().parent.parent / "configs" / "tasks"
+    configs = sorted(folder.glob("*.yaml"))
+    assert len(configs) >= 5
+    for path in configs:
+        assert path.read_text().splitlines()[0].startswith("# grec train-task --config configs/tasks/")
+        cfg = load_config(TaskConfig, path)
+        assert cfg.task in TASKS and (cfg.model is None or cfg.model in MODELS)
+
+
+def test_train_py_with_task_runs_the_task_trainer(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "train.py"
+    done = subprocess.run([sys.executable, str(script), "--task", "image_cls", "--data", "digits", "--num_epochs", "1",
+                           "--output_dir", str(tmp_path), "--batch_size", "128"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "trained image_cls" in done.stdout and (tmp_path / "best" / "task.json").is_file()

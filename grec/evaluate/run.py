@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,14 @@ class EvaluateConfig:
         topk: cut-offs K.
         items: an items.jsonl (grec prepare) to count predicted ids outside the catalog and catalog coverage@10.
         plot: also draw metrics.png, a bar chart of HR@10 and NDCG@10 per result file.
+        seeds: also group result files whose paths differ only in a "seed<N>" part and write mean +/- std per group to sweep.json and sweep.md (scripts/sweep.sh).
     """
 
     input_dir: str = "outputs"
     topk: list[int] | None = None
     items: str | None = None
     plot: bool = True
+    seeds: bool = False
 
     def __post_init__(self) -> None:
         self.topk = sorted(set(self.topk or TOPK))
@@ -111,7 +114,41 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
         handle.write(buffer.getvalue())
     if cfg.plot:
         plot_metrics(table, root / "metrics.png")
+    if cfg.seeds:
+        groups = across_seeds(table)
+        write_json(root / "sweep.json", groups)
+        with atomic_open(root / "sweep.md") as handle:
+            handle.write(seed_markdown(groups, cfg.topk) + "\n")
     return table
+
+
+SEED = re.compile(r"seed[-_]?\d+")
+
+
+def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
+    """Mean and standard deviation (n - 1) of every metric over files that differ only in their seed."""
+    import statistics
+
+    groups: dict[str, list[dict]] = {}
+    for name, row in table.items():
+        groups.setdefault(SEED.sub("seed*", name), []).append(row)
+    out = {}
+    for key, rows in groups.items():
+        stats = {"seeds": len(rows)}
+        for metric in rows[0]:
+            values = [r[metric] for r in rows]
+            stats[metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        out[key] = stats
+    return out
+
+
+def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:
+    cols = [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk]]
+    lines = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+    for key, stats in groups.items():
+        cells = [f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" for c in cols]
+        lines.append(f"| {key} | {stats['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("HR@10", "NDCG@10")) -> None:
