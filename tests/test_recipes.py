@@ -51,7 +51,7 @@ def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path,
 def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):
     out = tmp_path / "sasrec"
     code, stdout, err = grec_cli("run", "--recipe", "sasrec", "--data", data, "--out", out, "--overrides",
-                                 "{train-task: {num_epochs: 2, data_args: {repeat: 10}}}")  # fmt: skip
+                                 "{train-task: {num_epochs: 1, data_args: {repeat: 20}}}")  # fmt: skip
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())
     assert table["sasrec.jsonl"]["records"] == table["popularity.jsonl"]["records"] == 943
@@ -87,3 +87,23 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
     assert state["seed"] == 1 and state["arguments"]["learning_rate"] == 0.002
     again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)  # resumable: all skipped
     assert again.returncode == 0 and "skipped" in (out / "seed1_lr0.002.log").read_text()
+
+
+LLM_SMOKE = ("{records: {sample: 16}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
+             "val_sample: 4}, infer: {sample: 3, num_beams: 4, num_return_sequences: 4, val_sample: 3, "
+             "gamma_grid: [0.0, 1.0]}}")  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", ["lcrec", "bigrec"])
+def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_path, grec_cli):
+    out = tmp_path / recipe
+    code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", LLM_SMOKE)
+    assert code == 0, err
+    table = json.loads((out / "results" / "metrics.json").read_text())
+    expected = ["lcrec.json"] if recipe == "lcrec" else ["bigrec-grounded.json", "bigrec-trie.json"]
+    assert sorted(table) == expected
+    catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
+    for name in expected:
+        assert table[name]["records"] == 3 and table[name]["invalid_rate"] == 0.0
+        for record in json.loads((out / "results" / name).read_text()):
+            assert record["predict"] and set(record["predict"]) <= catalog

@@ -43,6 +43,7 @@ class InferConfig:
         tune_gamma: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
         gamma_grid: candidate gammas for --tune_gamma.
         val_data_path: validation records for --tune_gamma.
+        val_sample: tune on a seeded random subset of this many validation records; -1 uses all.
     """
 
     checkpoint: str | None = None
@@ -68,6 +69,7 @@ class InferConfig:
     tune_gamma: bool = False
     gamma_grid: list[float] | None = None
     val_data_path: str | None = None
+    val_sample: int = -1
 
     def __post_init__(self) -> None:
         self.checkpoint = self.checkpoint or self.lora_weights

@@ -94,7 +94,7 @@ def infer(cfg: InferConfig) -> dict:
         ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
                              cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
         if cfg.tune_gamma:
-            tried = ranker.tune_gamma(load_records([cfg.val_data_path]), cfg.gamma_grid, cfg.batch_size)
+            tried = ranker.tune_gamma(load_records([cfg.val_data_path], cfg.val_sample), cfg.gamma_grid, cfg.batch_size)
             logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
     else:
         ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
