@@ -28,7 +28,7 @@ class RecordsConfig:
         tasks: seqrec (next item), item2index (title -> SID), index2item (SID -> title); the auxiliary tasks go to train.json only.
         prompt: alpaca (instruction, input and response mark; for LLMs) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
         max_history: most recent history items kept in each prompt.
-        sample: keep a seeded random subset of this many training records; -1 keeps all.
+        sample: keep a seeded random subset of this many training records (auxiliary-task records included); -1 keeps all.
         seed: random seed for sample.
         overwrite: replace an output folder written with different settings.
     """

@@ -68,9 +68,6 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
         rows = [row for _, row in read_jsonl(path)]
         _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
         splits[name] = [seqrec(row) for row in rows] if "seqrec" in cfg.tasks else []
-    if 0 < cfg.sample < len(splits["train"]):
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(splits["train"]), cfg.sample, replace=False))
-        splits["train"] = [splits["train"][k] for k in keep]
     for task in ("item2index", "index2item"):
         if task in cfg.tasks:
             for item in sid_map.item_ids:
@@ -78,6 +75,9 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
                     parts = fill(task, title=titles[item], sid=sid_map.sid_string(item))
                     splits["train"].append({**parts, **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
                                             "user_id": None, "target": item, "history": []})
+    if 0 < cfg.sample < len(splits["train"]):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(splits["train"]), cfg.sample, replace=False))
+        splits["train"] = [splits["train"][k] for k in keep]
     counts = {name: len(rows) for name, rows in splits.items()}
     with StagedDir(out, MARKER) as tmp:
         for name, rows in splits.items():
