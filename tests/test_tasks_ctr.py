@@ -107,3 +107,25 @@ def test_incremental_training_refuses_a_changed_feature_type(tmp_path):
     with pytest.raises(GrecError, match="feature 'price' changed type from 'numeric' to 'categorical'"):
         train_task(TaskConfig(task="ctr", data=str(data), model="lr", data_args={"features": str(changed)},
                               init_from=str(tmp_path / "a" / "best"), output_dir=str(tmp_path / "b")))  # fmt: skip
+
+
+def test_two_process_accelerate_launch_runs_a_task(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
+                str(root / "train.py"), "--task", "ctr", "--data", "adult", "--model", "fm", "--num_epochs", "2",
+                "--batch_size", "2048", "--learning_rate", "0.01", "--output_dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(launcher, capture_output=True, text=True, timeout=600, cwd=root,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained ctr") == 1  # only rank 0 reports
+    state = json.loads((tmp_path / "training_state.json").read_text())
+    assert state["global_step"] == 2 * (39073 // 2048 + 1)  # the global batch is 2048 whatever the processes
+    assert json.loads((tmp_path / "test_metrics.json").read_text())["auc"] > 0.85

@@ -7,19 +7,16 @@ are scored on the test split; rank 0 writes ``test_metrics.json``.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from grec.errors import GrecError
-from grec.io import read_json, write_json
+from grec.io import write_json
 from grec.registry import TASKS, load_plugins
 from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
 from grec.train.artifacts import RunArtifacts
-from grec.train.run import latest_complete_checkpoint
-
-logger = logging.getLogger("grec")
+from grec.train.run import run_trainer
 
 
 class _Scorer:
@@ -71,12 +68,7 @@ def train_task(cfg: TaskConfig) -> dict:
         model=model, args=_arguments(cfg, world, steps, task.valid_set is not None), train_dataset=task.train_set,
         eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
     )  # fmt: skip
-    artifacts.trainer = trainer
-    if resume == "auto":
-        resume = latest_complete_checkpoint(cfg.output_dir)
-        logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
-    trainer.train(resume_from_checkpoint=resume)
-    state = read_json(Path(cfg.output_dir) / "training_state.json")
+    state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
     if int(os.environ.get("RANK", "0")) != 0:
         return state
     best = Path(cfg.output_dir) / (state.get("best_dir") or "last")

@@ -149,9 +149,14 @@ def train(cfg: TrainConfig) -> dict:
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         processing_class=tokenizer, callbacks=[artifacts],
     )  # fmt: skip
+    return run_trainer(trainer, artifacts, resume, cfg.output_dir)
+
+
+def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str) -> dict:
+    """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json."""
     artifacts.trainer = trainer
     if resume == "auto":
-        resume = latest_complete_checkpoint(cfg.output_dir)
+        resume = latest_complete_checkpoint(output_dir)
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
     trainer.train(resume_from_checkpoint=resume)
-    return read_json(Path(cfg.output_dir) / "training_state.json")
+    return read_json(Path(output_dir) / "training_state.json")
