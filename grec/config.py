@@ -87,7 +87,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def _read_yaml(path: str | os.PathLike) -> dict:
+def read_yaml(path: str | os.PathLike) -> dict:
     import yaml
 
     path = Path(path)
@@ -108,7 +108,7 @@ def load_config(cls: type[C], config_file: str | os.PathLike | None = None, **fl
     """Build ``cls`` from a YAML file (optional) and flags; flags win. Unknown names are errors."""
     sources = []
     if config_file is not None:
-        sources.append((str(config_file), _read_yaml(config_file)))
+        sources.append((str(config_file), read_yaml(config_file)))
     sources.append(("the command line", flags))
     return from_mappings(cls, sources)
 

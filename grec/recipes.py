@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grec.config import _read_yaml, from_mappings
+from grec.config import from_mappings, read_yaml
 from grec.errors import GrecError
 from grec.io import read_json, write_json
 
@@ -87,7 +87,7 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
 def load_recipe(cfg: RunConfig) -> list[tuple[str, dict]]:
     """The recipe's (stage, flags) list with placeholders filled and overrides applied."""
     path = recipe_path(cfg.recipe)
-    stages = _read_yaml(path).get("stages")
+    stages = read_yaml(path).get("stages")
     if not isinstance(stages, list) or not stages:
         raise GrecError(f"{path}: expected `stages:`, a list of mappings each with `stage:` and its flags")
     unknown = sorted(set(cfg.overrides) - set(STAGES))

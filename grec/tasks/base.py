@@ -7,7 +7,6 @@ rebuild the model (``task.json``: the model name and constructor arguments, voca
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,3 @@ def load_weights(model, folder: str | Path) -> None:
     if missing or unexpected:
         raise GrecError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]}); "
                         f"was it trained with other --model_args?")  # fmt: skip
-
-
-def asdict(obj) -> dict:
-    return dataclasses.asdict(obj)

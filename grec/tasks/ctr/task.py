@@ -15,7 +15,7 @@ from itertools import islice
 import numpy as np
 import torch
 
-from grec.config import _read_yaml
+from grec.config import read_yaml
 from grec.errors import GrecError
 from grec.registry import TASKS
 from grec.tasks.base import Task, parse_args, read_task_file
@@ -65,7 +65,7 @@ class CtrTask(Task):
         self.args = parse_args(CtrData, cfg.data_args, "--data_args")
         source = resolve(cfg.data)
         if self.args.features:
-            config, origin = _read_yaml(self.args.features), self.args.features
+            config, origin = read_yaml(self.args.features), self.args.features
         elif source.features is not None:
             config, origin = source.features, f"the {source.name} feature config"
         else:
