@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from grec.evaluate.metrics import RankingMetrics
+from grec.evaluate.run import score_file
 from grec.recipes import RunConfig, run_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +34,7 @@ RESULT = {"popularity": "popularity.jsonl", "sasrec": "sasrec.jsonl", "tiger": "
 
 
 def score(path: Path) -> dict[str, float]:
-    text = path.read_text()
-    records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()]
-    metrics = RankingMetrics((5, 10, 20))
-    for record in records:
-        metrics.add([str(p) for p in record["predict"]], str(record["target"]))
-    result = metrics.result()
+    result = score_file(path, [5, 10, 20], None)
     return {m: result[m.upper()] for m in METRICS} | {"users": result["records"]}
 
 

@@ -83,17 +83,13 @@ def sklearn_digits_accuracy(seed: int) -> float:
 
 
 def popularity_ndcg(data: Path) -> float:
-    from grec.evaluate.metrics import RankingMetrics
+    from grec.evaluate.run import score_file
     from grec.infer.popularity import PopularityConfig, popularity
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pop.jsonl"
         popularity(PopularityConfig(data=str(data), out=str(out)))
-        metrics = RankingMetrics((10,))
-        for line in out.read_text().splitlines():
-            row = json.loads(line)
-            metrics.add(row["predict"], str(row["target"]))
-    return metrics.result()["NDCG@10"]
+        return score_file(out, [10], None)["NDCG@10"]
 
 
 def main() -> None:

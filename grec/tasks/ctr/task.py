@@ -89,7 +89,9 @@ class CtrTask(Task):
             self.growth = self.encoder.grow(rows("train"))
         else:
             self.encoder = FeatureEncoder(label, features).fit(rows("train"))
-        self.arrays = {s: self.encoder.encode(rows(s), b - a) for s, (a, b) in bounds.items()}
+        # one encoding pass over the window; the splits are views into it
+        encoded = self.encoder.encode(islice(source.rows(), start, stop), stop - start)
+        self.arrays = {s: {k: v[a - start : b - start] for k, v in encoded.items()} for s, (a, b) in bounds.items()}
         self.train_set, self.valid_set = _Rows(self.arrays["train"]), _Rows(self.arrays["valid"])
         logger.info("ctr %s: %s rows; positives %.1f%% of train", source.name,
                     ", ".join(f"{s} {b - a:,}" for s, (a, b) in bounds.items()),
