@@ -49,7 +49,8 @@ def generate(cfg: GenerateConfig) -> list[str]:
     from grec.train.export import load_trained
     from grec.train.model import load_model
 
-    if (Path(cfg.checkpoint) / "training_state.json").is_file():
+    task_checkpoint = (Path(cfg.checkpoint) / "task.json").is_file()  # lm_pretrain: a plain model folder
+    if (Path(cfg.checkpoint) / "training_state.json").is_file() and not task_checkpoint:
         model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     else:
         model, tokenizer, seq2seq = load_model(cfg.checkpoint)
@@ -62,5 +63,11 @@ def generate(cfg: GenerateConfig) -> list[str]:
                               pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
     with torch.no_grad():
         out = model.eval().generate(**inputs, generation_config=config)
-    start = 0 if seq2seq else inputs["input_ids"].shape[1]
-    return [tokenizer.decode(seq[start:], skip_special_tokens=True) for seq in out]
+    if seq2seq:
+        return [tokenizer.decode(seq, skip_special_tokens=True) for seq in out]
+    # decode prompt + continuation together, so a word split across the border keeps its spacing
+    prompt = tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=True)
+    texts = [tokenizer.decode(seq, skip_special_tokens=True) for seq in out]
+    start = inputs["input_ids"].shape[1]
+    return [t[len(prompt):] if t.startswith(prompt) else tokenizer.decode(seq[start:], skip_special_tokens=True)
+            for t, seq in zip(texts, out)]  # fmt: skip

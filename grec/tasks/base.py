@@ -77,7 +77,12 @@ class Task:
 
     # --- shared -----------------------------------------------------------------------------
     def build_model(self):
-        return build_model(self.model_name, self.shapes(), self.cfg.model_args)
+        args = dict(self.cfg.model_args)
+        if getattr(self.cfg, "base_model", None):
+            if "base_model" not in inspect.signature(MODELS.get(self.model_name)).parameters:
+                raise GrecError(f"--base_model: model {self.model_name!r} does not start from a pretrained model")
+            args["base_model"] = self.cfg.base_model
+        return build_model(self.model_name, self.shapes(), args)
 
     def save_extra(self, folder: Path) -> None:
         write_json(Path(folder) / TASK_FILE, {
@@ -101,6 +106,14 @@ def load_weights(model, folder: str | Path) -> None:
     if not path.is_file():
         raise GrecError(f"{path}: weights not found; give a run's best/ or last/ folder")
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    missing = _untied(model, missing)
     if missing or unexpected:
         raise GrecError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]}); "
                         f"was it trained with other --model_args?")  # fmt: skip
+
+
+def _untied(model, missing: list[str]) -> list[str]:
+    """Missing keys that are not tied to a loaded tensor (saved models leave tied copies out)."""
+    tensors = model.state_dict()
+    loaded = {tensors[k].data_ptr() for k in tensors if k not in set(missing)}
+    return [k for k in missing if tensors[k].data_ptr() not in loaded]

@@ -17,14 +17,16 @@ class TaskConfig:
     Example: grec train-task --config configs/tasks/ctr_ml100k_deepfm.yaml --output_dir outputs/deepfm
 
     Args:
-        task: registered task name (seqrec, ctr, text_cls, image_cls).
-        data: the task's input: a prepared folder (seqrec), a dataset name or file (ctr, text_cls), an image folder or "digits" (image_cls); empty for the task's packaged default.
+        task: registered task name (seqrec, ctr, text_cls, image_cls, lm_pretrain).
+        data: the task's input: a prepared folder (seqrec), a dataset name or file (ctr, text_cls), an image folder or "digits" (image_cls), text/JSON-lines files or a prepared folder's item texts (lm_pretrain); empty for the task's packaged default.
         model: registered model name; empty for the task's default.
+        base_model: a pretrained model to start from, for models that take one (lm_pretrain: continued pretraining of a model folder, hub name, .gguf file or "smollm2").
         model_args: the model's settings as a mapping, e.g. '{embed_dim: 16, hidden: [256, 128]}'.
         data_args: the dataset's settings as a mapping (task-specific; unknown keys are refused with the known ones listed).
         output_dir: where best/, last/, checkpoints, logs and test results go.
         num_epochs: passes over the training data.
         batch_size: examples per optimiser step over all processes.
+        micro_batch_size: examples per forward pass on one process (gradient accumulation = batch_size / (micro_batch_size x processes)); 0: no accumulation.
         eval_batch_size: examples per step when scoring validation and test data.
         learning_rate: peak learning rate (AdamW).
         weight_decay: AdamW weight decay.
@@ -44,11 +46,13 @@ class TaskConfig:
     task: str = "seqrec"
     data: str | None = None
     model: str | None = None
+    base_model: str | None = None
     model_args: dict = field(default_factory=dict)
     data_args: dict = field(default_factory=dict)
     output_dir: str = "outputs/task"
     num_epochs: int = 10
     batch_size: int = 256
+    micro_batch_size: int = 0
     eval_batch_size: int = 512
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -64,10 +68,20 @@ class TaskConfig:
     num_workers: int = 0
     bf16: bool = False
 
+    def accumulation_steps(self, world: int) -> int:
+        """Gradient accumulation steps that keep the global batch at ``batch_size`` over ``world`` processes."""
+        micro = self.micro_batch_size or self.batch_size // world
+        if self.batch_size % (micro * world):
+            raise GrecError(f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {micro} x {world} "
+                            f"process(es); change one of them")  # fmt: skip
+        return self.batch_size // (micro * world)
+
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "eval_batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1, got {getattr(self, name)}")
+        if self.micro_batch_size < 0:
+            raise GrecError(f"--micro_batch_size: must be 0 (no accumulation) or positive, got {self.micro_batch_size}")
         if self.learning_rate <= 0:
             raise GrecError(f"--learning_rate: must be positive, got {self.learning_rate}")
         if self.report_to not in ("none", "tensorboard", "wandb"):

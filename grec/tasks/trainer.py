@@ -33,9 +33,11 @@ def _arguments(cfg: TaskConfig, world: int, steps_per_epoch: int, validate: bool
 
     if cfg.batch_size % world:
         raise GrecError(f"--batch_size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
+    accumulation = cfg.accumulation_steps(world)
     cpu = not torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size // world,
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size // (world * accumulation),
+        gradient_accumulation_steps=accumulation,
         per_device_eval_batch_size=cfg.eval_batch_size, num_train_epochs=cfg.num_epochs,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
         warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * cfg.num_epochs), lr_scheduler_type=cfg.lr_scheduler,

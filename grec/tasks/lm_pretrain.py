@@ -1,0 +1,172 @@
+"""Task ``lm_pretrain``: a causal LM pretrained (from a config) or further pretrained (``--base_model``) on text.
+
+The corpus is split by document, tokenised once into memory-mapped token files under
+``token_dir`` (reused while the corpus and settings are unchanged) and packed into
+``block_size`` blocks without padding. A tokenizer is trained on the training documents with
+``grec tokenizer`` unless one is given (``tokenizer``) or the base model brings its own.
+Validation perplexity each epoch picks ``best/``; checkpoints are plain Hugging Face model
+folders that ``grec generate`` and ``grec train --base_model`` load.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from grec.errors import GrecError
+from grec.registry import TASKS
+from grec.tasks.base import Task, parse_args
+from grec.tasks.lm_data import SPLITS, PackedBlocks, build_token_files, collate_blocks, documents, source_fingerprint
+
+
+@dataclass
+class LmData:
+    """data_args of lm_pretrain: block_size (tokens per training sequence), tokenizer (a Hugging Face tokenizer folder; empty: the base model's, or one trained on the training documents), vocab_size and tokenizer_type (unigram or bpe; for a trained tokenizer), fields (JSON-lines fields holding text), valid_fraction and test_fraction (documents held out), max_documents (the first N documents of the corpus, -1 all), token_dir (where split texts and token files go; default OUTPUT_DIR/tokens)."""
+
+    block_size: int = 128
+    tokenizer: str = ""
+    vocab_size: int = 4000
+    tokenizer_type: str = "unigram"
+    fields: list[str] = field(default_factory=lambda: ["text"])
+    valid_fraction: float = 0.05
+    test_fraction: float = 0.05
+    max_documents: int = -1
+    token_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.block_size < 2:
+            raise GrecError(f"--data_args block_size: must be at least 2, got {self.block_size}")
+        if not (
+            0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1 and self.valid_fraction + self.test_fraction < 1
+        ):
+            raise GrecError(f"--data_args valid_fraction / test_fraction: each in (0, 1) with a sum below 1, got "
+                            f"{self.valid_fraction} and {self.test_fraction}")  # fmt: skip
+        if self.tokenizer and not Path(self.tokenizer, "tokenizer_config.json").is_file():
+            raise GrecError(f"{self.tokenizer}: not a Hugging Face tokenizer folder (no tokenizer_config.json); "
+                            f"make one with grec tokenizer")  # fmt: skip
+
+
+@TASKS.register("lm_pretrain")
+class LmPretrainTask(Task):
+    default_model = "llama"
+    metric, higher_is_better = "perplexity", False
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.base_model and not cfg.model:
+            self.model_name = "causal_lm"
+        self.args = parse_args(LmData, cfg.data_args, "--data_args")
+        folder = Path(self.args.token_dir or Path(cfg.output_dir) / "tokens")
+        key = {"source": source_fingerprint(cfg.data), "fields": self.args.fields, "seed": cfg.seed,
+               "fractions": [self.args.valid_fraction, self.args.test_fraction],
+               "max_documents": self.args.max_documents, "tokenizer": self._tokenizer_key()}  # fmt: skip
+        docs = documents(cfg.data, self.args.fields)
+        meta = _once(lambda: build_token_files(folder, key, docs, self._tokenizer, (self.args.valid_fraction,
+                                               self.args.test_fraction), cfg.seed, self.args.max_documents))  # fmt: skip
+        self.tokenizer, self.meta = meta.pop("tokenizer"), meta
+        self.splits = {
+            name: PackedBlocks(folder / f"{name}.bin", meta["dtype"], self.args.block_size) for name in SPLITS
+        }
+        for name, blocks in self.splits.items():
+            if len(blocks) == 0:
+                raise GrecError(f"lm_pretrain: the {name} split has {meta['tokens'][name]} tokens, fewer than one "
+                                f"block of {self.args.block_size} + 1; lower block_size or use more text")  # fmt: skip
+        self.train_set = self.splits["train"]  # validation is the perplexity scorer, not the Trainer's loop
+
+    def _tokenizer_key(self):
+        if self.args.tokenizer:
+            return str(Path(self.args.tokenizer).resolve())
+        if self.cfg.base_model:
+            return self.cfg.base_model
+        return {"train": self.args.vocab_size, "type": self.args.tokenizer_type}
+
+    def _tokenizer(self, train_text: Path, fresh: bool):
+        tokenizer = self._load_tokenizer(train_text, fresh)
+        if tokenizer.eos_token_id is None:
+            raise GrecError(f"the tokenizer ({self._tokenizer_key()}) has no end-of-text token; packing separates "
+                            f"documents with it. Give one with an eos token (grec tokenizer makes one)")  # fmt: skip
+        return tokenizer
+
+    def _load_tokenizer(self, train_text: Path, fresh: bool):
+        from transformers import AutoTokenizer
+
+        if self.args.tokenizer:
+            return AutoTokenizer.from_pretrained(self.args.tokenizer)
+        if self.cfg.base_model:
+            from grec.train.model import resolve_base_model
+
+            return AutoTokenizer.from_pretrained(resolve_base_model(self.cfg.base_model, tokenizer_only=True))
+        from grec.tokenizer import TokenizerConfig, train_tokenizer
+
+        folder = train_text.parent / "tokenizer"
+        if fresh or not (folder / "tokenizer_config.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            return train_tokenizer(TokenizerConfig(corpus=[str(train_text)], vocab_size=self.args.vocab_size,
+                                                   model_type=self.args.tokenizer_type, style="llama", out=str(folder)))  # fmt: skip
+        return AutoTokenizer.from_pretrained(folder)
+
+    def shapes(self) -> dict:
+        t = self.tokenizer
+        return {"vocab_size": len(t), "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
+                "pad_token_id": t.pad_token_id}  # fmt: skip
+
+    def build_model(self):
+        from grec.models.lm import positions
+
+        model = super().build_model()
+        limit = positions(model)
+        if limit is not None and self.args.block_size > limit:
+            raise GrecError(f"--data_args block_size {self.args.block_size} is larger than the model's {limit} positions; "
+                            f"lower block_size" + ("" if self.cfg.base_model else
+                                                   " or raise max_position_embeddings in --model_args"))  # fmt: skip
+        vocab = len(self.tokenizer)
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = getattr(model.config, name, None)
+            for token in value if isinstance(value, list) else [value]:
+                if token is not None and not 0 <= token < vocab:
+                    raise GrecError(f"the model config's {name} is {token}, but the tokenizer has {vocab} tokens; "
+                                    f"use the tokenizer the model was trained with (--data_args tokenizer)")  # fmt: skip
+        return model
+
+    def extra(self) -> dict:
+        return {"block_size": self.args.block_size, "documents": self.meta["documents"], "tokens": self.meta["tokens"]}
+
+    def save_extra(self, folder) -> None:
+        super().save_extra(folder)
+        self.tokenizer.save_pretrained(folder)
+
+    def collate(self, rows: list) -> dict:
+        return collate_blocks(rows)
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str) -> dict[str, float]:
+        """Mean next-token cross-entropy over every target token of the split, and its exponential."""
+        blocks = self.splits[split]
+        device = next(model.parameters()).device
+        # keep one batch's logits near 256 MB whatever eval_batch_size says
+        rows = max(1, min(self.cfg.eval_batch_size, 2**26 // (self.args.block_size * len(self.tokenizer))))
+        total, count = 0.0, 0
+        for start in range(0, len(blocks), rows):
+            batch = collate_blocks([blocks[k] for k in range(start, min(start + rows, len(blocks)))])
+            logits = model(input_ids=batch["input_ids"].to(device)).logits.float()
+            targets = batch["shift_labels"].to(device)
+            total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
+            count += targets.numel()
+        loss = total / count
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+
+
+def _once(build):
+    """Run ``build`` on the main process first when several run (the others then reuse its files)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return build()
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        return build()
