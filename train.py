@@ -1,7 +1,7 @@
 """Fine-tune a recommender: `accelerate launch train.py --base_model ... --train_data_path ... --lora_r 8`.
 
 The flags are those of `grec train --help` (BIGRec's names), also readable from `--config FILE.yaml`.
-With `--task NAME` (seqrec, ctr, text_cls, image_cls) it runs `grec train-task` instead.
+With `--task NAME` (seqrec, ctr, text_cls, image_cls, lm_pretrain) it runs `grec train-task` instead.
 """
 
 import sys

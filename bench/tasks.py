@@ -133,8 +133,10 @@ def main() -> None:
               f"{seconds:.0f} |")  # fmt: skip
     record = {"quick": quick, "rows": [dict(zip(("data", "model", "metric", "value", "baseline", "baseline_value",
                                                  "seconds"), r)) for r in rows]}  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    out = Path(args.out)
+    stored = json.loads(out.read_text()) if out.is_file() else {}  # keeps what bench/pretrain.py stored
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**stored, **record}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
     "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
-    "train-task": ("train a registered task (SASRec, CTR, text/image classification) with the shared trainer",
+    "train-task": ("train a registered task (SASRec, CTR, text/image classification, LM pretraining) with the shared trainer",
                    _train_task),
     "list": ("list the registered tasks, models and datasets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),

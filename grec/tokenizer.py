@@ -1,14 +1,17 @@
 """``grec tokenizer``: train a sentencepiece tokenizer on a corpus and save it as a Hugging Face tokenizer.
 
-Two layouts: ``t5`` (pad 0, eos 1, unk 2, no bos; loads as T5Tokenizer) and ``llama`` (unk 0,
-bos 1, eos 2; loads as LlamaTokenizer, pad = eos). ``--sid`` adds a SID folder's item tokens as
-added tokens, so a model trained from scratch (TIGER) gets one token per code.
+Two layouts: ``t5`` (pad 0, eos 1, unk 2, no bos; eos appended) and ``llama`` (unk 0, bos 1,
+eos 2, pad = eos; bos prepended), either with a unigram or a BPE model; the saved fast tokenizer
+segments exactly as sentencepiece does, and ``sentencepiece.model`` is kept beside it. ``--sid``
+adds a SID folder's item tokens as added tokens, so a model trained from scratch (TIGER) gets
+one token per code.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,26 +120,54 @@ def train_tokenizer(cfg: TokenizerConfig):
         folder = Path(tmp) / "hf"
         folder.mkdir()
         tokenizer = _wrap(cfg.style, Path(tmp) / "sp.model", folder)
-    if cfg.sid is not None:
-        from grec.sid import SidMap, add_sid_tokens
+        if cfg.sid is not None:
+            from grec.sid import SidMap, add_sid_tokens
 
-        add_sid_tokens(tokenizer, SidMap.load(cfg.sid))
-    with StagedDir(Path(cfg.out), "tokenizer_config.json") as staged:
-        tokenizer.save_pretrained(staged)
+            add_sid_tokens(tokenizer, SidMap.load(cfg.sid))
+        with StagedDir(Path(cfg.out), "tokenizer_config.json") as staged:
+            tokenizer.save_pretrained(staged)
+            shutil.copy(Path(tmp) / "sp.model", Path(staged) / "sentencepiece.model")
     return tokenizer
+
+
+# special pieces per layout: the names the Hugging Face tokenizer gets, and the template around a text
+LAYOUTS = {
+    "t5": ({"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}, "$A </s>"),
+    "llama": ({"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>"}, "<s> $A"),
+}
 
 
 def _wrap(style: str, model_file: Path, folder: Path):
-    import shutil
+    """A fast Hugging Face tokenizer that segments exactly as the sentencepiece model does.
 
-    if style == "t5":
-        from transformers import T5Tokenizer
+    transformers converts a sentencepiece model by the class's own algorithm (T5: unigram, LLaMA:
+    BPE), so a unigram model read as LLaMA, or a BPE model read as T5, segments badly. The
+    converter is chosen by the model's algorithm; the layout only names the special tokens and
+    where they go (T5: text then eos; LLaMA: bos then text).
+    """
+    import sentencepiece as spm
+    from tokenizers.processors import TemplateProcessing
+    from transformers import LlamaTokenizer, PreTrainedTokenizerFast, T5Tokenizer
 
+    processor = spm.SentencePieceProcessor(model_file=str(model_file))
+    names, template = LAYOUTS[style]
+    layout = {"bos_token": None, **names}  # naming the layout's pieces keeps the converter from adding its own
+    if _is_unigram(model_file):
         shutil.copy(model_file, folder / "spiece.model")
-        return T5Tokenizer.from_pretrained(folder, extra_ids=0)
-    from transformers import LlamaTokenizer
+        converted = T5Tokenizer.from_pretrained(folder, extra_ids=0, **layout)
+    else:
+        shutil.copy(model_file, folder / "tokenizer.model")
+        converted = LlamaTokenizer.from_pretrained(folder, **layout)
+    backend = converted.backend_tokenizer
+    specials = [(piece, processor.piece_to_id(piece)) for piece in sorted(set(names.values())) if piece in template]
+    backend.post_processor = TemplateProcessing(single=template, pair=f"{template} {template.replace('$A', '$B')}",
+                                                special_tokens=specials)  # fmt: skip
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **names)
 
-    shutil.copy(model_file, folder / "tokenizer.model")
-    tokenizer = LlamaTokenizer.from_pretrained(folder)
-    tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+
+def _is_unigram(model_file: Path) -> bool:
+    from sentencepiece import sentencepiece_model_pb2 as model_pb2
+
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(model_file.read_bytes())
+    return proto.trainer_spec.model_type == model_pb2.TrainerSpec.UNIGRAM

@@ -54,3 +54,33 @@ def test_bad_corpora(ml100k, tmp_path):
     train_tokenizer(TokenizerConfig(corpus=[str(latin)], vocab_size=16, encoding="latin-1", out=str(tmp_path / "d")))
     assert AutoTokenizer.from_pretrained(tmp_path / "d").decode(
         AutoTokenizer.from_pretrained(tmp_path / "d")("Amélie", add_special_tokens=False)["input_ids"]) == "Amélie"
+
+
+@pytest.mark.parametrize("style", ["t5", "llama"])
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_segmentation_is_sentencepieces_own(style, model_type, tmp_path):
+    """The saved tokenizer splits text exactly as the trained sentencepiece model does, for every
+    layout and algorithm (transformers' own conversion reads a unigram model as BPE for LLaMA)."""
+    import pandas as pd
+    import sentencepiece as spm
+
+    from grec.assets import dataset_file
+
+    reviews = pd.read_parquet(dataset_file("clothing-reviews"), columns=["Review Text"])["Review Text"].dropna()
+    texts = [" ".join(t.split()) for t in reviews.head(3000)]
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("\n".join(texts[:2500]) + "\n")
+    out = tmp_path / "tok"
+    train_tokenizer(TokenizerConfig(corpus=[str(corpus)], vocab_size=1500, model_type=model_type, style=style,
+                                    out=str(out)))  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert len(tokenizer) == 1500  # no special token added beside the model's pieces
+    processor = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.model"))
+    held_out = texts[2500:2700]
+    assert all(tokenizer(t, add_special_tokens=False)["input_ids"] == processor.encode(t) for t in held_out)
+    assert tokenizer.tokenize("this dress")[-1] == "▁dress"  # a frequent word is one piece
+    ids = tokenizer("this dress")["input_ids"]
+    if style == "llama":
+        assert ids[0] == tokenizer.bos_token_id == 1 and tokenizer.pad_token_id == tokenizer.eos_token_id == 2
+    else:
+        assert ids[-1] == tokenizer.eos_token_id == 1 and tokenizer.pad_token_id == 0 and tokenizer.bos_token_id is None

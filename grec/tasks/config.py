@@ -9,7 +9,7 @@ from grec.errors import GrecError
 
 @dataclass
 class TaskConfig:
-    """grec train-task: train any registered task (seqrec, ctr, text_cls, image_cls, ...) with the shared trainer.
+    """grec train-task: train any registered task (seqrec, ctr, text_cls, image_cls, lm_pretrain, ...) with the shared trainer.
 
     The same Hugging Face Trainer, checkpoint layout (best/, last/, training_state.json,
     log.json, loss.png), resume and tracking as `grec train`; runs data-parallel under

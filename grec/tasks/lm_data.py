@@ -120,6 +120,16 @@ def tokenize_file(text_file: Path, out: Path, tokenizer, batch: int = 1000) -> i
     return count
 
 
+def _fingerprint(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def is_built(folder: Path, key: dict) -> bool:
+    """Whether ``folder`` holds token files made from the corpus and settings ``key``."""
+    meta_file = folder / "meta.json"
+    return meta_file.is_file() and read_json(meta_file).get("fingerprint") == _fingerprint(key)
+
+
 def build_token_files(folder: Path, key: dict, docs: Iterator[str], tokenizer_for, fractions, seed: int,
                       max_documents: int) -> dict:  # fmt: skip
     """Split and tokenise into ``folder`` unless ``meta.json`` there was made with the same ``key``.
@@ -129,8 +139,8 @@ def build_token_files(folder: Path, key: dict, docs: Iterator[str], tokenizer_fo
     Returns the meta: the key, document and token counts per split, and the token dtype.
     """
     meta_file = folder / "meta.json"
-    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    if meta_file.is_file() and read_json(meta_file).get("fingerprint") == fingerprint:
+    fingerprint = _fingerprint(key)
+    if is_built(folder, key):
         meta = read_json(meta_file)
         return {**meta, "tokenizer": tokenizer_for(folder / "train.txt", False)}
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,11 @@ folders that ``grec generate`` and ``grec train --base_model`` load.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,7 +22,17 @@ import torch
 from grec.errors import GrecError
 from grec.registry import TASKS
 from grec.tasks.base import Task, parse_args
-from grec.tasks.lm_data import SPLITS, PackedBlocks, build_token_files, collate_blocks, documents, source_fingerprint
+from grec.tasks.lm_data import (
+    SPLITS,
+    PackedBlocks,
+    build_token_files,
+    collate_blocks,
+    documents,
+    is_built,
+    source_fingerprint,
+)
+
+logger = logging.getLogger("grec")
 
 
 @dataclass
@@ -65,8 +77,11 @@ class LmPretrainTask(Task):
                "fractions": [self.args.valid_fraction, self.args.test_fraction],
                "max_documents": self.args.max_documents, "tokenizer": self._tokenizer_key()}  # fmt: skip
         docs = documents(cfg.data, self.args.fields)
-        meta = _once(lambda: build_token_files(folder, key, docs, self._tokenizer, (self.args.valid_fraction,
-                                               self.args.test_fraction), cfg.seed, self.args.max_documents))  # fmt: skip
+        fractions = (self.args.valid_fraction, self.args.test_fraction)
+        build = partial(
+            build_token_files, folder, key, docs, self._tokenizer, fractions, cfg.seed, self.args.max_documents
+        )
+        meta = _once(build, folder, key)
         self.tokenizer, self.meta = meta.pop("tokenizer"), meta
         self.splits = {
             name: PackedBlocks(folder / f"{name}.bin", meta["dtype"], self.args.block_size) for name in SPLITS
@@ -160,13 +175,17 @@ class LmPretrainTask(Task):
         return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
 
 
-def _once(build):
-    """Run ``build`` on the main process first when several run (the others then reuse its files)."""
+def _once(build, folder: Path, key: dict):
+    """Run ``build``; with several processes the first local one builds and the others wait for its files."""
     import os
+    import time
 
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         return build()
-    from accelerate import PartialState
-
-    with PartialState().main_process_first():
-        return build()
+    waited = 0
+    while not is_built(folder, key):  # if the builder fails, the launcher stops this process too
+        if waited == 0:
+            logger.info("lm_pretrain: waiting for process 0 to tokenise the corpus into %s", folder)
+        time.sleep(1)
+        waited += 1
+    return build()
