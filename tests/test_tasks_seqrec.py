@@ -29,9 +29,9 @@ class PluginLR(_CtrModel):
 def test_registry_lists_builtins_and_refuses_unknown_names(grec_cli):
     code, out, _ = grec_cli("list")
     assert code == 0
-    assert "tasks: ctr, " in out and "seqrec" in out
+    assert "tasks: ctr, " in out and "seqrec" in out and "lm_pretrain" in out
     assert "models: " in out and all(m in out for m in ("sasrec", "fm", "deepfm", "dcnv2", "lr"))
-    with pytest.raises(GrecError, match="unknown model .nope.; registered models: cnn, dcnv2, deepfm"):
+    with pytest.raises(GrecError, match="unknown model .nope.; registered models: causal_lm, cnn, dcnv2, deepfm"):
         MODELS.get("nope")
     code, _, err = grec_cli("train-task", "--task", "nope", "--output_dir", "x")
     assert code == 1 and "unknown task 'nope'" in err and "--plugin" in err
