@@ -144,3 +144,28 @@ def test_bad_input(ml100k, tmp_path):
         LmPretrainTask(lm(tmp_path / "i", data=items, model="gpt2", base_model=str(big),
                           data_args={"tokenizer": str(small)})).build_model()  # fmt: skip
     assert not any((tmp_path / name).exists() for name in ("b/tokens/meta.json", "c/tokens/meta.json"))
+
+
+def test_two_processes_share_one_tokenisation(tmp_path):
+    """Under accelerate launch process 0 splits and tokenises; process 1 waits and reads the same files."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
+                str(root / "train.py"), "--task", "lm_pretrain", "--num_epochs", "1", "--batch_size", "16",
+                "--data_args", "{max_documents: 600, block_size: 64, vocab_size: 1000}", "--output_dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(launcher, capture_output=True, text=True, timeout=600, cwd=root,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained lm_pretrain") == 1
+    meta = json.loads((tmp_path / "tokens" / "meta.json").read_text())
+    blocks = (meta["tokens"]["train"] - 1) // 64
+    state = json.loads((tmp_path / "training_state.json").read_text())
+    assert state["global_step"] == math.ceil(blocks / 16)  # the global batch is 16 over both processes
+    assert json.loads((tmp_path / "test_metrics.json").read_text())["perplexity"] < 1000

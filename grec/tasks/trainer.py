@@ -16,7 +16,7 @@ from grec.registry import TASKS, load_plugins
 from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
 from grec.train.artifacts import RunArtifacts
-from grec.train.run import run_trainer
+from grec.train.run import release_processes, run_trainer
 
 
 class _Scorer:
@@ -71,11 +71,11 @@ def train_task(cfg: TaskConfig) -> dict:
         eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
     )  # fmt: skip
     state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return state
-    best = Path(cfg.output_dir) / (state.get("best_dir") or "last")
-    load_weights(model, best)
-    model.eval()
-    state["test"] = task.evaluate(model, "test")
-    write_json(Path(cfg.output_dir) / "test_metrics.json", {"checkpoint": best.name, **state["test"]})
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = Path(cfg.output_dir) / (state.get("best_dir") or "last")
+        load_weights(model, best)
+        model.eval()
+        state["test"] = task.evaluate(model, "test")
+        write_json(Path(cfg.output_dir) / "test_metrics.json", {"checkpoint": best.name, **state["test"]})
+    release_processes()
     return state

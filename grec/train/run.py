@@ -149,7 +149,9 @@ def train(cfg: TrainConfig) -> dict:
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         processing_class=tokenizer, callbacks=[artifacts],
     )  # fmt: skip
-    return run_trainer(trainer, artifacts, resume, cfg.output_dir)
+    state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
+    release_processes()
+    return state
 
 
 def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str) -> dict:
@@ -160,3 +162,16 @@ def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
     trainer.train(resume_from_checkpoint=resume)
     return read_json(Path(output_dir) / "training_state.json")
+
+
+def release_processes() -> None:
+    """Wait for every process, then close the process group (no-op when running alone).
+
+    A process that exits while another still works (rank 0 scoring the test split) tears gloo's
+    threads down under it, which aborts with "terminate called without an active exception".
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
