@@ -40,6 +40,7 @@ class TokenizerConfig:
         sid: a grec index folder whose SID tokens are added to the tokenizer.
         out: folder for the tokenizer.
         encoding: text encoding of the corpus files.
+        max_sentences: train on a random sample of this many documents (sentencepiece holds its input in memory); 0 uses all.
     """
 
     corpus: list[str] | None = None
@@ -50,6 +51,7 @@ class TokenizerConfig:
     sid: str | None = None
     out: str = ""
     encoding: str = "utf-8"
+    max_sentences: int = 0
 
     def __post_init__(self) -> None:
         self.corpus = list(self.corpus or [])
@@ -107,7 +109,8 @@ def train_tokenizer(cfg: TokenizerConfig):
             spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(Path(tmp) / "sp"),
                                            vocab_size=cfg.vocab_size, model_type=cfg.model_type,
                                            character_coverage=1.0, minloglevel=2,
-                                           **SPECIALS[cfg.style])  # fmt: skip
+                                           input_sentence_size=max(cfg.max_sentences, 0),
+                                           shuffle_input_sentence=cfg.max_sentences > 0, **SPECIALS[cfg.style])  # fmt: skip
         except RuntimeError as err:
             limit = re.search(r"<= (\d+)", str(err))
             if limit:

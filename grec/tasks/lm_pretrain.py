@@ -37,12 +37,13 @@ logger = logging.getLogger("grec")
 
 @dataclass
 class LmData:
-    """data_args of lm_pretrain: block_size (tokens per training sequence), tokenizer (a Hugging Face tokenizer folder; empty: the base model's, or one trained on the training documents), vocab_size and tokenizer_type (unigram or bpe; for a trained tokenizer), fields (JSON-lines fields holding text), valid_fraction and test_fraction (documents held out), max_documents (the first N documents of the corpus, -1 all), token_dir (where split texts and token files go; default OUTPUT_DIR/tokens)."""
+    """data_args of lm_pretrain: block_size (tokens per training sequence), tokenizer (a Hugging Face tokenizer folder; empty: the base model's, or one trained on the training documents), vocab_size, tokenizer_type (unigram or bpe) and tokenizer_sample (documents sampled to train it; 0 all) for a trained tokenizer, fields (JSON-lines fields holding text), valid_fraction and test_fraction (documents held out), max_documents (the first N documents of the corpus, -1 all), token_dir (where split texts and token files go; default OUTPUT_DIR/tokens)."""
 
     block_size: int = 128
     tokenizer: str = ""
     vocab_size: int = 4000
     tokenizer_type: str = "unigram"
+    tokenizer_sample: int = 1_000_000
     fields: list[str] = field(default_factory=lambda: ["text"])
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
@@ -97,7 +98,7 @@ class LmPretrainTask(Task):
             return str(Path(self.args.tokenizer).resolve())
         if self.cfg.base_model:
             return self.cfg.base_model
-        return {"train": self.args.vocab_size, "type": self.args.tokenizer_type}
+        return {"train": self.args.vocab_size, "type": self.args.tokenizer_type, "sample": self.args.tokenizer_sample}
 
     def _tokenizer(self, train_text: Path, fresh: bool):
         tokenizer = self._load_tokenizer(train_text, fresh)
@@ -120,8 +121,10 @@ class LmPretrainTask(Task):
         folder = train_text.parent / "tokenizer"
         if fresh or not (folder / "tokenizer_config.json").is_file():
             shutil.rmtree(folder, ignore_errors=True)
-            return train_tokenizer(TokenizerConfig(corpus=[str(train_text)], vocab_size=self.args.vocab_size,
-                                                   model_type=self.args.tokenizer_type, style="llama", out=str(folder)))  # fmt: skip
+            settings = TokenizerConfig(corpus=[str(train_text)], vocab_size=self.args.vocab_size, style="llama",
+                                       model_type=self.args.tokenizer_type, max_sentences=self.args.tokenizer_sample,
+                                       out=str(folder))  # fmt: skip
+            return train_tokenizer(settings)
         return AutoTokenizer.from_pretrained(folder)
 
     def shapes(self) -> dict:
