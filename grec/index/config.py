@@ -28,6 +28,8 @@ class IndexConfig:
         balanced: rqkmeans: cap each code at ceil(items / codebook_size) items (even use, fewer collisions).
         dedup: level: append a code numbering items that share an ID (TIGER); sinkhorn: move colliding items to free last-level codes (LC-Rec).
         embeddings: a .npy file of item embeddings (rows in items.jsonl order) to use instead of running the encoder.
+        collab_weight: mix in collaborative vectors (PPMI-SVD of item co-occurrence in train.jsonl) with this weight, 0 (text only) to 1 (co-occurrence only).
+        collab_dim: dimensions of the collaborative vectors.
         encoder: a Hugging Face encoder folder (BERT, T5, or a causal LM); default: the packaged all-MiniLM-L6-v2.
         pooling: mean, last (last real token, for causal LMs) or cls.
         batch_size: items per encoder batch.
@@ -53,6 +55,8 @@ class IndexConfig:
     balanced: bool = False
     dedup: str = "level"
     embeddings: str | None = None
+    collab_weight: float = 0.0
+    collab_dim: int = 64
     encoder: str | None = None
     pooling: str = "mean"
     batch_size: int = 64
@@ -82,9 +86,12 @@ class IndexConfig:
             raise GrecError(f"--codebook_size: must be at least 2, got {self.codebook_size}")
         if self.levels + (self.dedup == "level") > 26:
             raise GrecError("--levels: at most 26 levels (tokens are named <a_..> to <z_..>)")
+        if not 0.0 <= self.collab_weight <= 1.0:
+            raise GrecError(f"--collab_weight: between 0 (text only) and 1 (co-occurrence only), got {self.collab_weight}")
         if self.balanced and self.method != "rqkmeans":
             raise GrecError("--balanced: only applies to --method rqkmeans")
-        for name in ("batch_size", "max_length", "kmeans_iters", "rqvae_dim", "rqvae_epochs", "rqvae_batch_size"):
+        for name in ("batch_size", "max_length", "kmeans_iters", "rqvae_dim", "rqvae_epochs", "rqvae_batch_size",
+                     "collab_dim"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
         items = Path(self.data) / "items.jsonl"

@@ -11,6 +11,7 @@ import numpy as np
 
 from grec import __version__
 from grec.errors import GrecError
+from grec.index.collab import sequence_agreement
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
@@ -61,6 +62,17 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
     if bad.any():
         source = cfg.embeddings or "the encoder output"
         raise GrecError(f"{source}: row {int(np.flatnonzero(bad)[0])} holds NaN or inf ({int(bad.sum())} rows in all)")
+    return x
+
+
+def item_vectors(cfg: IndexConfig, item_ids: list[str], texts: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """Text (or ``--embeddings``) vectors, mixed with co-occurrence vectors when ``--collab_weight`` > 0."""
+    x = load_embeddings(cfg, texts, rows)
+    if cfg.collab_weight > 0:
+        from grec.index.collab import cooccurrence_embeddings, mix
+
+        collab = cooccurrence_embeddings(cfg.data, item_ids, cfg.collab_dim, seed=cfg.seed)
+        x = mix(x, collab if rows is None else collab[rows], cfg.collab_weight)
     return x
 
 
@@ -137,7 +149,7 @@ def build_index(cfg: IndexConfig) -> dict:
     started = time.time()
     item_ids, texts = read_items(cfg.data)
     check_capacity(cfg, len(item_ids))
-    x = load_embeddings(cfg, texts) if uses_embeddings(cfg) else None
+    x = item_vectors(cfg, item_ids, texts) if uses_embeddings(cfg) else None
     quantizer = None if cfg.method in ("random", "sequential") else make_quantizer(cfg)
     codes, residual = raw_codes(cfg, x, quantizer, 0, fit=True, n=len(item_ids))
     before = collision_stats(codes)
@@ -148,6 +160,7 @@ def build_index(cfg: IndexConfig) -> dict:
         "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": None if x is None else int(x.shape[1]),
         "sid_length": int(final.shape[1]), "collisions_before": before, "collisions_after": collision_stats(final),
         "per_level": level_report(final, level_sizes(cfg, final)),
+        "sequence_agreement": sequence_agreement(cfg.data, item_ids, final),
         **_reconstruction(cfg, quantizer, x, residual),
     }  # fmt: skip
     with StagedDir(out, MARKER) as tmp:

@@ -25,6 +25,13 @@ def format_report(report: dict, out: str, data: str | None = None, examples: int
         )
     if "relative_reconstruction_error" in report:
         lines.append(f"  relative reconstruction error {report['relative_reconstruction_error']:.4f}")
+    agreement = report.get("sequence_agreement") or {}
+    if agreement:
+        lines.append(
+            f"  next item shares the last item's first code: {agreement['prefix1_next_item']:.1%} "
+            f"(chance {agreement['prefix1_chance']:.1%}); first two codes: {agreement['prefix2_next_item']:.1%} "
+            f"(chance {agreement['prefix2_chance']:.1%}); {agreement['pairs']} validation users"
+        )
     for update in report.get("updates", []):
         lines.append(f"  update: +{update['added_items']} items (from {update['items_before']})")
     if data is not None and examples:

@@ -15,8 +15,8 @@ from grec.index.report import level_report
 from grec.index.stage import (
     MARKER,
     check_capacity,
+    item_vectors,
     level_sizes,
-    load_embeddings,
     make_quantizer,
     raw_codes,
     read_items,
@@ -63,7 +63,7 @@ def update_index(cfg: IndexConfig) -> dict:
     check_capacity(stored, len(old_ids) + len(new_rows))
     x_all = None
     if old_x is not None:
-        x_new = load_embeddings(stored, texts, new_rows)
+        x_new = item_vectors(stored, item_ids, texts, new_rows)
         if x_new.shape[1] != old_x.shape[1]:
             raise GrecError(f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}")
         x_all = np.concatenate([old_x, x_new])
