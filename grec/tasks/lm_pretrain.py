@@ -74,14 +74,11 @@ class LmPretrainTask(Task):
             self.model_name = "causal_lm"
         self.args = parse_args(LmData, cfg.data_args, "--data_args")
         folder = Path(self.args.token_dir or Path(cfg.output_dir) / "tokens")
+        fractions, limit = (self.args.valid_fraction, self.args.test_fraction), self.args.max_documents
         key = {"source": source_fingerprint(cfg.data), "fields": self.args.fields, "seed": cfg.seed,
-               "fractions": [self.args.valid_fraction, self.args.test_fraction],
-               "max_documents": self.args.max_documents, "tokenizer": self._tokenizer_key()}  # fmt: skip
+               "fractions": list(fractions), "max_documents": limit, "tokenizer": self._tokenizer_key()}  # fmt: skip
         docs = documents(cfg.data, self.args.fields)
-        fractions = (self.args.valid_fraction, self.args.test_fraction)
-        build = partial(
-            build_token_files, folder, key, docs, self._tokenizer, fractions, cfg.seed, self.args.max_documents
-        )
+        build = partial(build_token_files, folder, key, docs, self._tokenizer, fractions, cfg.seed, limit)
         meta = _once(build, folder, key)
         self.tokenizer, self.meta = meta.pop("tokenizer"), meta
         self.splits = {
