@@ -182,6 +182,13 @@ def test_collaborative_mix_doubles_how_often_the_next_item_shares_a_code(ml100k,
     assert a["prefix1_next_item"] > 2 * a["prefix1_chance"]  # text codes already group related movies
     assert b["prefix1_next_item"] > 1.5 * a["prefix1_next_item"]  # measured 12.5% against 6.6%
     assert mixed["embedding_dim"] == 384 + 64 and mixed["collisions_after"]["collision_rate"] == 0
-    assert np.allclose(np.linalg.norm(np.load(tmp_path / "mixed" / "embeddings.npy"), axis=1), 1, atol=1e-4)
+    from grec.index.collab import training_sequences
+
+    consumed = {item for sequence in training_sequences(ml100k) for item in sequence}
+    items = json.loads((tmp_path / "mixed" / "item_ids.json").read_text())
+    norms = np.linalg.norm(np.load(tmp_path / "mixed" / "embeddings.npy"), axis=1)
+    expected = np.array([1.0 if item in consumed else np.sqrt(0.5) for item in items])
+    # items outside every user's last 51 training items (351 of 1,682 here) keep only their text part
+    assert np.allclose(norms, expected, atol=1e-4) and 300 < (expected < 1).sum() < 400
     with pytest.raises(GrecError, match="--collab_weight: between 0"):
         IndexConfig(collab_weight=1.5, **settings)

@@ -1,12 +1,13 @@
 """Collaborative item vectors from the training histories, and how well a SID assignment follows them.
 
 Text embeddings put items that *read* alike together; a recommender needs items that are
-*consumed* together close. ``cooccurrence_embeddings`` counts, in each user's training sequence,
+*consumed* together close. ``cooccurrence_embeddings`` counts, in each user's most recent
+training sequence (the last ``--max_history`` + 1 items of train.jsonl),
 the pairs of items at most ``window`` positions apart, weights them by positive pointwise mutual
 information and keeps the top ``dim`` singular directions (a sparse randomised SVD, so a large
 catalog works). ``--collab_weight w`` mixes them into the text vectors: ``[sqrt(1-w) text,
-sqrt(w) collab]``, both unit-length, so the result is unit-length too (LC-Rec and LETTER make the
-same point with learned collaborative signals).
+sqrt(w) collab]``, both unit-length, so the result is unit-length for every item with training
+interactions (LC-Rec and LETTER make the same point with learned collaborative signals).
 
 ``sequence_agreement`` measures what TIGER can exploit: how often a validation user's next item
 shares its first code (and first two codes) with the user's last item, against the rate two
@@ -24,7 +25,8 @@ from grec.io import read_jsonl
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:
-    """Each user's training sequence: the longest ``history + [target]`` in train.jsonl."""
+    """Each user's most recent training sequence: the longest ``history + [target]`` in train.jsonl
+    (so at most prepare's ``--max_history`` + 1 items; older interactions are not counted)."""
     path = Path(data) / "train.jsonl"
     if not path.is_file():
         raise GrecError(f"{path}: not found; --collab_weight needs a grec prepare folder with its splits")
@@ -66,7 +68,9 @@ def cooccurrence_embeddings(data: str | Path, item_ids: list[str], dim: int = 64
 
 
 def mix(text: np.ndarray, collab: np.ndarray, weight: float) -> np.ndarray:
-    """``[sqrt(1 - w) text, sqrt(w) collab]`` of unit-length rows; a row without collab keeps its text part only."""
+    """``[sqrt(1 - w) text, sqrt(w) collab]`` of unit-length rows; an item no training user consumed has
+    a zero collab part, so its row has length sqrt(1 - w) (it sits nearer the centre, not among the
+    consumed items)."""
     unit = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
     return np.hstack([np.sqrt(1.0 - weight) * unit, np.sqrt(weight) * collab]).astype(np.float32)
 
