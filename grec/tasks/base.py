@@ -114,6 +114,6 @@ def load_weights(model, folder: str | Path) -> None:
 
 def _untied(model, missing: list[str]) -> list[str]:
     """Missing keys that are not tied to a loaded tensor (saved models leave tied copies out)."""
-    tensors = model.state_dict()
-    loaded = {tensors[k].data_ptr() for k in tensors if k not in set(missing)}
+    tensors, absent = model.state_dict(), set(missing)
+    loaded = {tensors[k].data_ptr() for k in tensors if k not in absent}
     return [k for k in missing if tensors[k].data_ptr() not in loaded]

@@ -70,11 +70,9 @@ class TaskConfig:
 
     def accumulation_steps(self, world: int) -> int:
         """Gradient accumulation steps that keep the global batch at ``batch_size`` over ``world`` processes."""
-        micro = self.micro_batch_size or self.batch_size // world
-        if self.batch_size % (micro * world):
-            raise GrecError(f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {micro} x {world} "
-                            f"process(es); change one of them")  # fmt: skip
-        return self.batch_size // (micro * world)
+        from grec.train.config import accumulation_steps
+
+        return accumulation_steps(self.batch_size, self.micro_batch_size or self.batch_size // world, world)
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "eval_batch_size", "logging_steps"):

@@ -27,45 +27,53 @@ from grec.progress import progress
 SPLITS = ("train", "valid", "test")
 
 
+PACKAGED = "clothing-reviews"
+
+
+def corpus_files(data: str | None) -> list[Path] | None:
+    """The files of ``--data`` (comma-separated; a prepare folder stands for its items.jsonl), or
+    None for the packaged clothing reviews."""
+    if data in (None, "", PACKAGED):
+        return None
+    files = []
+    for name in (p.strip() for p in data.split(",") if p.strip()):
+        path = Path(name)
+        if path.is_dir():
+            if not (path / "items.jsonl").is_file():
+                raise GrecError(f"{path}: a folder given as --data must be a grec prepare folder (items.jsonl missing)")
+            path = path / "items.jsonl"
+        elif not path.is_file():
+            raise GrecError(f"{path}: corpus file not found (given as --data)")
+        files.append(path)
+    return files
+
+
 def documents(data: str | None, fields: list[str]) -> Iterator[str]:
     """Texts of ``--data``: the packaged clothing reviews (default), a prepared folder's item
     texts, or text / JSON-lines files (comma-separated), one document per line or record."""
     from grec.tokenizer import corpus_lines
 
-    if data in (None, "", "clothing-reviews"):
+    files = corpus_files(data)
+    if files is None:
         import pandas as pd
 
         from grec.assets import dataset_file
 
-        table = pd.read_parquet(dataset_file("clothing-reviews"), columns=["Title", "Review Text"])
+        table = pd.read_parquet(dataset_file(PACKAGED), columns=["Title", "Review Text"])
         for title, text in table.itertuples(index=False):
             parts = [str(p).strip() for p in (title, text) if isinstance(p, str) and p.strip()]
             if parts:
                 yield " ".join(". ".join(parts).split())
         return
-    paths = [p.strip() for p in data.split(",") if p.strip()]
-    files = []
-    for path in paths:
-        if Path(path).is_dir():
-            if not (Path(path) / "items.jsonl").is_file():
-                raise GrecError(f"{path}: a folder given as --data must be a grec prepare folder (items.jsonl missing)")
-            files.append(str(Path(path) / "items.jsonl"))
-        elif Path(path).is_file():
-            files.append(path)
-        else:
-            raise GrecError(f"{path}: corpus file not found (given as --data)")
-    yield from corpus_lines(files, fields)
+    yield from corpus_lines([str(f) for f in files], fields)
 
 
 def source_fingerprint(data: str | None) -> list:
     """What identifies the corpus: names, sizes and modification times of its files."""
-    out = []
-    for path in (data or "clothing-reviews").split(","):
-        path = Path(path.strip())
-        if path.is_dir():
-            path = path / "items.jsonl"
-        out.append([str(path), *([path.stat().st_size, int(path.stat().st_mtime)] if path.is_file() else [])])
-    return out
+    files = corpus_files(data)
+    if files is None:
+        return [[PACKAGED]]
+    return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in files]
 
 
 def split_documents(docs: Iterator[str], folder: Path, fractions: tuple[float, float], seed: int,

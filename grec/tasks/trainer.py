@@ -36,7 +36,7 @@ def _arguments(cfg: TaskConfig, world: int, steps_per_epoch: int, validate: bool
     accumulation = cfg.accumulation_steps(world)
     cpu = not torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size // (world * accumulation),
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size or cfg.batch_size // world,
         gradient_accumulation_steps=accumulation,
         per_device_eval_batch_size=cfg.eval_batch_size, num_train_epochs=cfg.num_epochs,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,

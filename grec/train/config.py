@@ -12,6 +12,17 @@ MODEL_TYPES = ("auto", "causal", "seq2seq")
 REPORTS = ("none", "tensorboard", "wandb")
 
 
+def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -> int:
+    """Steps to accumulate so that ``micro_batch_size`` x ``processes`` x steps = ``batch_size``; refuses uneven splits."""
+    per_step = micro_batch_size * processes
+    if batch_size % per_step:
+        raise GrecError(
+            f"--batch_size {batch_size} does not divide into --micro_batch_size {micro_batch_size} x "
+            f"{processes} processes; pick sizes with batch_size = micro_batch_size x processes x k"
+        )
+    return batch_size // per_step
+
+
 @dataclass
 class TrainConfig:
     """grec train: fine-tune a language model to generate the next item (LoRA or full).
@@ -145,10 +156,4 @@ class TrainConfig:
 
     def accumulation_steps(self, processes: int) -> int:
         """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
-        per_step = self.micro_batch_size * processes
-        if self.batch_size % per_step:
-            raise GrecError(
-                f"--batch_size {self.batch_size} does not divide into --micro_batch_size {self.micro_batch_size} x "
-                f"{processes} processes; pick sizes with batch_size = micro_batch_size x processes x k"
-            )
-        return self.batch_size // per_step
+        return accumulation_steps(self.batch_size, self.micro_batch_size, processes)
