@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from grec.distributed import barrier, release_processes, world_size
+from grec.distributed import rank as process_rank
 from grec.errors import GrecError
 from grec.infer.config import InferConfig
 from grec.infer.rank import Ranker
@@ -44,7 +45,7 @@ def _check_records_match(records: list[dict], sid_map: SidMap, path: str) -> Non
 
 def _shard(records: list[dict]) -> tuple[list[dict], int, int]:
     """This process's contiguous share of the records under ``accelerate launch`` / torchrun."""
-    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    world, rank = world_size(), process_rank()
     per = -(-len(records) // world)
     return records[rank * per : (rank + 1) * per], rank, world
 
@@ -117,16 +118,14 @@ def infer(cfg: InferConfig) -> dict:
     seconds = time.time() - started
     out = Path(cfg.result_json_data)
     if world > 1:
-        from accelerate import PartialState
-
-        state = PartialState()
         with atomic_open(out.with_name(f".{out.name}.shard{rank}")) as handle:
             json.dump(records, handle, ensure_ascii=False)
-        state.wait_for_everyone()
+        barrier()
         if rank == 0:
             records = _merge_shards(out, world)
     if rank == 0:
         with atomic_open(out) as handle:
             json.dump(records, handle, ensure_ascii=False, indent=1)
+    release_processes()
     return {"records": total, "seconds": round(seconds, 2), "users_per_second": total / max(seconds, 1e-9),
             "unknown_targets": unknown, "num_beams": ranker.beams, "gamma": getattr(ranker, "gamma", None)}  # fmt: skip

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from grec.distributed import release_processes
 from grec.errors import GrecError
 from grec.io import write_json
 from grec.registry import TASKS, load_plugins
 from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
 from grec.train.artifacts import RunArtifacts
-from grec.train.run import release_processes, run_trainer
+from grec.train.run import run_trainer
 
 
 class _Scorer:

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from grec.distributed import release_processes
 from grec.errors import GrecError
 from grec.io import read_json, read_jsonl
 from grec.sid import SidMap, add_sid_tokens
@@ -162,16 +163,3 @@ def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
     trainer.train(resume_from_checkpoint=resume)
     return read_json(Path(output_dir) / "training_state.json")
-
-
-def release_processes() -> None:
-    """Wait for every process, then close the process group (no-op when running alone).
-
-    A process that exits while another still works (rank 0 scoring the test split) tears gloo's
-    threads down under it, which aborts with "terminate called without an active exception".
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
