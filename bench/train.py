@@ -28,7 +28,9 @@ def prepare_inputs(tmp: Path, n_records: int) -> tuple[Path, Path, Path]:
     from grec.records import RecordsConfig, build_records
 
     prepare(PrepareConfig(dataset="ml-100k", out=str(tmp / "ml")))
-    build_index(IndexConfig(data=str(tmp / "ml"), out=str(tmp / "sid"), method="sequential", levels=3, codebook_size=16))
+    build_index(
+        IndexConfig(data=str(tmp / "ml"), out=str(tmp / "sid"), method="sequential", levels=3, codebook_size=16)
+    )
     build_records(RecordsConfig(data=str(tmp / "ml"), sid=str(tmp / "sid"), out=str(tmp / "rec"), sample=n_records,
                                 max_history=20, seed=0))  # fmt: skip
     return tmp / "rec" / "train.json", tmp / "sid", tmp / "tok"
@@ -126,6 +128,45 @@ def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int) -
     return {"seconds": time.perf_counter() - start}
 
 
+def _child(queue, fn, args) -> None:
+    result = fn(*args)
+    result["peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    queue.put(result)
+
+
+def isolated(fn, *args) -> dict:
+    """Run one case in a fresh process, so its peak memory is its own."""
+    import multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue, fn, args))
+    child.start()
+    result = queue.get()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"bench case {fn.__name__} failed (exit {child.exitcode})")
+    return result
+
+
+def real_tokens(records: Path, sid: Path, tok: Path | None, n: int, model: str) -> int:
+    """Non-padding tokens the n records put through the model (prompt + response), as grec tokenises them."""
+    from transformers import AutoTokenizer
+
+    from grec import assets
+    from grec.sid import SidMap, add_sid_tokens
+    from grec.train.data import tokenize_records
+    from grec.train.model import resolve_base_model
+
+    folder = tok if model == "t5" else resolve_base_model(str(assets.smollm2_gguf()))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    add_sid_tokens(tokenizer, SidMap.load(sid))
+    rows, _ = tokenize_records(
+        json.loads(records.read_text())[:n], tokenizer, model == "t5", 256 if model != "t5" else 512
+    )
+    return sum(len(r["input_ids"]) + (len(r["labels"]) if model == "t5" else 0) for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the T5 case on 384 records (< 2 minutes)")
@@ -139,25 +180,30 @@ def main() -> None:
         records, sid, _ = prepare_inputs(tmp, n)
         if args.model == "t5":
             tok = tokenizer_folder(tmp, records)
-            plain = run_plain(records, sid, tok, tmp / "plain", n)
+            plain = isolated(run_plain, records, sid, tok, tmp / "plain", n)
         else:
             tok = None
-            plain = run_plain_smollm2(records, sid, tmp / "plain", n)
-        ours = run_grec(records, sid, tok, tmp / "grec", n, args.model)
+            plain = isolated(run_plain_smollm2, records, sid, tmp / "plain", n)
+        ours = isolated(run_grec, records, sid, tok, tmp / "grec", n, args.model)
+        tokens = real_tokens(records, sid, tok, n, args.model)
     rows = {"plain_trainer": plain, "grec": ours}
     for name, row in rows.items():
-        row["samples_per_second"] = round(n / row["seconds"], 1)
-        print(f"{name:14} {row['seconds']:7.1f} s  {row['samples_per_second']:7.1f} samples/s")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        row["seconds"] = round(row["seconds"], 1)
+        row["samples_per_second"] = round(n / row["seconds"], 2)
+        row["tokens_per_second"] = round(tokens / row["seconds"], 1)
+        print(f"{name:14} {row['seconds']:7.1f} s  {row['samples_per_second']:7.2f} samples/s  "
+              f"{row['tokens_per_second']:8.1f} tokens/s  peak {row['peak_mib']} MiB")  # fmt: skip
     ratio = ours["samples_per_second"] / plain["samples_per_second"]
     model_name = {"t5": "TIGER T5 (configs/models/tiger_t5.json), from scratch",
                   "smollm2": "SmolLM2-135M-Instruct + LoRA r8 (q,v) + SID tokens"}[args.model]  # fmt: skip
     record = {"command": "python bench/train.py" + (" --quick" if args.quick else f" --model {args.model} --records {n}"),
-              "records": n, "model": model_name, "rows": rows,
-              "peak_mib_process": round(peak), "ratio_grec_over_plain": round(ratio, 2)}  # fmt: skip
+              "records": n, "real_tokens": tokens, "model": model_name, "rows": rows,
+              "peak_mib_ratio_grec_over_plain": round(ours["peak_mib"] / plain["peak_mib"], 2),
+              "ratio_grec_over_plain": round(ratio, 2)}  # fmt: skip
     (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
     name = "train.json" if args.model == "t5" else f"train_{args.model}.json"
     (ROOT / "docs" / "bench" / name).write_text(json.dumps(record, indent=2) + "\n")
+    print(f"peak memory grec / plain Trainer: {ours['peak_mib']} / {plain['peak_mib']} MiB")
     print(f"grec / plain Trainer throughput: {ratio:.2f}x ({n} records, {model_name})")
 
 

@@ -1,9 +1,8 @@
 """Collaborative item vectors from the training histories, and how well a SID assignment follows them.
 
 Text embeddings put items that *read* alike together; a recommender needs items that are
-*consumed* together close. ``cooccurrence_embeddings`` counts, in each user's most recent
-training sequence (the last ``--max_history`` + 1 items of train.jsonl),
-the pairs of items at most ``window`` positions apart, weights them by positive pointwise mutual
+*consumed* together close. ``cooccurrence_embeddings`` counts, in each user's whole training
+sequence (rebuilt from train.jsonl), the pairs of items at most ``window`` positions apart, weights them by positive pointwise mutual
 information and keeps the top ``dim`` singular directions (a sparse randomised SVD, so a large
 catalog works). ``--collab_weight w`` mixes them into the text vectors: ``[sqrt(1-w) text,
 sqrt(w) collab]``, both unit-length, so the result is unit-length for every item with training
@@ -25,17 +24,27 @@ from grec.io import read_jsonl
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:
-    """Each user's most recent training sequence: the longest ``history + [target]`` in train.jsonl
-    (so at most prepare's ``--max_history`` + 1 items; older interactions are not counted)."""
+    """Each user's whole training sequence, rebuilt from train.jsonl.
+
+    prepare writes one record per training interaction, in time order, each history ending with the
+    previous record's target; so the first record's history followed by every target is the whole
+    sequence, however short ``--max_history`` cut the histories. A file that does not chain that
+    way (written by another tool) falls back to each user's longest ``history + [target]``.
+    """
     path = Path(data) / "train.jsonl"
     if not path.is_file():
         raise GrecError(f"{path}: not found; --collab_weight needs a grec prepare folder with its splits")
-    longest: dict[str, list[str]] = {}
+    sequences: dict[str, list[str]] = {}
     for _, record in read_jsonl(path):
-        sequence = [*record["history"], record["target"]]
-        if len(sequence) > len(longest.get(record["user_id"], ())):
-            longest[record["user_id"]] = sequence
-    return list(longest.values())
+        user, history, target = record["user_id"], record["history"], record["target"]
+        sequence = sequences.get(user)
+        if sequence is None:
+            sequences[user] = [*history, target]
+        elif history and history[-1] == sequence[-1]:
+            sequence.append(target)
+        elif len(history) + 1 > len(sequence):
+            sequences[user] = [*history, target]
+    return list(sequences.values())
 
 
 def cooccurrence_embeddings(data: str | Path, item_ids: list[str], dim: int = 64, window: int = 5,

@@ -20,6 +20,7 @@ from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
+from grec.train.loss import LabelledPositions, keeps_logits_by_mask, labelled_token_loss
 from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
 from grec.train.scoring import SidNdcg
 
@@ -144,11 +145,13 @@ def train(cfg: TrainConfig) -> dict:
 
     scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if cfg.eval_metric == "ndcg" else None
     artifacts = RunArtifacts(cfg, save_extra, scorer)
+    collator, loss_func = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100), None
+    if not seq2seq and keeps_logits_by_mask(model):  # project only the positions that carry a target
+        collator, loss_func = LabelledPositions(collator), labelled_token_loss
     trainer = Trainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_set),
-        eval_dataset=Dataset.from_list(val_set) if val_set else None,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
-        processing_class=tokenizer, callbacks=[artifacts],
+        eval_dataset=Dataset.from_list(val_set) if val_set else None, data_collator=collator,
+        processing_class=tokenizer, callbacks=[artifacts], compute_loss_func=loss_func,
     )  # fmt: skip
     state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
     release_processes()
