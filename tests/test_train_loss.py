@@ -67,3 +67,40 @@ def test_sparse_loss_matches_full_logits_loss(tiny_llama_dir, batch, lora):
     count = torch.tensor(int((batch["labels"][:, 1:] != -100).sum()) * 2)
     _, _, halved = _losses(model, batch, count)
     assert abs(halved.item() - sparse.item() / 2) < 1e-5
+
+
+def test_shared_prefix_length_stops_before_targets_and_row_ends(batch):
+    from grec.train.loss import shared_prefix_length
+
+    ids = batch["input_ids"]
+    prefix = shared_prefix_length(batch)
+    assert prefix >= 30 and (ids[:, :prefix] == ids[:1, :prefix]).all()  # the alpaca template + instruction
+    assert (ids[:, prefix] != ids[0, prefix]).any()  # the longest common prefix, not less
+    keep = batch["logits_to_keep"].clone()
+    keep[2, 10] = True  # a target inside the shared part (train_on_inputs): share only what comes before
+    assert shared_prefix_length({**batch, "logits_to_keep": keep}) == 10
+    keep[0, 3] = True  # too short to be worth a second model call
+    assert shared_prefix_length({**batch, "logits_to_keep": keep}) == 0
+    assert shared_prefix_length({k: v[:1] for k, v in batch.items()}) == 0  # one row: nothing to share
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prefix_pass_matches_the_full_pass(tiny_llama_dir, batch, lora):
+    from grec.train.loss import forward_with_shared_prefix, shared_prefix_length
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM.from_pretrained(tiny_llama_dir)
+    if lora:
+        model = apply_lora(model, False, 4, 8, 0.0, ["q_proj", "v_proj"], [5, 7])
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(weight, std=0.02)
+    model.train()
+    full, out, sparse = _losses(model, batch)
+    shared_out = forward_with_shared_prefix(model, batch, shared_prefix_length(batch))
+    shared = labelled_token_loss(shared_out, batch["labels"])
+    torch.testing.assert_close(shared_out["logits"], out["logits"], rtol=1e-4, atol=1e-5)
+    assert abs(shared.item() - full.item()) < 1e-5
+    params = [p for p in model.parameters() if p.requires_grad]
+    for a, b in zip(torch.autograd.grad(full, params), torch.autograd.grad(shared, params)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -20,7 +20,7 @@ from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
-from grec.train.loss import LabelledPositions, keeps_logits_by_mask, labelled_token_loss
+from grec.train.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
 from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
 from grec.train.scoring import SidNdcg
 
@@ -54,7 +54,9 @@ def latest_complete_checkpoint(output_dir: str) -> str | None:
     """
     import json
 
-    steps = {int(p.name.split("-")[1]): p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[1].isdigit()}
+    steps = {
+        int(p.name.split("-")[1]): p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[1].isdigit()
+    }
     for candidate in (steps[k] for k in sorted(steps, reverse=True)):
         try:
             json.loads((candidate / "trainer_state.json").read_text())
@@ -138,6 +140,7 @@ def train(cfg: TrainConfig) -> dict:
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
     args = training_arguments(cfg, world, max(1, len(train_set) // cfg.batch_size), val_set is not None)
+
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
         if sid_map is not None:
@@ -146,9 +149,10 @@ def train(cfg: TrainConfig) -> dict:
     scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if cfg.eval_metric == "ndcg" else None
     artifacts = RunArtifacts(cfg, save_extra, scorer)
     collator, loss_func = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100), None
-    if not seq2seq and keeps_logits_by_mask(model):  # project only the positions that carry a target
-        collator, loss_func = LabelledPositions(collator), labelled_token_loss
-    trainer = Trainer(
+    trainer_class = Trainer
+    if not seq2seq and keeps_logits_by_mask(model):  # skip work on the prompt: docs in grec/train/loss.py
+        collator, loss_func, trainer_class = LabelledPositions(collator), labelled_token_loss, causal_trainer_class()
+    trainer = trainer_class(
         model=model, args=args, train_dataset=Dataset.from_list(train_set),
         eval_dataset=Dataset.from_list(val_set) if val_set else None, data_collator=collator,
         processing_class=tokenizer, callbacks=[artifacts], compute_loss_func=loss_func,
