@@ -1,12 +1,13 @@
 """Training throughput: grec's trainer against a plain transformers.Trainer script on the same model and records.
 
-The plain script is what alpaca-lora / BIGRec users run: records tokenised one by one, random
-batches padded to their longest member (DataCollatorForSeq2Seq). grec batches records of similar
-length together (its default, --group_by_length), so far less of each batch is padding. Both train
-the TIGER T5 from configs/models/tiger_t5.json from scratch on real ML-100K SID records for the
-same number of optimizer steps; throughput counts real (non-padding) tokens.
+The plain script is what alpaca-lora / BIGRec users run: random batches padded to their longest
+member (DataCollatorForSeq2Seq) and Hugging Face's full-vocabulary loss. grec batches records of
+similar length together (--group_by_length) and, for causal models, projects only the positions
+before a target and encodes a batch's shared prompt head once (grec/train/loss.py). Each side runs
+in a fresh process, for its own peak memory; throughput counts real (non-padding) tokens.
 
-    .venv/bin/python bench/train.py --quick     # T5 case, < 2 minutes; the ratio is the last line
+    .venv/bin/python bench/train.py --quick                        # TIGER T5, < 2 minutes; ratio on the last line
+    .venv/bin/python bench/train.py --model smollm2 --records 96   # SmolLM2 + LoRA + SID tokens, ~3 minutes
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def tokenizer_folder(tmp: Path, records: Path) -> Path:
 
 
 def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int, model: str = "t5") -> dict:
+    import datasets  # noqa: F401  imported before the clock starts, as the plain scripts import theirs
+    import peft  # noqa: F401
+    from transformers import Trainer  # noqa: F401
+
     from grec.train import TrainConfig, train
 
     if model == "t5":
