@@ -29,6 +29,18 @@ def ml100k_sid_records(ml100k, ml100k_sid, tmp_path_factory):
     return json.loads((out / "train.json").read_text())
 
 
+def _model(folder, lora: bool):
+    """The tiny LLaMA, optionally with LoRA on q/v and two trainable token rows (dropout 0: deterministic)."""
+    torch.manual_seed(0)
+    model = LlamaForCausalLM.from_pretrained(folder)
+    if lora:
+        model = apply_lora(model, False, 4, 8, 0.0, ["q_proj", "v_proj"], [5, 7])
+        for name, weight in model.named_parameters():  # LoRA B starts at zero: give it weight so gradients differ
+            if "lora_B" in name:
+                torch.nn.init.normal_(weight, std=0.02)
+    return model
+
+
 def _losses(model, batch, num_items=None):
     inputs = {k: v for k, v in batch.items() if k not in ("labels", "logits_to_keep")}
     full = model(**inputs, labels=batch["labels"]).loss
@@ -47,13 +59,7 @@ def test_only_positions_before_a_target_are_kept(batch):
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_sparse_loss_matches_full_logits_loss(tiny_llama_dir, batch, lora):
-    torch.manual_seed(0)
-    model = LlamaForCausalLM.from_pretrained(tiny_llama_dir)
-    if lora:
-        model = apply_lora(model, False, 4, 8, 0.0, ["q_proj", "v_proj"], [5, 7])
-        for name, weight in model.named_parameters():  # LoRA B starts at zero: give it weight so gradients differ
-            if "lora_B" in name:
-                torch.nn.init.normal_(weight, std=0.02)
+    model = _model(tiny_llama_dir, lora)
     assert keeps_logits_by_mask(model)
     full, out, sparse = _losses(model, batch)
     assert out["logits"].shape[0] == int(batch["logits_to_keep"].sum())
@@ -88,13 +94,7 @@ def test_shared_prefix_length_stops_before_targets_and_row_ends(batch):
 def test_shared_prefix_pass_matches_the_full_pass(tiny_llama_dir, batch, lora):
     from grec.train.loss import forward_with_shared_prefix, shared_prefix_length
 
-    torch.manual_seed(0)
-    model = LlamaForCausalLM.from_pretrained(tiny_llama_dir)
-    if lora:
-        model = apply_lora(model, False, 4, 8, 0.0, ["q_proj", "v_proj"], [5, 7])
-        for name, weight in model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(weight, std=0.02)
+    model = _model(tiny_llama_dir, lora)
     model.train()
     full, out, sparse = _losses(model, batch)
     shared_out = forward_with_shared_prefix(model, batch, shared_prefix_length(batch))
