@@ -54,9 +54,15 @@ def test_prompt_tokens_are_masked(smol_tokenizer_dir):
     assert len(kept) == 1 and dropped == 1
 
 
-def test_full_finetune_learns_and_writes_run_files(tiny_llama_dir, records, tmp_path):
+def test_full_finetune_learns_and_writes_run_files(tiny_llama_dir, records, tmp_path, monkeypatch):
+    import grec.train.loss as loss
+
+    shared, forward = [], loss.forward_with_shared_prefix  # batches whose prompt head was encoded once
+    monkeypatch.setattr(loss, "forward_with_shared_prefix",
+                        lambda model, inputs, prefix: shared.append(prefix) or forward(model, inputs, prefix))  # fmt: skip
     out = tmp_path / "run"
     state = train(config(tiny_llama_dir, records, out, num_epochs=3, learning_rate=3e-2))
+    assert len(shared) == 24 + 3 * 2 and min(shared) > 30  # 3 epochs x 8 micro-batches (+ 2 valid batches each)
     log = json.loads((out / "log.json").read_text())
     assert [row["epoch"] for row in log] == [1, 2, 3]
     assert log[-1]["train_loss"] < log[0]["train_loss"] - 1.0
