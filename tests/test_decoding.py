@@ -148,3 +148,29 @@ def test_ten_thousand_item_catalog_every_result_valid():
         assert len(set(rows)) == 50 and min(rows) >= 0 and not set(rows) & set(seen[b])
         assert all(tuple(sid_map.codes[r].tolist()) in codes for r in rows)
         assert torch.isfinite(result.scores[b]).all() and (result.scores[b][:-1] >= result.scores[b][1:]).all()
+
+
+def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
+    import grec.decoding.shared_cross as shared_cross
+
+    sid_map, tokens = random_catalog(200, (8, 8, 4), seed=3)
+    model = tiny_t5(BASE_VOCAB + 20)
+    index = SidIndex.build(sid_map, tokens)
+    rng = np.random.default_rng(2)
+    ids, mask = left_pad([rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (7, 4, 9, 12)])
+    grouped, attend = [], shared_cross.shared_cross_attention
+
+    def spy(module, query, key, *args, **kwargs):
+        grouped.append((query.shape[0], key.shape[0]))
+        return attend(module, query, key, *args, **kwargs)
+
+    monkeypatch.setattr(shared_cross, "shared_cross_attention", spy)
+    shared = sid_beam_search(model, ids, mask, index, num_beams=10, seq2seq=True)
+    assert model.config._attn_implementation == "sdpa"  # restored after the search
+    assert (40, 4) in grouped  # 4 users x 10 beams of queries over 4 users' keys and values
+    from grec.decoding import beam
+
+    with torch.no_grad():  # the same search with the cross-attention cache repeated per beam
+        repeated = beam._search(model, ids, mask, index, 10, 10, True, None, None, False)
+    assert torch.equal(shared.items, repeated.items)
+    torch.testing.assert_close(shared.scores, repeated.scores, rtol=1e-5, atol=1e-5)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from grec.decoding.shared_cross import one_cross_cache_per_user
 from grec.decoding.sid_index import SidIndex
 
 NEG = float("-inf")
@@ -61,18 +62,28 @@ def sid_beam_search(
     """
     num_return = num_return_sequences or num_beams
     batch, width = input_ids.shape[0], num_beams
-    device = input_ids.device
-    flat = torch.arange(batch, device=device).repeat_interleave(width)
-    banned = _exclusion_mask(exclude, batch, len(index.item_ids), device)
+    banned = _exclusion_mask(exclude, batch, len(index.item_ids), input_ids.device)
     # subtrees whose every item is excluded are closed early, so no beam is spent on them
     dead = [None] + [index.dead_nodes(t, exclude) for t in range(1, index.levels)] if banned is not None else None
 
+    if seq2seq:
+        with one_cross_cache_per_user(model) as shared:
+            return _search(model, input_ids, attention_mask, index, width, num_return, True, banned, dead, shared)
+    return _search(model, input_ids, attention_mask, index, width, num_return, False, banned, dead, False)
+
+
+def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq, banned, dead, shared_cross):
+    batch, device = input_ids.shape[0], input_ids.device
+    flat = torch.arange(batch, device=device).repeat_interleave(width)
     if seq2seq:  # the first step runs once per user (all beams are equal), then the cache is copied per beam
         encoder = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
         start = model.config.decoder_start_token_id
         step_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
         out = model(encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=step_ids, use_cache=True)
-        out.past_key_values.batch_repeat_interleave(width)
+        if shared_cross:  # the beams of a user share one copy of the encoder's keys and values (shared_cross.py)
+            out.past_key_values.self_attention_cache.batch_repeat_interleave(width)
+        else:
+            out.past_key_values.batch_repeat_interleave(width)
         encoder.last_hidden_state = encoder.last_hidden_state.repeat_interleave(width, 0)
         mask = attention_mask.repeat_interleave(width, 0)
     else:
