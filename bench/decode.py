@@ -22,6 +22,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import SidPrefixConstraint, search_config
+from grec.decoding.shared_cross import one_cross_cache_per_user
 from grec.sid import SidMap, SidTokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,15 +119,17 @@ def main() -> None:
                 wide = torch.cat([wide, torch.ones_like(step)], 1)
                 out = model(input_ids=step, attention_mask=wide, past_key_values=out.past_key_values, use_cache=True)
             return
-        enc = model.get_encoder()(input_ids=ids, attention_mask=mask)
-        out = model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=torch.zeros(args.batch, 1, dtype=torch.long),
-                    use_cache=True)  # fmt: skip
-        out.past_key_values.batch_repeat_interleave(beams)
-        enc.last_hidden_state = enc.last_hidden_state.repeat_interleave(beams, 0)
-        step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
-        for _ in range(levels - 1):
-            out = model(encoder_outputs=enc, attention_mask=mask.repeat_interleave(beams, 0), decoder_input_ids=step,
-                        past_key_values=out.past_key_values, use_cache=True)  # fmt: skip
+        with one_cross_cache_per_user(model) as shared:  # as grec's search: one cross-attention cache per user
+            enc = model.get_encoder()(input_ids=ids, attention_mask=mask)
+            out = model(encoder_outputs=enc, attention_mask=mask,
+                        decoder_input_ids=torch.zeros(args.batch, 1, dtype=torch.long), use_cache=True)  # fmt: skip
+            cache = out.past_key_values
+            (cache.self_attention_cache if shared else cache).batch_repeat_interleave(beams)
+            enc.last_hidden_state = enc.last_hidden_state.repeat_interleave(beams, 0)
+            step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
+            for _ in range(levels - 1):
+                out = model(encoder_outputs=enc, attention_mask=mask.repeat_interleave(beams, 0), decoder_input_ids=step,
+                            past_key_values=out.past_key_values, use_cache=True)  # fmt: skip
 
     cases = {
         "hf_unconstrained": lambda: model.generate(input_ids=ids, attention_mask=mask, generation_config=unconstrained),

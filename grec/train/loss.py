@@ -17,9 +17,16 @@ import inspect
 
 
 def keeps_logits_by_mask(model) -> bool:
-    """Whether the (possibly peft-wrapped) causal model's forward takes ``logits_to_keep``."""
+    """Whether the (possibly peft-wrapped) causal model takes ``logits_to_keep`` as a boolean mask.
+
+    Models written with transformers' ``slice_logits_to_keep`` do (LLaMA, Qwen, GPT-2, SmolLM and
+    nearly all others); the few that slice by hand take only a count or 1-D positions.
+    """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    try:
+        return "slice_logits_to_keep" in inspect.getsource(type(base).forward)
+    except (OSError, TypeError):  # no source to read (compiled or built at run time)
+        return False
 
 
 class LabelledPositions:
