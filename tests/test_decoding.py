@@ -174,3 +174,18 @@ def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
         repeated = beam._search(model, ids, mask, index, 10, 10, True, None, None, False)
     assert torch.equal(shared.items, repeated.items)
     torch.testing.assert_close(shared.scores, repeated.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_causal_beams_move_only_their_generated_positions(monkeypatch):
+    from grec.decoding import beam
+
+    sid_map, tokens = random_catalog(200, (8, 8, 4), seed=4)
+    model = tiny_llama(BASE_VOCAB + 20)
+    index = SidIndex.build(sid_map, tokens)
+    rng = np.random.default_rng(3)
+    ids, mask = left_pad([rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (7, 4, 9, 12)])
+    partial = sid_beam_search(model, ids, mask, index, num_beams=6)
+    monkeypatch.setattr(beam, "_reorder_after", lambda cache, parent, start: cache.reorder_cache(parent))
+    whole = sid_beam_search(model, ids, mask, index, num_beams=6)  # Hugging Face's reorder of the whole cache
+    assert torch.equal(partial.items, whole.items)
+    torch.testing.assert_close(partial.scores, whole.scores, rtol=1e-5, atol=1e-5)
