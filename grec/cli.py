@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import sys
 from collections.abc import Callable
 
 from grec import __version__
 from grec.config import command
+from grec.distributed import rank
 from grec.errors import GrecError
 
 
@@ -56,7 +56,7 @@ def _train() -> Callable:
 
     def run(cfg: TrainConfig) -> None:
         state = train(cfg)
-        if os.environ.get("RANK", "0") != "0":
+        if rank() != 0:
             return
         if state.get("best_metric") is not None:
             metric = state.get("metric", "valid_loss").replace("_", " ")
@@ -73,7 +73,7 @@ def _train_task() -> Callable:
 
     def run(cfg: TaskConfig) -> None:
         state = train_task(cfg)
-        if os.environ.get("RANK", "0") != "0":
+        if rank() != 0:
             return
         test = ", ".join(f"{k} {v:.4f}" for k, v in state["test"].items())
         print(f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
@@ -143,7 +143,7 @@ def _infer() -> Callable:
 
     def run(cfg: InferConfig) -> None:
         summary = infer(cfg)
-        if os.environ.get("RANK", "0") != "0":
+        if rank() != 0:
             return
         print(f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
               f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)")  # fmt: skip

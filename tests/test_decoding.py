@@ -150,14 +150,24 @@ def test_ten_thousand_item_catalog_every_result_valid():
         assert torch.isfinite(result.scores[b]).all() and (result.scores[b][:-1] >= result.scores[b][1:]).all()
 
 
+def four_users(catalog_seed: int, prompt_seed: int):
+    """A 200-item catalog (8 x 8 x 4 codes, 20 SID tokens) and four left-padded prompts of different lengths."""
+    sid_map, tokens = random_catalog(200, (8, 8, 4), seed=catalog_seed)
+    rng = np.random.default_rng(prompt_seed)
+    ids, mask = left_pad([rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (7, 4, 9, 12)])
+    return SidIndex.build(sid_map, tokens), ids, mask
+
+
+def assert_same_search(a, b):
+    assert torch.equal(a.items, b.items)
+    torch.testing.assert_close(a.scores, b.scores, rtol=1e-5, atol=1e-5)
+
+
 def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
     import grec.decoding.shared_cross as shared_cross
 
-    sid_map, tokens = random_catalog(200, (8, 8, 4), seed=3)
+    index, ids, mask = four_users(3, 2)
     model = tiny_t5(BASE_VOCAB + 20)
-    index = SidIndex.build(sid_map, tokens)
-    rng = np.random.default_rng(2)
-    ids, mask = left_pad([rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (7, 4, 9, 12)])
     grouped, attend = [], shared_cross.shared_cross_attention
 
     def spy(module, query, key, *args, **kwargs):
@@ -172,20 +182,15 @@ def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
 
     with torch.no_grad():  # the same search with the cross-attention cache repeated per beam
         repeated = beam._search(model, ids, mask, index, 10, 10, True, None, None, False)
-    assert torch.equal(shared.items, repeated.items)
-    torch.testing.assert_close(shared.scores, repeated.scores, rtol=1e-5, atol=1e-5)
+    assert_same_search(shared, repeated)
 
 
 def test_causal_beams_move_only_their_generated_positions(monkeypatch):
     from grec.decoding import beam
 
-    sid_map, tokens = random_catalog(200, (8, 8, 4), seed=4)
+    index, ids, mask = four_users(4, 3)
     model = tiny_llama(BASE_VOCAB + 20)
-    index = SidIndex.build(sid_map, tokens)
-    rng = np.random.default_rng(3)
-    ids, mask = left_pad([rng.integers(1, BASE_VOCAB, size=n).tolist() for n in (7, 4, 9, 12)])
     partial = sid_beam_search(model, ids, mask, index, num_beams=6)
     monkeypatch.setattr(beam, "_reorder_after", lambda cache, parent, start: cache.reorder_cache(parent))
     whole = sid_beam_search(model, ids, mask, index, num_beams=6)  # Hugging Face's reorder of the whole cache
-    assert torch.equal(partial.items, whole.items)
-    torch.testing.assert_close(partial.scores, whole.scores, rtol=1e-5, atol=1e-5)
+    assert_same_search(partial, whole)

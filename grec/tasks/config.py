@@ -72,7 +72,11 @@ class TaskConfig:
         """Gradient accumulation steps that keep the global batch at ``batch_size`` over ``world`` processes."""
         from grec.train.config import accumulation_steps
 
-        return accumulation_steps(self.batch_size, self.micro_batch_size or self.batch_size // world, world)
+        return accumulation_steps(self.batch_size, self.per_device_batch(world), world)
+
+    def per_device_batch(self, world: int) -> int:
+        """Examples per forward pass on one process: ``micro_batch_size``, or the global batch split evenly."""
+        return self.micro_batch_size or self.batch_size // world
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "eval_batch_size", "logging_steps"):

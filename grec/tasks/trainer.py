@@ -7,10 +7,9 @@ are scored on the test split; rank 0 writes ``test_metrics.json``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from grec.distributed import release_processes
+from grec.distributed import rank, release_processes, world_size
 from grec.errors import GrecError
 from grec.io import write_json
 from grec.registry import TASKS, load_plugins
@@ -37,7 +36,7 @@ def _arguments(cfg: TaskConfig, world: int, steps_per_epoch: int, validate: bool
     accumulation = cfg.accumulation_steps(world)
     cpu = not torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size or cfg.batch_size // world,
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.per_device_batch(world),
         gradient_accumulation_steps=accumulation,
         per_device_eval_batch_size=cfg.eval_batch_size, num_train_epochs=cfg.num_epochs,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
@@ -56,7 +55,7 @@ def train_task(cfg: TaskConfig) -> dict:
     from transformers import Trainer
 
     load_plugins(cfg.plugin)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     resume = cfg.resume_from_checkpoint
     if resume not in (None, "auto") and not Path(resume).is_dir():
         raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
@@ -72,7 +71,7 @@ def train_task(cfg: TaskConfig) -> dict:
         eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
     )  # fmt: skip
     state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank() == 0:
         best = Path(cfg.output_dir) / (state.get("best_dir") or "last")
         load_weights(model, best)
         model.eval()

@@ -8,11 +8,10 @@ global batch is ``--batch_size`` whatever the process count.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 
-from grec.distributed import release_processes
+from grec.distributed import rank, release_processes, world_size
 from grec.errors import GrecError
 from grec.io import read_json, read_jsonl
 from grec.sid import SidMap, add_sid_tokens
@@ -122,12 +121,12 @@ def train(cfg: TrainConfig) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     cfg.accumulation_steps(world)  # refuse uneven batch splits before any heavy work
     resume = cfg.resume_from_checkpoint
     if resume not in (None, "auto") and not Path(resume).is_dir():
         raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
-    if cfg.debug_port and int(os.environ.get("RANK", "0")) == 0:
+    if cfg.debug_port and rank() == 0:
         _wait_for_debugger(cfg.debug_port)
     train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
     val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
