@@ -124,3 +124,22 @@ def test_generate_prints_continuations(trained, grec_cli):
     assert sampled[0] == sampled[1]  # same seed, same samples
     code, out, _ = grec_cli("generate", "--checkpoint", trained / "run" / "last", "--prompt", "Hi", "--max_new_tokens", 3)
     assert code == 0 and out.startswith("[1] Hi") and out.count("\n") == 3
+
+
+def test_inference_prompts_start_as_training_prompts_do(smol_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from grec.infer.rank import prompt_batch
+    from grec.train.data import tokenize_records
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    records = [{"instruction": "", "input": "Toy Story", "output": "Heat", "prompt": "plain"},
+               {"instruction": "", "input": "Toy Story, Jumanji, Heat", "output": "Casino", "prompt": "plain"}]  # fmt: skip
+    for adds_bos in (False, True):  # a tokenizer that prepends BOS (LLaMA-2 style) and one that does not
+        tokenizer.bos_token, tokenizer.add_bos_token = "<|im_start|>", adds_bos
+        examples, _ = tokenize_records(records, tokenizer, seq2seq=False, cutoff_len=64)
+        ids, mask = prompt_batch(records, tokenizer, cutoff_len=64, seq2seq=False, device="cpu")
+        for example, row, keep in zip(examples, ids.tolist(), mask.tolist()):
+            prompt_ids = [t for t, m in zip(row, keep) if m]
+            assert example["input_ids"][: len(prompt_ids)] == prompt_ids
+            assert (prompt_ids[0] == tokenizer.bos_token_id) == adds_bos

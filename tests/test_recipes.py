@@ -20,13 +20,13 @@ def data(ml100k, tmp_path):
 
 def test_every_recipe_states_its_command_and_loads():
     names = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    assert names == ["bigrec", "demo", "lcrec", "sasrec", "tiger"]
+    assert names == ["bigrec", "demo", "lcrec", "sasrec", "sidlm", "tiger"]
     for name in names:
         first = (RECIPE_DIR / f"{name}.yaml").read_text().splitlines()[0]
         assert first.startswith(f"# grec run --recipe {name} ")
         stages = load_recipe(RunConfig(recipe=name, data="D", out="O"))
         assert stages[0] == ("prepare", {"dataset": "ml-100k", "out": "D"}) and stages[-1][0] == "evaluate"
-    with pytest.raises(GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, tiger"):
+    with pytest.raises(GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, tiger"):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
         load_recipe(RunConfig(recipe="tiger", overrides={"trian": {}}))
@@ -46,6 +46,22 @@ def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path,
     code, stdout, err = grec_cli("run", "--recipe", "tiger", "--data", data, "--out", out, "--overrides", small)
     assert code == 0 and err.count("done before with these settings; skipped") == 6
     assert "| tiger.json | 24 |" in stdout
+
+
+def test_sidlm_recipe_trains_on_whole_sequences_end_to_end(data, tmp_path, grec_cli):
+    out = tmp_path / "sidlm"
+    small = "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}"
+    code, stdout, err = grec_cli("run", "--recipe", "sidlm", "--data", data, "--out", out, "--overrides", small)
+    assert code == 0, err
+    assert "| sidlm.json | 24 |" in stdout
+    train = json.loads((out / "records" / "train.json").read_text())
+    assert len(train) == 64 and {r["template"] for r in train} == {"sequence"}
+    results = json.loads((out / "results" / "sidlm.json").read_text())
+    catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
+    assert all(len(r["predict"]) == 20 and set(r["predict"]) <= catalog for r in results)
+    assert all(not set(r["predict"]) & set(r["history"]) for r in results)
+    state = json.loads((out / "train" / "last" / "training_state.json").read_text())
+    assert state["arguments"]["from_scratch"].endswith("sid_llama.json")
 
 
 def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):

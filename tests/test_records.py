@@ -45,3 +45,30 @@ def test_records_need_the_sid_folder(ml100k):
         RecordsConfig(data=str(ml100k), style="sid")
     with pytest.raises(GrecError, match="unknown task 'rank'"):
         RecordsConfig(data=str(ml100k), style="title", tasks=["rank"])
+
+
+def test_sequence_windows_cover_every_training_interaction_once(ml100k, ml100k_sid, tmp_path):
+    from grec.prepare.sequences import sequence_chunks, user_training_sequences
+
+    assert sequence_chunks(list("abcde"), 2) == [list("abc"), list("cde")]
+    assert sequence_chunks(list("abcdef"), 2) == [list("ab"), list("bcd"), list("def")]
+    assert sequence_chunks(["a"], 3) == []
+    out = tmp_path / "seq"
+    counts = build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), prompt="plain",
+                                         tasks=["sequence"], max_history=50))  # fmt: skip
+    train = json.loads((out / "train.json").read_text())
+    sid_map = SidMap.load(ml100k_sid)
+    whole = user_training_sequences(ml100k)
+    # every window's response items are targets; over all windows each training target appears once
+    targets = [item for r in train for item in [*r["history"][1:], r["target"]]]
+    assert len(targets) == 97171 == sum(len(s) - 1 for s in whole.values())
+    assert counts == {"train": len(train), "valid": 943, "test": 943}
+    assert all(len(r["history"]) <= 50 for r in train) and max(len(r["history"]) for r in train) == 50
+    first = train[0]
+    assert first["input"] == sid_map.sid_string(first["history"][0]) and prompt(first) == first["input"]
+    assert first["output"] == "".join(sid_map.sid_string(i) for i in [*first["history"][1:], first["target"]])
+    # valid and test stay one next-item record per user, their prompts the history's SIDs back to back
+    valid = json.loads((out / "valid.json").read_text())
+    assert valid[0]["input"] == "".join(sid_map.sid_string(i) for i in valid[0]["history"])
+    with pytest.raises(GrecError, match="--tasks sequence: needs --prompt plain"):
+        RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), tasks=["sequence"])

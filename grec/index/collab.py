@@ -19,32 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.errors import GrecError
 from grec.io import read_jsonl
+from grec.prepare.sequences import user_training_sequences
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:
-    """Each user's whole training sequence, rebuilt from train.jsonl.
-
-    prepare writes one record per training interaction, in time order, each history ending with the
-    previous record's target; so the first record's history followed by every target is the whole
-    sequence, however short ``--max_history`` cut the histories. A file that does not chain that
-    way (written by another tool) falls back to each user's longest ``history + [target]``.
-    """
-    path = Path(data) / "train.jsonl"
-    if not path.is_file():
-        raise GrecError(f"{path}: not found; --collab_weight needs a grec prepare folder with its splits")
-    sequences: dict[str, list[str]] = {}
-    for _, record in read_jsonl(path):
-        user, history, target = record["user_id"], record["history"], record["target"]
-        sequence = sequences.get(user)
-        if sequence is None:
-            sequences[user] = [*history, target]
-        elif history and history[-1] == sequence[-1]:
-            sequence.append(target)
-        elif len(history) + 1 > len(sequence):
-            sequences[user] = [*history, target]
-    return list(sequences.values())
+    """Each user's whole training sequence (``grec.prepare.sequences.user_training_sequences``)."""
+    return list(user_training_sequences(data).values())
 
 
 def cooccurrence_embeddings(data: str | Path, item_ids: list[str], dim: int = 64, window: int = 5,

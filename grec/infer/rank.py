@@ -9,14 +9,17 @@ import torch
 
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import hf_constrained_generate
-from grec.records import prompt
+from grec.records import bos_prefix, prompt
 from grec.sid import SidMap
 from grec.sid.tokens import sid_token_ids
 
 
 def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device):
     """Token ids and mask of the records' prompts; causal prompts pad on the left, encoder inputs on the right."""
-    ids = [t[-cutoff_len:] for t in tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]]
+    bos = bos_prefix(tokenizer, seq2seq)
+    texts = tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
+    room = cutoff_len - len(bos)
+    ids = [bos + t[max(0, len(t) - room) :] for t in texts]
     width = max(map(len, ids))
     pad = tokenizer.pad_token_id
     if seq2seq:

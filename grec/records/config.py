@@ -9,7 +9,7 @@ from grec.errors import GrecError
 from grec.records.templates import PROMPTS
 
 STYLES = ("sid", "title")
-TASKS = ("seqrec", "item2index", "index2item")
+TASKS = ("seqrec", "sequence", "item2index", "index2item")
 
 
 @dataclass
@@ -25,7 +25,7 @@ class RecordsConfig:
         out: output folder; default <data>/records/<style>.
         style: sid: history and target as semantic IDs (LC-Rec, TIGER); title: as quoted titles (BIGRec).
         sid: a folder written by grec index (needed for --style sid and the item2index / index2item tasks).
-        tasks: seqrec (next item), item2index (title -> SID), index2item (SID -> title); the auxiliary tasks go to train.json only.
+        tasks: seqrec (next item, one record per training interaction), sequence (each user's whole training sequence cut into windows of max_history + 1 items, one record per window: a causal model learns every next item of a window in one pass, as SASRec does; needs --prompt plain), item2index (title -> SID), index2item (SID -> title); sequence and the auxiliary tasks go to train.json only (valid and test hold seqrec records).
         prompt: alpaca (instruction, input and response mark; for LLMs) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
         max_history: most recent history items kept in each prompt.
         sample: keep a seeded random subset of this many training records (auxiliary-task records included); -1 keeps all.
@@ -61,6 +61,8 @@ class RecordsConfig:
         for name in ("train.jsonl", "valid.jsonl", "test.jsonl", "items.jsonl"):
             if not (Path(self.data) / name).is_file():
                 raise GrecError(f"{Path(self.data) / name}: file not found; run grec prepare first or fix --data")
+        if "sequence" in self.tasks and self.prompt != "plain":
+            raise GrecError("--tasks sequence: needs --prompt plain (a window is the items back to back, no template)")
         if self.max_history < 1:
             raise GrecError("--max_history: must be at least 1")
         if self.sample == 0 or self.sample < -1:

@@ -12,6 +12,7 @@ import numpy as np
 from grec import __version__
 from grec.errors import GrecError
 from grec.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
+from grec.prepare.sequences import sequence_chunks, user_training_sequences
 from grec.records.config import RecordsConfig
 from grec.records.templates import fill, quote
 from grec.sid import SidMap
@@ -36,7 +37,13 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
             parts["input"] = text
         return {**parts, **marks, "user_id": row["user_id"], "target": row["target"], "history": history}
 
-    return seqrec
+    def sequence(user: str, window: list[str]) -> dict:
+        # the first item is the prompt (never a target, as in seqrec); the rest are the response
+        text = separator.join(render(i) for i in window[1:])
+        return {"template": "sequence", "instruction": "", "input": render(window[0]), "output": text, **marks,
+                "user_id": user, "target": window[-1], "history": window[:-1]}  # fmt: skip
+
+    return seqrec, sequence
 
 
 def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: SidMap | None) -> None:
@@ -61,13 +68,17 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
         return read_json(out / MARKER)["counts"]
     titles = {r["item_id"]: r["title"] for _, r in read_jsonl(Path(cfg.data) / "items.jsonl")}
     sid_map = SidMap.load(cfg.sid) if cfg.sid else None
-    seqrec = _writer(cfg, titles, sid_map)
+    seqrec, sequence = _writer(cfg, titles, sid_map)
     splits = {}
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
         rows = [row for _, row in read_jsonl(path)]
         _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
-        splits[name] = [seqrec(row) for row in rows] if "seqrec" in cfg.tasks else []
+        wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
+        splits[name] = [seqrec(row) for row in rows] if wanted else []
+    if "sequence" in cfg.tasks:
+        for user, items in user_training_sequences(cfg.data).items():
+            splits["train"].extend(sequence(user, window) for window in sequence_chunks(items, cfg.max_history))
     for task in ("item2index", "index2item"):
         if task in cfg.tasks:
             for item in sid_map.item_ids:

@@ -65,3 +65,14 @@ def prompt(record: dict) -> str:
 def quote(title: str) -> str:
     """Titles are written in double quotes (BIGRec), so a model's output has clear ends."""
     return f'"{title}"'
+
+
+def bos_prefix(tokenizer, seq2seq: bool) -> list[int]:
+    """Token ids every causal prompt starts with: the tokenizer's BOS when it adds one, else none.
+
+    Training and inference tokenize prompts without special tokens and both prepend these, so a
+    model sees the same start at inference as in training.
+    """
+    if seq2seq or tokenizer.bos_token_id is None or not getattr(tokenizer, "add_bos_token", False):
+        return []
+    return [tokenizer.bos_token_id]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grec.errors import GrecError
-from grec.records import prompt
+from grec.records import bos_prefix, prompt
 
 logger = logging.getLogger("grec")
 FIELDS = ("instruction", "input", "output")
@@ -57,8 +57,7 @@ def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: 
     eos = tokenizer.eos_token_id
     if eos is None:
         raise GrecError("the tokenizer has no end-of-sequence token; set tokenizer.eos_token")
-    bos = [tokenizer.bos_token_id] if (not seq2seq and tokenizer.bos_token_id is not None
-                                        and getattr(tokenizer, "add_bos_token", False)) else []  # fmt: skip
+    bos = bos_prefix(tokenizer, seq2seq)
     prompts = tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
     responses = tokenizer([r["output"] for r in records], add_special_tokens=False)["input_ids"]
     examples, dropped = [], 0

@@ -108,7 +108,8 @@ def build_from_config(config_file: str, tokenizer_source: str, model_type: str =
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    settings.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    settings.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                    bos_token_id=tokenizer.bos_token_id)  # fmt: skip
     config = AutoConfig.for_model(**settings)
     if getattr(config, "is_encoder_decoder", False):
         config.decoder_start_token_id = tokenizer.pad_token_id
