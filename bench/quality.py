@@ -8,6 +8,7 @@ run took. Writes docs/bench/quality.json ({"recipe": {"ndcg@10": {"mean", "std"}
 docs/bench/quality.png.
 
     .venv/bin/python bench/quality.py --recipes popularity,sasrec            # ~10 minutes on the CPU
+    .venv/bin/python bench/quality.py --recipes sidlm                        # ~10 minutes per seed
     .venv/bin/python bench/quality.py --recipes tiger --seeds 0 \\
         --overrides '{train: {num_epochs: 1}}'                               # ~12 minutes per seed
 """
@@ -24,13 +25,14 @@ from pathlib import Path
 import yaml
 
 from grec.evaluate.run import score_file
+from grec.io import write_json
 from grec.recipes import RunConfig, run_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
-TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "lcrec": "train", "bigrec": "train"}
-RESULT = {"popularity": "popularity.jsonl", "sasrec": "sasrec.jsonl", "tiger": "tiger.json", "lcrec": "lcrec.json",
-          "bigrec": "bigrec-trie.json"}  # fmt: skip
+TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "sidlm": "train", "lcrec": "train", "bigrec": "train"}
+RESULT = {"popularity": "popularity.jsonl", "sasrec": "sasrec.jsonl", "tiger": "tiger.json", "sidlm": "sidlm.json",
+          "lcrec": "lcrec.json", "bigrec": "bigrec-trie.json"}  # fmt: skip
 
 
 def score(path: Path) -> dict[str, float]:
@@ -97,7 +99,7 @@ def main() -> None:
         print(f"{recipe}: " + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
               + f" ({entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(table, indent=1) + "\n")
+        write_json(path, table)
         plot(table, path.with_suffix(".png"))
     best = max((r for r in table if r not in ("popularity", "sasrec")), key=lambda r: table[r]["ndcg@10"]["mean"],
                default=None)  # fmt: skip

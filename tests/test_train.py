@@ -221,12 +221,12 @@ def test_best_by_validation_ndcg(tiny_llama_dir, records, tmp_path):
     assert scores[-1] > scores[0] and max(scores) > 0.1
     assert state["metric"] == "valid_ndcg@10"
     assert state["best_metric"] == max(scores) and scores[state["best_epoch"] - 1] == max(scores)
-    # the same number comes out of inference.py + evaluate on best/
+    # the same number comes out of inference.py (history excluded, as in training) + evaluate on best/
     from grec.evaluate import RankingMetrics
     from grec.infer import InferConfig, infer
 
     infer(InferConfig(checkpoint=str(out / "best"), test_data_path=records["valid"], num_beams=10,
-                      result_json_data=str(tmp_path / "valid_ranked.json")))  # fmt: skip
+                      exclude_history=True, result_json_data=str(tmp_path / "valid_ranked.json")))  # fmt: skip
     metrics = RankingMetrics((10,))
     for record in json.loads((tmp_path / "valid_ranked.json").read_text()):
         metrics.add(record["predict"], record["target"])

@@ -61,6 +61,7 @@ class TrainConfig:
         early_stopping_patience: stop after this many epochs without a better validation metric; 0 never stops.
         eval_metric: what picks best/: loss (validation loss) or ndcg (NDCG@10 of SID-constrained beam search on the validation records; needs --sid).
         eval_beams: beams for --eval_metric ndcg.
+        eval_exclude_history: --eval_metric ndcg skips items in the user's history, as grec infer --exclude_history does (the ML-100K protocol); false ranks them too.
         sample: a seeded random subset of this many training records; -1 uses all.
         val_sample: a seeded random subset of this many validation records; -1 uses all.
         seed: random seed (model init for new rows, data order, dropout, sampling).
@@ -99,6 +100,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     eval_metric: str = "loss"
     eval_beams: int = 20
+    eval_exclude_history: bool = True
     sample: int = -1
     val_sample: int = -1
     seed: int = 42

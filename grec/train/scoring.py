@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class SidNdcg:
-    """NDCG@10 of constrained beam search over the validation records (``--eval_metric ndcg``)."""
+    """NDCG@10 of constrained beam search over the validation records (``--eval_metric ndcg``).
+
+    The user's history is excluded from the ranking unless ``--eval_exclude_history false``, so the
+    epoch picked is the best one under the protocol inference is scored by.
+    """
 
     metric = "ndcg@10"
     higher_is_better = True
@@ -23,6 +27,6 @@ class SidNdcg:
         step = self.cfg.micro_batch_size
         for start in range(0, len(self.records), step):
             batch = self.records[start : start + step]
-            for record, (items, _) in zip(batch, ranker.rank(batch)):
+            for record, (items, _) in zip(batch, ranker.rank(batch, self.cfg.eval_exclude_history)):
                 metrics.add(items, str(record["target"]))
         return {self.metric: metrics.result()["NDCG@10"]}
