@@ -32,16 +32,22 @@ def test_every_recipe_states_its_command_and_loads():
         load_recipe(RunConfig(recipe="tiger", overrides={"trian": {}}))
 
 
-def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path, grec_cli, caplog):
-    out = tmp_path / "tiger"
-    small = "{records: {sample: 256}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}"
-    code, stdout, err = grec_cli("run", "--recipe", "tiger", "--data", data, "--out", out, "--overrides", small)
+def run_small(grec_cli, recipe: str, data, out, small: str) -> list[dict]:
+    """Run ``recipe`` with the ``small`` overrides; check its 24 results are 20 catalog items outside the history."""
+    code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", small)
     assert code == 0, err
-    assert "| tiger.json | 24 |" in stdout
-    results = json.loads((out / "results" / "tiger.json").read_text())
+    assert f"| {recipe}.json | 24 |" in stdout
+    results = json.loads((out / "results" / f"{recipe}.json").read_text())
     catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
     assert all(len(r["predict"]) == 20 and set(r["predict"]) <= catalog for r in results)
     assert all(not set(r["predict"]) & set(r["history"]) for r in results)
+    return results
+
+
+def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path, grec_cli, caplog):
+    out = tmp_path / "tiger"
+    small = "{records: {sample: 256}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}"
+    run_small(grec_cli, "tiger", data, out, small)
     assert (out / "results" / "metrics.png").is_file()
     code, stdout, err = grec_cli("run", "--recipe", "tiger", "--data", data, "--out", out, "--overrides", small)
     assert code == 0 and err.count("done before with these settings; skipped") == 6
@@ -50,16 +56,9 @@ def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path,
 
 def test_sidlm_recipe_trains_on_whole_sequences_end_to_end(data, tmp_path, grec_cli):
     out = tmp_path / "sidlm"
-    small = "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}"
-    code, stdout, err = grec_cli("run", "--recipe", "sidlm", "--data", data, "--out", out, "--overrides", small)
-    assert code == 0, err
-    assert "| sidlm.json | 24 |" in stdout
+    run_small(grec_cli, "sidlm", data, out, "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}")
     train = json.loads((out / "records" / "train.json").read_text())
     assert len(train) == 64 and {r["template"] for r in train} == {"sequence"}
-    results = json.loads((out / "results" / "sidlm.json").read_text())
-    catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
-    assert all(len(r["predict"]) == 20 and set(r["predict"]) <= catalog for r in results)
-    assert all(not set(r["predict"]) & set(r["history"]) for r in results)
     state = json.loads((out / "train" / "last" / "training_state.json").read_text())
     assert state["arguments"]["from_scratch"].endswith("sid_llama.json")
 
