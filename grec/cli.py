@@ -191,7 +191,7 @@ def _generate() -> Callable:
 # name -> (one-line description, builder of the fire command). Builders import lazily so that
 # `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
-    "run": ("run a recipe's whole stage chain (tiger, lcrec, bigrec, sasrec, demo), skipping finished stages", _run),
+    "run": ("run a recipe's whole stage chain (tiger, sidlm, lcrec, bigrec, sasrec, demo), skipping finished stages", _run),
     "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
     "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
     "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),

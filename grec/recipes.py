@@ -45,7 +45,7 @@ class RunConfig:
     Example: grec run --recipe tiger --data data/ml-100k --out outputs/tiger
 
     Args:
-        recipe: a recipe name in configs/recipes (tiger, lcrec, bigrec, sasrec, demo) or a YAML file.
+        recipe: a recipe name in configs/recipes (tiger, sidlm, lcrec, bigrec, sasrec, demo) or a YAML file.
         data: the prepared data folder, {data} in the recipe.
         out: the run's folder, {out} in the recipe.
         overrides: flags to change per stage kind, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
