@@ -58,7 +58,7 @@ def test_sequence_windows_cover_every_training_interaction_once(ml100k, ml100k_s
                                          tasks=["sequence"], max_history=50))  # fmt: skip
     train = json.loads((out / "train.json").read_text())
     sid_map = SidMap.load(ml100k_sid)
-    whole = user_training_sequences(ml100k)
+    whole = user_training_sequences(json.loads(line) for line in (ml100k / "train.jsonl").read_text().splitlines())
     # every window's response items are targets; over all windows each training target appears once
     targets = [item for r in train for item in [*r["history"][1:], r["target"]]]
     assert len(targets) == 97171 == sum(len(s) - 1 for s in whole.values())

@@ -19,13 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.errors import GrecError
 from grec.io import read_jsonl
 from grec.prepare.sequences import user_training_sequences
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:
-    """Each user's whole training sequence (``grec.prepare.sequences.user_training_sequences``)."""
-    return list(user_training_sequences(data).values())
+    """Each user's whole training sequence, rebuilt from ``data``/train.jsonl (``user_training_sequences``)."""
+    path = Path(data) / "train.jsonl"
+    if not path.is_file():
+        raise GrecError(f"{path}: not found; --collab_weight needs a grec prepare folder with its splits")
+    return list(user_training_sequences(record for _, record in read_jsonl(path)).values())
 
 
 def cooccurrence_embeddings(data: str | Path, item_ids: list[str], dim: int = 64, window: int = 5,

@@ -8,14 +8,12 @@ filter until stable, optionally sample users.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from grec.errors import GrecError
-from grec.io import read_jsonl
 from grec.prepare.log import RawLog
 
 
@@ -130,19 +128,16 @@ def leave_one_out(
     return train(), valid, test
 
 
-def user_training_sequences(data: str | Path) -> dict[str, list[str]]:
-    """Each user's whole training sequence, rebuilt from ``data``/train.jsonl.
+def user_training_sequences(records: Iterable[dict]) -> dict[str, list[str]]:
+    """Each user's whole training sequence, rebuilt from the records of a train.jsonl, in file order.
 
     prepare writes one record per training interaction, in time order, each history ending with the
     previous record's target; so the first record's history followed by every target is the whole
     sequence, however short ``--max_history`` cut the histories. A file that does not chain that
     way (written by another tool) falls back to each user's longest ``history + [target]``.
     """
-    path = Path(data) / "train.jsonl"
-    if not path.is_file():
-        raise GrecError(f"{path}: not found; run grec prepare first or fix --data")
     sequences: dict[str, list[str]] = {}
-    for _, record in read_jsonl(path):
+    for record in records:
         user, history, target = record["user_id"], record["history"], record["target"]
         sequence = sequences.get(user)
         if sequence is None:

@@ -76,9 +76,9 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
         _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
         wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
         splits[name] = [seqrec(row) for row in rows] if wanted else []
-    if "sequence" in cfg.tasks:
-        for user, items in user_training_sequences(cfg.data).items():
-            splits["train"].extend(sequence(user, window) for window in sequence_chunks(items, cfg.max_history))
+        if name == "train" and "sequence" in cfg.tasks:
+            for user, items in user_training_sequences(rows).items():
+                splits["train"].extend(sequence(user, window) for window in sequence_chunks(items, cfg.max_history))
     for task in ("item2index", "index2item"):
         if task in cfg.tasks:
             for item in sid_map.item_ids:
