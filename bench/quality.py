@@ -93,11 +93,12 @@ def main() -> None:
         entry = {m: {"mean": statistics.fmean(r[m] for r, _ in runs),
                      "std": statistics.stdev([r[m] for r, _ in runs]) if len(runs) > 1 else 0.0} for m in METRICS}  # fmt: skip
         entry["seeds"] = seeds
+        entry["users"] = runs[0][0]["users"]  # fewer than 943 when --overrides samples the test users
         entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
         entry["overrides"] = overrides
         table[recipe] = entry
         print(f"{recipe}: " + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
-              + f" ({entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
+              + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, table)
         plot(table, path.with_suffix(".png"))
