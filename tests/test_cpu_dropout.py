@@ -52,7 +52,7 @@ def test_attention_with_dropout_is_softmax_then_the_drawn_mask(mask_kind):
         mask = torch.where(torch.rand(2, 1, 5, 5) > 0.3, 0.0, torch.finfo(q.dtype).min)
         scores = scores + bias + mask
     torch.manual_seed(7)
-    out, _ = attention(module, q, k, v, mask, dropout=0.2, scaling=0.5, position_bias=bias)
+    out, _ = attention(module, q, k, v, mask, dropout=0.2, scaling=0.5, position_bias=bias, is_causal=None)
     torch.manual_seed(7)
     keep = torch.empty(2, 3, 5, 5).uniform_() >= 0.2
     expected = (torch.softmax(scores, -1) * keep / 0.8) @ v

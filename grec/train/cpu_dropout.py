@@ -69,7 +69,8 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     if position_bias is not None:
         scores.add_(position_bias)
     q_len, k_len = scores.shape[-2:]
-    causal = kwargs.get("is_causal", getattr(module, "is_causal", False))
+    causal = kwargs.get("is_causal")
+    causal = getattr(module, "is_causal", False) if causal is None else causal
     if attention_mask is None and causal and q_len > 1:  # SDPA's mask functions leave plain causal masks out
         attention_mask = torch.ones(q_len, k_len, dtype=torch.bool, device=scores.device).tril(k_len - q_len)
     if attention_mask is not None:
