@@ -190,12 +190,10 @@ def main() -> None:
         tmp = Path(tmp)
         records, sid, _ = prepare_inputs(tmp, n)
         tok = tokenizer_folder(tmp, records) if args.model == "t5" else None
+        plain_case = (run_plain, records, sid, tok) if args.model == "t5" else (run_plain_smollm2, records, sid)
         runs = {"plain_trainer": [], "grec": []}
         for k in range(args.repeat):
-            if args.model == "t5":
-                runs["plain_trainer"].append(isolated(run_plain, records, sid, tok, tmp / f"plain{k}", n))
-            else:
-                runs["plain_trainer"].append(isolated(run_plain_smollm2, records, sid, tmp / f"plain{k}", n))
+            runs["plain_trainer"].append(isolated(*plain_case, tmp / f"plain{k}", n))
             runs["grec"].append(isolated(run_grec, records, sid, tok, tmp / f"grec{k}", n, args.model))
         plain, ours = (min(r, key=lambda row: row["seconds"]) for r in runs.values())
         tokens = real_tokens(records, sid, tok, n, args.model)
