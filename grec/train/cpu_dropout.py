@@ -45,7 +45,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
 
 
 class Dropout(nn.Dropout):
-    """``nn.Dropout`` (same arguments, same state) drawing its mask with :func:`dropout`."""
+    """``nn.Dropout`` (same arguments and state) drawing its mask with :func:`dropout`; never in place."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
