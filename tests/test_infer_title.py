@@ -87,3 +87,25 @@ def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
     tried = ranker.tune_gamma(valid, [0.0, 0.5, 1.0])
     assert tried[1.0] >= tried[0.5] > tried[0.0]
     assert ranker.gamma == min(g for g in tried if tried[g] == max(tried.values()))  # ties go to the smaller gamma
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_prefilled_prompt_gives_generates_own_beams(title_run, ml100k, constrained):
+    """Prefilling each prompt once (not once per beam) changes nothing in what beam search returns."""
+    from grec.infer.rank import prompt_batch
+    from grec.infer.title import TitlePrefixConstraint, generate_titles, title_config
+    from grec.train.export import load_trained
+
+    model, tokenizer, _ = load_trained(title_run / "run" / "last")
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    trie = TitleTrie(tokenizer, titles) if constrained else None
+    records = json.loads((title_run / "records" / "test.json").read_text())[:3]
+    records[1]["input"] = records[1]["input"][:40]  # prompts of different lengths: left padding
+    ids, mask = prompt_batch(records, tokenizer, 512, False, "cpu")
+    assert (mask == 0).any()
+    ours = generate_titles(model, tokenizer, records, 5, 3, False, trie, max_new_tokens=12)
+    config = title_config(5, 3, 12, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    constraint = TitlePrefixConstraint(trie, ids.shape[1]) if constrained else None
+    plain = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                           prefix_allowed_tokens_fn=constraint)[:, ids.shape[1]:].tolist()  # fmt: skip
+    assert ours == [plain[k * 3 : (k + 1) * 3] for k in range(3)]

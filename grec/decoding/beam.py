@@ -106,7 +106,8 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
         mask = attention_mask.repeat_interleave(width, 0)
     else:
         positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True)
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                    logits_to_keep=1)  # fmt: skip
         out.past_key_values.batch_repeat_interleave(width)
         mask = attention_mask.repeat_interleave(width, 0)
         position = positions[:, -1:].repeat_interleave(width, 0)

@@ -22,6 +22,20 @@ def title_config(num_beams: int, num_return: int, max_new_tokens: int, eos: int,
                             eos_token_id=eos, pad_token_id=pad, temperature=None, top_k=None, top_p=None)  # fmt: skip
 
 
+def prefill(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
+    """A causal model's cache of each prompt but its last token, computed once and repeated for every beam.
+
+    ``generate`` repeats the prompts for their beams before its first forward, so without this a
+    prompt is encoded ``num_beams`` times; handed this cache it runs only the last prompt token.
+    Positions follow ``generate``'s own (the running count of unmasked tokens, 0 on left padding).
+    """
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
+                logits_to_keep=1)  # fmt: skip
+    out.past_key_values.batch_repeat_interleave(num_beams)
+    return out.past_key_values
+
+
 @torch.no_grad()
 def generate_titles(model, tokenizer, records: list[dict], num_beams: int, num_return: int, seq2seq: bool,
                     trie: TitleTrie | None, cutoff_len: int = 512, max_new_tokens: int = 64, device="cpu"):  # fmt: skip
@@ -30,7 +44,8 @@ def generate_titles(model, tokenizer, records: list[dict], num_beams: int, num_r
     prompt_length = 1 if seq2seq else ids.shape[1]
     constraint = TitlePrefixConstraint(trie, prompt_length) if trie is not None else None
     config = title_config(num_beams, num_return, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
-    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+    cache = None if seq2seq or ids.shape[1] < 2 else prefill(model, ids, mask, num_beams)
+    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, past_key_values=cache,
                          prefix_allowed_tokens_fn=constraint)  # fmt: skip
     sequences = out[:, prompt_length:].tolist()
     return [sequences[k * num_return : (k + 1) * num_return] for k in range(len(records))]
