@@ -33,6 +33,7 @@ METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "sidlm": "train", "lcrec": "train", "bigrec": "train"}
 RESULT = {"popularity": "popularity.jsonl", "sasrec": "sasrec.jsonl", "tiger": "tiger.json", "sidlm": "sidlm.json",
           "lcrec": "lcrec.json", "bigrec": "bigrec-trie.json"}  # fmt: skip
+ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.json"}}  # further rows a recipe's one run produces
 
 
 def score(path: Path) -> dict[str, float]:
@@ -40,7 +41,8 @@ def score(path: Path) -> dict[str, float]:
     return {m: result[m.upper()] for m in METRICS} | {"users": result["records"]}
 
 
-def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[dict, float]:
+def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[dict[str, dict], float]:
+    """Scores of each table row the recipe's run gives (row name -> metrics), and the run's seconds."""
     started = time.time()
     if recipe == "popularity":  # no seed, no training
         from grec.infer.popularity import PopularityConfig, popularity
@@ -50,7 +52,8 @@ def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[
         stage_overrides = json.loads(json.dumps(overrides))
         stage_overrides.setdefault(TRAIN_STAGE[recipe], {})["seed"] = seed
         run_recipe(RunConfig(recipe=recipe, data=data, out=str(out), overrides=stage_overrides))
-    return score(out / "results" / RESULT[recipe]), time.time() - started
+    rows = {recipe: RESULT[recipe]} | ALSO.get(recipe, {})
+    return {row: score(out / "results" / name) for row, name in rows.items()}, time.time() - started
 
 
 def plot(table: dict, path: Path) -> None:
@@ -90,15 +93,17 @@ def main() -> None:
     for recipe in args.recipes.split(","):
         seeds = [0] if recipe == "popularity" else [int(s) for s in args.seeds.split(",")]
         runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
-        entry = {m: {"mean": statistics.fmean(r[m] for r, _ in runs),
-                     "std": statistics.stdev([r[m] for r, _ in runs]) if len(runs) > 1 else 0.0} for m in METRICS}  # fmt: skip
-        entry["seeds"] = seeds
-        entry["users"] = runs[0][0]["users"]  # fewer than 943 when --overrides samples the test users
-        entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
-        entry["overrides"] = overrides
-        table[recipe] = entry
-        print(f"{recipe}: " + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
-              + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
+        for row in runs[0][0]:
+            scores = [r[row] for r, _ in runs]
+            entry = {m: {"mean": statistics.fmean(s[m] for s in scores),
+                         "std": statistics.stdev([s[m] for s in scores]) if len(scores) > 1 else 0.0} for m in METRICS}  # fmt: skip
+            entry["seeds"] = seeds
+            entry["users"] = scores[0]["users"]  # fewer than 943 when --overrides samples the test users
+            entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
+            entry["overrides"] = overrides
+            table[row] = entry
+            print(f"{row}: " + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
+                  + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, table)
         plot(table, path.with_suffix(".png"))
