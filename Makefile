@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 demo: install
 	$(BIN)/grec run --recipe demo --data data/ml-100k --out outputs/demo

@@ -111,7 +111,7 @@ def main() -> None:
     def forward_floor():
         """The same model calls as grec's search (first step once per user, then one per beam), no search."""
         if not seq2seq:
-            out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+            out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
             out.past_key_values.batch_repeat_interleave(beams)
             step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
             wide = mask.repeat_interleave(beams, 0)
