@@ -23,6 +23,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import SidPrefixConstraint, search_config
 from grec.decoding.shared_cross import one_cross_cache_per_user
+from grec.decoding.shared_prompt import SharedPromptCache, one_prompt_cache_per_user, prompt_mask
 from grec.sid import SidMap, SidTokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,13 +112,22 @@ def main() -> None:
     def forward_floor():
         """The same model calls as grec's search (first step once per user, then one per beam), no search."""
         if not seq2seq:
-            out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
-            out.past_key_values.batch_repeat_interleave(beams)
-            step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
-            wide = mask.repeat_interleave(beams, 0)
-            for _ in range(levels - 1):
-                wide = torch.cat([wide, torch.ones_like(step)], 1)
-                out = model(input_ids=step, attention_mask=wide, past_key_values=out.past_key_values, use_cache=True)
+            with one_prompt_cache_per_user(model) as shared:  # as grec's search: one prompt cache per user
+                out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
+                step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
+                positions = torch.full_like(step, ids.shape[1])
+                if shared:
+                    cache = SharedPromptCache(out.past_key_values, beams, levels - 1)
+                    wide = prompt_mask(mask, out.logits.dtype)
+                else:
+                    cache, wide = out.past_key_values, mask.repeat_interleave(beams, 0)
+                    cache.batch_repeat_interleave(beams)
+                for _ in range(levels - 1):
+                    if not shared:
+                        wide = torch.cat([wide, torch.ones_like(step)], 1)
+                    out = model(input_ids=step, attention_mask=wide, position_ids=positions, past_key_values=cache,
+                                use_cache=True)  # fmt: skip
+                    positions = positions + 1
             return
         with one_cross_cache_per_user(model) as shared:  # as grec's search: one cross-attention cache per user
             enc = model.get_encoder()(input_ids=ids, attention_mask=mask)

@@ -186,11 +186,56 @@ def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
 
 
 def test_causal_beams_move_only_their_generated_positions(monkeypatch):
-    from grec.decoding import beam
+    from grec.decoding import beam, shared_prompt
 
+    monkeypatch.setattr(shared_prompt, "MODEL_TYPES", ())  # the repeated prompt cache, reordered in place
     index, ids, mask = four_users(4, 3)
     model = tiny_llama(BASE_VOCAB + 20)
     partial = sid_beam_search(model, ids, mask, index, num_beams=6)
     monkeypatch.setattr(beam, "_reorder_after", lambda cache, parent, start: cache.reorder_cache(parent))
     whole = sid_beam_search(model, ids, mask, index, num_beams=6)  # Hugging Face's reorder of the whole cache
     assert_same_search(partial, whole)
+
+
+@pytest.mark.parametrize("exclude", [None, [[0, 5], [], [7], [1, 2, 3]]])
+def test_causal_beams_share_one_prompt_cache_per_user(monkeypatch, exclude):
+    import grec.decoding.shared_prompt as shared_prompt
+
+    index, ids, mask = four_users(5, 4)
+    model = tiny_llama(BASE_VOCAB + 20)  # 4 query heads over 2 key/value heads
+    grouped, attend = [], shared_prompt.shared_prompt_attention
+
+    def spy(module, query, key, *args, **kwargs):
+        if isinstance(key, tuple):
+            grouped.append((query.shape[0], key[0].shape[0], key[1].shape[0], key[1].shape[2]))
+        return attend(module, query, key, *args, **kwargs)
+
+    monkeypatch.setattr(shared_prompt, "shared_prompt_attention", spy)
+    shared = sid_beam_search(model, ids, mask, index, num_beams=10, exclude=exclude)
+    assert model.config._attn_implementation == "sdpa"  # restored after the search
+    # 4 users x 10 beams of queries over 4 prompts and 40 beams' own tokens: 1 then 2 generated positions
+    assert sorted(set(grouped)) == [(40, 4, 40, 1), (40, 4, 40, 2)]
+    monkeypatch.setattr(shared_prompt, "MODEL_TYPES", ())
+    repeated = sid_beam_search(model, ids, mask, index, num_beams=10, exclude=exclude)  # prompt cache per beam
+    assert_same_search(shared, repeated)
+
+
+def test_shared_prompt_attention_equals_sdpa_over_repeated_keys():
+    """Random GQA tensors, padded prompts, beams with different generated keys: the same output as SDPA."""
+    from grec.decoding.shared_prompt import prompt_mask, shared_prompt_attention
+
+    torch.manual_seed(0)
+    users, width, heads, kv_heads, length, steps, dim = 3, 5, 6, 2, 7, 3, 8
+    query = torch.randn(users * width, heads, 1, dim)
+    prompt_k, prompt_v = torch.randn(2, users, kv_heads, length, dim)
+    own_k, own_v = torch.randn(2, users * width, kv_heads, steps, dim)
+    padding = torch.ones(users, length, dtype=torch.long)
+    padding[0, :3] = padding[2, :1] = 0
+    out, _ = shared_prompt_attention(None, query, (prompt_k, own_k), (prompt_v, own_v),
+                                     prompt_mask(padding, torch.float32), scaling=0.3)  # fmt: skip
+    keys = torch.cat([prompt_k.repeat_interleave(width, 0), own_k], 2).repeat_interleave(heads // kv_heads, 1)
+    values = torch.cat([prompt_v.repeat_interleave(width, 0), own_v], 2).repeat_interleave(heads // kv_heads, 1)
+    keep = torch.cat([padding.repeat_interleave(width, 0), torch.ones(users * width, steps, dtype=torch.long)], 1)
+    expected = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=keep[:, None, None, :] == 1,
+                                                                scale=0.3)  # fmt: skip
+    torch.testing.assert_close(out, expected.transpose(1, 2), rtol=1e-5, atol=1e-6)

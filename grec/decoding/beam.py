@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from grec.decoding.shared_cross import one_cross_cache_per_user
+from grec.decoding.shared_prompt import SharedPromptCache, one_prompt_cache_per_user, prompt_mask
 from grec.decoding.sid_index import SidIndex
 
 NEG = float("-inf")
@@ -87,10 +88,12 @@ def sid_beam_search(
     if seq2seq:
         with one_cross_cache_per_user(model) as shared:
             return _search(model, input_ids, attention_mask, index, width, num_return, True, banned, dead, shared)
-    return _search(model, input_ids, attention_mask, index, width, num_return, False, banned, dead, False)
+    with one_prompt_cache_per_user(model) as shared:
+        return _search(model, input_ids, attention_mask, index, width, num_return, False, banned, dead, shared)
 
 
-def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq, banned, dead, shared_cross):
+def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq, banned, dead, shared):
+    """``shared``: one cross-attention cache (seq2seq) or one prompt cache (causal) per user, not per beam."""
     batch, device = input_ids.shape[0], input_ids.device
     flat = torch.arange(batch, device=device).repeat_interleave(width)
     if seq2seq:  # the first step runs once per user (all beams are equal), then the cache is copied per beam
@@ -98,7 +101,7 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
         start = model.config.decoder_start_token_id
         step_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
         out = model(encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=step_ids, use_cache=True)
-        if shared_cross:  # the beams of a user share one copy of the encoder's keys and values (shared_cross.py)
+        if shared:  # the beams of a user share one copy of the encoder's keys and values (shared_cross.py)
             out.past_key_values.self_attention_cache.batch_repeat_interleave(width)
         else:
             out.past_key_values.batch_repeat_interleave(width)
@@ -108,8 +111,12 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
         positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                     logits_to_keep=1)  # fmt: skip
-        out.past_key_values.batch_repeat_interleave(width)
-        mask = attention_mask.repeat_interleave(width, 0)
+        if shared:  # the prompt's keys and values stay once per user; beams hold only their generated tokens
+            out.past_key_values = SharedPromptCache(out.past_key_values, width, index.levels - 1)
+            mask = prompt_mask(attention_mask, out.logits.dtype)
+        else:
+            out.past_key_values.batch_repeat_interleave(width)
+            mask = attention_mask.repeat_interleave(width, 0)
         position = positions[:, -1:].repeat_interleave(width, 0)
     cache = out.past_key_values
     logits = out.logits[:, -1, :].repeat_interleave(width, 0)
@@ -137,6 +144,8 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
             break
         if seq2seq:  # cross-attention rows are equal across one user's beams: reorder self-attention only
             cache.self_attention_cache.reorder_cache(parent)
+        elif shared:
+            cache.reorder(parent)
         else:
             _reorder_after(cache, parent, input_ids.shape[1])
         step = tokens.clamp(min=0)[code].unsqueeze(1)  # dead beams (score -inf) feed any valid id
@@ -144,7 +153,8 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
             out = model(encoder_outputs=encoder, attention_mask=mask, decoder_input_ids=step, past_key_values=cache,
                         use_cache=True)  # fmt: skip
         else:
-            mask = torch.cat([mask[parent], torch.ones_like(step)], dim=1)
+            if not shared:  # the shared prompt's mask never changes: beams attend to all their own tokens
+                mask = torch.cat([mask[parent], torch.ones_like(step)], dim=1)
             position = position[parent] + 1
             out = model(input_ids=step, attention_mask=mask, position_ids=position, past_key_values=cache,
                         use_cache=True)  # fmt: skip
