@@ -24,7 +24,7 @@ import torch
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
 from grec.infer.rank import prompt_batch
 from grec.infer.title import generate_titles, title_config
-from grec.io import read_json, write_json
+from grec.io import read_json, read_jsonl, write_json
 from grec.train.export import load_trained
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def main() -> None:
     if seq2seq:
         raise SystemExit("bench/titles.py times a causal model: seq2seq generate already encodes once per prompt")
     model.eval()
-    titles = {r["item_id"]: r["title"] for r in map(json.loads, Path(args.items).read_text().splitlines())}
+    titles = {str(r["item_id"]): r["title"] for _, r in read_jsonl(args.items)}
     trie = TitleTrie(tokenizer, titles)
     records = read_json(args.records)[: args.users]
     ids, mask = prompt_batch(records, tokenizer, args.cutoff_len, False, "cpu")

@@ -56,6 +56,17 @@ def _reorder_after(cache, parent: torch.Tensor, start: int) -> None:
             layer.reorder_cache(parent)
 
 
+def encode_prompts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    """A causal model's forward over left-padded prompts: (output with the last position's logits only, positions).
+
+    Positions are ``generate``'s: the running count of unmasked tokens, 0 on left padding.
+    """
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)  # fmt: skip
+    return out, positions
+
+
 @torch.no_grad()
 def sid_beam_search(
     model,
@@ -107,18 +118,17 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
             out.past_key_values.batch_repeat_interleave(width)
         encoder.last_hidden_state = encoder.last_hidden_state.repeat_interleave(width, 0)
         mask = attention_mask.repeat_interleave(width, 0)
+        cache = out.past_key_values
     else:
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1)  # fmt: skip
+        out, positions = encode_prompts(model, input_ids, attention_mask)
         if shared:  # the prompt's keys and values stay once per user; beams hold only their generated tokens
-            out.past_key_values = SharedPromptCache(out.past_key_values, width, index.levels - 1)
+            cache = SharedPromptCache(out.past_key_values, width, index.levels - 1)
             mask = prompt_mask(attention_mask, out.logits.dtype)
         else:
-            out.past_key_values.batch_repeat_interleave(width)
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(width)
             mask = attention_mask.repeat_interleave(width, 0)
         position = positions[:, -1:].repeat_interleave(width, 0)
-    cache = out.past_key_values
     logits = out.logits[:, -1, :].repeat_interleave(width, 0)
 
     scores = torch.full((batch, width), NEG, device=device)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from grec.attention import attention_for_block
+
 NAME = "grec_shared_cross"
 
 
@@ -40,14 +42,6 @@ def shared_cross_attention(module, query, key, value, attention_mask, dropout: f
     return out.permute(0, 2, 1, 3).reshape(rows, 1, heads, dim), None
 
 
-def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(NAME, shared_cross_attention)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
-
-
 @contextmanager
 def one_cross_cache_per_user(model):
     """Switch an encoder-decoder model to ``shared_cross_attention`` for the block; yields whether it did.
@@ -55,13 +49,5 @@ def one_cross_cache_per_user(model):
     Models whose attention does not go through Hugging Face's attention interface keep theirs (the
     caller then repeats the cross-attention cache per beam as before).
     """
-    previous = model.config._attn_implementation
-    if not getattr(model, "_can_set_attn_implementation", lambda: False)() or previous not in ("sdpa", "eager"):
-        yield False
-        return
-    _register()
-    model.set_attn_implementation(NAME)
-    try:
-        yield True
-    finally:
-        model.set_attn_implementation(previous)
+    with attention_for_block(model, NAME, shared_cross_attention) as switched:
+        yield switched

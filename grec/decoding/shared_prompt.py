@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import torch
 
+from grec.attention import attention_for_block, base_model
+
 NAME = "grec_shared_prompt"
 MODEL_TYPES = ("llama", "qwen2", "qwen3")
 
@@ -31,7 +33,7 @@ class SharedPromptCache:
 
     def __init__(self, prefill_cache, width: int, steps: int):
         self.prompt = [(layer.keys, layer.values) for layer in prefill_cache.layers]
-        self.width, self.filled = width, [0] * len(self.prompt)
+        self.filled = [0] * len(self.prompt)
         self.keys, self.values = [], []
         for keys, values in self.prompt:
             users, heads, _, dim = keys.shape
@@ -93,33 +95,17 @@ def shared_prompt_attention(module, query, key, value, attention_mask, dropout: 
     return (out + own_out.reshape(rows, heads, dim)).unsqueeze(1), None
 
 
-def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(NAME, shared_prompt_attention)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
-
-
 def _supported(model) -> bool:
-    config = model.config
+    config = base_model(model).config
     layer_types = getattr(config, "layer_types", None) or ["full_attention"]
-    return (config.model_type in MODEL_TYPES and all(t == "full_attention" for t in layer_types)
-            and getattr(model, "_can_set_attn_implementation", lambda: False)()
-            and config._attn_implementation in ("sdpa", "eager"))  # fmt: skip
+    return config.model_type in MODEL_TYPES and all(t == "full_attention" for t in layer_types)
 
 
 @contextmanager
 def one_prompt_cache_per_user(model):
     """Switch a causal LM to ``shared_prompt_attention`` for the block; yields whether it did."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if not _supported(base):
+    if not _supported(model):
         yield False
         return
-    previous = base.config._attn_implementation
-    _register()
-    base.set_attn_implementation(NAME)
-    try:
-        yield True
-    finally:
-        base.set_attn_implementation(previous)
+    with attention_for_block(model, NAME, shared_prompt_attention) as switched:
+        yield switched

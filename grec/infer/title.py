@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from grec.decoding.beam import encode_prompts
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
 from grec.infer.rank import prompt_batch
 
@@ -27,11 +28,9 @@ def prefill(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
 
     ``generate`` repeats the prompts for their beams before its first forward, so without this a
     prompt is encoded ``num_beams`` times; handed this cache it runs only the last prompt token.
-    Positions follow ``generate``'s own (the running count of unmasked tokens, 0 on left padding).
+    Positions follow ``generate``'s own (``encode_prompts``).
     """
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
-                logits_to_keep=1)  # fmt: skip
+    out, _ = encode_prompts(model, ids[:, :-1], mask[:, :-1])
     out.past_key_values.batch_repeat_interleave(num_beams)
     return out.past_key_values
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from grec.attention import base_model, register
+
 ATTENTION = "grec_cpu_dropout"
 
 
@@ -82,14 +84,6 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 
-def _register() -> None:
-    from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.masking_utils import sdpa_mask
-
-    AttentionInterface.register(ATTENTION, attention)
-    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
-
-
 def use_cpu_dropout(model: nn.Module) -> bool:
     """Swap ``model``'s dropout for the CPU one (in place); whether anything was swapped.
 
@@ -102,9 +96,9 @@ def use_cpu_dropout(model: nn.Module) -> bool:
             if type(child) is nn.Dropout:
                 setattr(parent, name, Dropout(child.p, child.inplace))
                 swapped += 1
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under peft
+    base = base_model(model)
     if getattr(getattr(base, "config", None), "_attn_implementation", None) == "sdpa":
-        _register()
+        register(ATTENTION, attention)
         base.set_attn_implementation(ATTENTION)  # the encoder and decoder stacks hold their own configs
         return True
     return swapped > 0
