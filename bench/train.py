@@ -3,12 +3,14 @@
 The plain script is what alpaca-lora / BIGRec users run: random batches padded to their longest
 member (DataCollatorForSeq2Seq) and Hugging Face's full-vocabulary loss. grec batches records of
 similar length together (--group_by_length), draws dropout masks with a cheaper generator on the
-CPU (grec/train/cpu_dropout.py) and, for causal models, projects only the positions before a
+CPU (grec/train/cpu_dropout.py), keeps freed memory in the process between steps instead of
+faulting it in again (grec/train/cpu_memory.py) and, for causal models, projects only the positions before a
 target and encodes a batch's shared prompt head once (grec/train/loss.py). Each side runs in a
 fresh process, for its own peak memory; throughput counts real (non-padding) tokens.
 
     .venv/bin/python bench/train.py --quick                        # TIGER T5, 2-3 minutes; ratio on the last line
     .venv/bin/python bench/train.py --quick --repeat 3             # each side's fastest of three runs
+    .venv/bin/python bench/train.py --quick --plain_keep_memory    # + the plain script with grec's allocator setting
     .venv/bin/python bench/train.py --model smollm2 --records 96   # SmolLM2 + LoRA + SID tokens, ~3 minutes
 """
 
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from grec.io import write_json
+from grec.train.cpu_memory import kept_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +82,11 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int,
     return {"seconds": time.perf_counter() - start}
 
 
-def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int) -> dict:
-    """A plain Trainer script: same model, same tokenisation, random batches padded to the longest."""
+def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int, keep_memory: bool = False) -> dict:
+    """A plain Trainer script: same model, same tokenisation, random batches padded to the longest.
+
+    ``keep_memory``: with grec's allocator setting (grec/train/cpu_memory.py) around ``train()``.
+    """
     from datasets import Dataset
     from transformers import (
         AutoConfig,
@@ -108,11 +114,12 @@ def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))  # fmt: skip
     start = time.perf_counter()
-    trainer.train()
+    with kept_freed_memory(keep_memory):
+        trainer.train()
     return {"seconds": time.perf_counter() - start}
 
 
-def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int) -> dict:
+def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int, keep_memory: bool = False) -> dict:
     """The same LoRA set-up and tokenisation as grec, with the Trainer's default random batches."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -133,7 +140,8 @@ def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int) -
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))  # fmt: skip
     start = time.perf_counter()
-    trainer.train()
+    with kept_freed_memory(keep_memory):
+        trainer.train()
     return {"seconds": time.perf_counter() - start}
 
 
@@ -182,6 +190,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=4096)
     parser.add_argument("--model", choices=["t5", "smollm2"], default="t5",
                         help="t5: the TIGER T5 from scratch; smollm2: the packaged SmolLM2-135M with LoRA and SID tokens")  # fmt: skip
+    parser.add_argument("--plain_keep_memory", action="store_true",
+                        help="also run the plain script with grec's allocator setting (grec/train/cpu_memory.py), "
+                             "to show what the rest of grec's changes give")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1,
                         help="run both sides this many times, alternating, and keep each side's fastest run")  # fmt: skip
     args = parser.parse_args()
@@ -191,28 +202,38 @@ def main() -> None:
         records, sid, _ = prepare_inputs(tmp, n)
         tok = tokenizer_folder(tmp, records) if args.model == "t5" else None
         plain_case = (run_plain, records, sid, tok) if args.model == "t5" else (run_plain_smollm2, records, sid)
-        runs = {"plain_trainer": [], "grec": []}
+        runs = {"plain_trainer": [], **({"plain_kept_memory": []} if args.plain_keep_memory else {}), "grec": []}
         for k in range(args.repeat):
             runs["plain_trainer"].append(isolated(*plain_case, tmp / f"plain{k}", n))
+            if args.plain_keep_memory:
+                runs["plain_kept_memory"].append(isolated(*plain_case, tmp / f"plainkept{k}", n, True))
             runs["grec"].append(isolated(run_grec, records, sid, tok, tmp / f"grec{k}", n, args.model))
-        plain, ours = (min(r, key=lambda row: row["seconds"]) for r in runs.values())
+        rows = {side: min(r, key=lambda row: row["seconds"]) for side, r in runs.items()}
         tokens = real_tokens(records, sid, tok, n, args.model)
-    rows = {"plain_trainer": plain, "grec": ours}
+    plain, ours = rows["plain_trainer"], rows["grec"]
     for name, row in rows.items():
         row["seconds"] = round(row["seconds"], 1)
         row["samples_per_second"] = round(n / row["seconds"], 2)
         row["tokens_per_second"] = round(tokens / row["seconds"], 1)
-        print(f"{name:14} {row['seconds']:7.1f} s  {row['samples_per_second']:7.2f} samples/s  "
+        print(f"{name:17} {row['seconds']:7.1f} s  {row['samples_per_second']:7.2f} samples/s  "
               f"{row['tokens_per_second']:8.1f} tokens/s  peak {row['peak_mib']} MiB")  # fmt: skip
     ratio = ours["samples_per_second"] / plain["samples_per_second"]
     model_name = {"t5": "TIGER T5 (configs/models/tiger_t5.json), from scratch",
                   "smollm2": "SmolLM2-135M-Instruct + LoRA r8 (q,v) + SID tokens"}[args.model]  # fmt: skip
-    command = " --quick" if args.quick else f" --model {args.model} --records {n}"
+    command = (" --quick" if args.quick else f" --model {args.model} --records {n}") + (
+        " --plain_keep_memory" if args.plain_keep_memory else ""
+    )
     record = {"command": "python bench/train.py" + command + (f" --repeat {args.repeat}" if args.repeat > 1 else ""),
               "all_seconds": {side: [round(row["seconds"], 1) for row in r] for side, r in runs.items()},
               "records": n, "real_tokens": tokens, "model": model_name, "rows": rows,
               "peak_mib_ratio_grec_over_plain": round(ours["peak_mib"] / plain["peak_mib"], 2),
               "ratio_grec_over_plain": round(ratio, 2)}  # fmt: skip
+    if args.plain_keep_memory:
+        kept = rows["plain_kept_memory"]
+        record["ratio_grec_over_plain_kept_memory"] = round(ours["samples_per_second"] / kept["samples_per_second"], 2)
+        print(
+            f"grec / plain Trainer with the same allocator setting: {record['ratio_grec_over_plain_kept_memory']:.2f}x"
+        )
     name = "train.json" if args.model == "t5" else f"train_{args.model}.json"
     write_json(ROOT / "docs" / "bench" / name, record)
     print(f"peak memory grec / plain Trainer: {ours['peak_mib']} / {plain['peak_mib']} MiB")

@@ -36,6 +36,7 @@ STAGES = {  # stage -> (module, config class, function)
     "evaluate": ("grec.evaluate", "EvaluateConfig", "evaluate"),
 }
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
+SPEED_ONLY = {"keep_cpu_memory"}  # flags that change how fast a stage runs, not what it writes: not compared
 
 
 @dataclass
@@ -113,7 +114,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         module, cls_name, fn_name = STAGES[stage]
         module = importlib.import_module(module)
         config = from_mappings(getattr(module, cls_name), [(f"recipe stage {number} ({stage})", flags)])
-        settings = json.loads(json.dumps(asdict(config), default=str))
+        settings = {k: v for k, v in json.loads(json.dumps(asdict(config), default=str)).items() if k not in SPEED_ONLY}
         mark = marks / f"{number:02d}-{stage}.json"
         if not cfg.force and stage not in ALWAYS and mark.is_file() and read_json(mark)["settings"] == settings:
             logger.info("[%d/%d] %s: done before with these settings; skipped", number, len(stages), stage)

@@ -70,7 +70,7 @@ def train_task(cfg: TaskConfig) -> dict:
         model=model, args=_arguments(cfg, world, steps, task.valid_set is not None), train_dataset=task.train_set,
         eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
     )  # fmt: skip
-    state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
+    state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
     if rank() == 0:
         best = Path(cfg.output_dir) / (state.get("best_dir") or "last")
         load_weights(model, best)

@@ -18,6 +18,7 @@ from grec.sid import SidMap, add_sid_tokens
 from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.cpu_dropout import use_cpu_dropout
+from grec.train.cpu_memory import kept_freed_memory
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
 from grec.train.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
@@ -159,16 +160,22 @@ def train(cfg: TrainConfig) -> dict:
         eval_dataset=Dataset.from_list(val_set) if val_set else None, data_collator=collator,
         processing_class=tokenizer, callbacks=[artifacts], compute_loss_func=loss_func,
     )  # fmt: skip
-    state = run_trainer(trainer, artifacts, resume, cfg.output_dir)
+    state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
     release_processes()
     return state
 
 
-def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str) -> dict:
-    """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json."""
+def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str,
+                keep_cpu_memory: bool = True) -> dict:  # fmt: skip
+    """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json.
+
+    On a CPU, freed memory stays in the process while training unless ``keep_cpu_memory`` is false
+    (grec/train/cpu_memory.py).
+    """
     artifacts.trainer = trainer
     if resume == "auto":
         resume = latest_complete_checkpoint(output_dir)
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
-    trainer.train(resume_from_checkpoint=resume)
+    with kept_freed_memory(keep_cpu_memory and trainer.args.device.type == "cpu"):
+        trainer.train(resume_from_checkpoint=resume)
     return read_json(Path(output_dir) / "training_state.json")
