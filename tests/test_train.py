@@ -146,31 +146,51 @@ def test_bad_input_fails_before_training(tiny_llama_dir, records, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, records, tmp_path):
+def launch_two_cpu_processes(tiny_llama_dir, records, out: Path, *extra: str) -> str:
+    """train.py under ``accelerate launch`` on two CPU processes (torchrun + gloo); returns stderr."""
     import os
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parent.parent
-    single = tmp_path / "one"
-    train(config(tiny_llama_dir, records, single, learning_rate=3e-2))
     flags = [f"--base_model={tiny_llama_dir}", f"--train_data_path=[{records['train']}]",
              f"--val_data_path={records['valid']}", f"--sid={records['sid']}", "--batch_size=16",
              "--micro_batch_size=8", "--num_epochs=2", "--learning_rate=3e-2", "--finetune=full",
-             "--warmup_ratio=0", "--logging_steps=1", "--seed=0", f"--output_dir={tmp_path / 'two'}"]  # fmt: skip
+             "--warmup_ratio=0", "--logging_steps=1", "--seed=0", f"--output_dir={out}", *extra]  # fmt: skip
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                 str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
                 str(root / "train.py")]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, env=env, cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("embed_tokens is updated") == 2  # both processes ran
+    return result.stderr
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, records, tmp_path):
+    """Plain data-parallel and DeepSpeed ZeRO-2 and -3 (gloo on the CPU) all follow the one-process curve."""
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parent.parent
+    single = tmp_path / "one"
+    train(config(tiny_llama_dir, records, single, learning_rate=3e-2))
     one = json.loads((single / "log.json").read_text())
-    two = json.loads((tmp_path / "two" / "log.json").read_text())
-    assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4)
-    assert [r["valid_loss"] for r in two] == pytest.approx([r["valid_loss"] for r in one], rel=1e-4)
-    state = json.loads((tmp_path / "two" / "training_state.json").read_text())
-    assert state["global_step"] == json.loads((single / "training_state.json").read_text())["global_step"] == 8
+    zero = {stage: f"--deepspeed={root / 'configs' / 'deepspeed' / f'{stage}.json'}" for stage in ("zero2", "zero3")}
+    for name, extra in (("two", ()), ("zero2", (zero["zero2"],)), ("zero3", (zero["zero3"],))):
+        stderr = launch_two_cpu_processes(tiny_llama_dir, records, tmp_path / name, *extra)
+        assert stderr.count("embed_tokens is updated") == 2  # both processes ran
+        two = json.loads((tmp_path / name / "log.json").read_text())
+        assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4), name
+        assert [r["valid_loss"] for r in two] == pytest.approx([r["valid_loss"] for r in one], rel=1e-4), name
+        state = json.loads((tmp_path / name / "training_state.json").read_text())
+        assert state["global_step"] == json.loads((single / "training_state.json").read_text())["global_step"] == 8
+    # ZeRO-2 split the optimizer state between the two ranks
+    partitions = sorted(p.name for p in (tmp_path / "zero2" / "checkpoint-8" / "global_step8").glob("zero_pp_rank_*"))
+    assert partitions == ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+    # ZeRO-3 shards the weights too; last/ holds them gathered whole, equal to plain data-parallel's
+    plain, sharded = (load_file(tmp_path / name / "last" / "model.safetensors") for name in ("two", "zero3"))
+    assert plain.keys() == sharded.keys()
+    for key in plain:
+        assert torch.allclose(plain[key], sharded[key], atol=1e-5), key
 
 
 def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
@@ -316,3 +336,4 @@ def test_multi_gpu_script_runs_two_cpu_processes(tiny_llama_dir, records, tmp_pa
     bad = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "tpu"], capture_output=True, text=True,
                          env=env, cwd=root)  # fmt: skip
     assert bad.returncode == 2 and "usage:" in bad.stderr
+
