@@ -336,4 +336,3 @@ def test_multi_gpu_script_runs_two_cpu_processes(tiny_llama_dir, records, tmp_pa
     bad = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "tpu"], capture_output=True, text=True,
                          env=env, cwd=root)  # fmt: skip
     assert bad.returncode == 2 and "usage:" in bad.stderr
-
