@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-ddp}
+case "$mode" in
+  ddp|zero2|zero3|cpu) ;;
+  *) echo "usage: $0 [ddp|zero2|zero3|cpu] [NUM_PROCESSES] [train.py flags...]" >&2; exit 2 ;;
+esac
 gpus=${2:-$(python -c 'import torch; print(max(1, torch.cuda.device_count()))')}
 shift $(( $# > 2 ? 2 : $# ))
 config=${TRAIN_CONFIG:-configs/train/lcrec-smollm2.yaml}
@@ -20,7 +24,6 @@ case "$mode" in
   zero2) launch=("${gpu_launch[@]}"); extra=(--deepspeed configs/deepspeed/zero2.json --bf16) ;;
   zero3) launch=("${gpu_launch[@]}"); extra=(--deepspeed configs/deepspeed/zero3.json --bf16) ;;
   cpu)   launch=(--config_file configs/accelerate/cpu_2proc.yaml --num_processes "$gpus"); extra=() ;;
-  *) echo "usage: $0 [ddp|zero2|zero3|cpu] [NUM_PROCESSES] [train.py flags...]" >&2; exit 2 ;;
 esac
 
 # MAIN_PROCESS_PORT picks the rendezvous port (two runs on one machine need different ones).

@@ -1,6 +1,21 @@
+import os
+
 import pytest
 
 from grec.cli import main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def grec_cache(tmp_path_factory):
+    """One fresh grec cache for the session: the GGUF conversion runs (and is tested) once, not in ~/.cache."""
+    folder = tmp_path_factory.mktemp("grec-cache")
+    previous = os.environ.get("GREC_CACHE")
+    os.environ["GREC_CACHE"] = str(folder)  # subprocesses (launchers, scripts) inherit it
+    yield folder
+    if previous is None:
+        del os.environ["GREC_CACHE"]
+    else:
+        os.environ["GREC_CACHE"] = previous
 
 
 @pytest.fixture

@@ -147,27 +147,30 @@ def test_bad_input_fails_before_training(tiny_llama_dir, records, tmp_path):
 
 
 def launch_two_cpu_processes(tiny_llama_dir, records, out: Path, *extra: str) -> str:
-    """train.py under ``accelerate launch`` on two CPU processes (torchrun + gloo); returns stderr."""
+    """scripts/train_multi_gpu.sh in its CPU mode (accelerate, torchrun + gloo, two processes); returns stderr."""
     import os
     import subprocess
     import sys
 
+    import yaml
+
     root = Path(__file__).resolve().parent.parent
-    flags = [f"--base_model={tiny_llama_dir}", f"--train_data_path=[{records['train']}]",
-             f"--val_data_path={records['valid']}", f"--sid={records['sid']}", "--batch_size=16",
-             "--micro_batch_size=8", "--num_epochs=2", "--learning_rate=3e-2", "--finetune=full",
-             "--warmup_ratio=0", "--logging_steps=1", "--seed=0", f"--output_dir={out}", *extra]  # fmt: skip
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
-                str(root / "train.py")]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, env=env, cwd=root)
+    settings = {"base_model": str(tiny_llama_dir), "train_data_path": [records["train"]],
+                "val_data_path": records["valid"], "sid": records["sid"], "output_dir": str(out), "batch_size": 16,
+                "micro_batch_size": 8, "num_epochs": 2, "learning_rate": 3e-2, "finetune": "full",
+                "warmup_ratio": 0.0, "logging_steps": 1, "seed": 0}  # fmt: skip
+    (out.parent / f"{out.name}.yaml").write_text(yaml.safe_dump(settings))
+    env = {**os.environ, "TRAIN_CONFIG": str(out.parent / f"{out.name}.yaml"), "OMP_NUM_THREADS": "1",
+           "MAIN_PROCESS_PORT": str(free_port()),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    result = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", *extra],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=root)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, records, tmp_path):
-    """Plain data-parallel and DeepSpeed ZeRO-2 and -3 (gloo on the CPU) all follow the one-process curve."""
+    """scripts/train_multi_gpu.sh cpu 2: plain data-parallel, DeepSpeed ZeRO-2 and ZeRO-3 all follow one process."""
     from safetensors.torch import load_file
 
     root = Path(__file__).resolve().parent.parent
@@ -193,11 +196,11 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
         assert torch.allclose(plain[key], sharded[key], atol=1e-5), key
 
 
-def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
+def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     """The packaged SmolLM2-135M-Instruct (GGUF -> cached safetensors), LoRA and SID tokens, a few CPU steps."""
     from grec import assets
+    from grec.train.model import gguf_cache_dir
 
-    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))
     valid = json.loads(Path(records["valid"]).read_text())[:2]
     (tmp_path / "valid2.json").write_text(json.dumps(valid))
     out = tmp_path / "smol"
@@ -207,6 +210,8 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, monkeypatch):
                       lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], seed=0))  # fmt: skip
     log = json.loads((out / "log.json").read_text())
     assert log[1]["valid_loss"] < log[0]["valid_loss"]
+    converted = gguf_cache_dir(assets.smollm2_gguf())  # converted once per session, whichever test came first
+    assert converted.parent == grec_cache / "gguf" and (converted / "model.safetensors").is_file()
     model, tokenizer, _ = load_trained(out / "best")
     from grec.sid import SidMap
 
@@ -313,26 +318,13 @@ def test_tensorboard_events_are_written(tiny_llama_dir, records, tmp_path):
     assert events and events[0].stat().st_size > 100
 
 
-def test_multi_gpu_script_runs_two_cpu_processes(tiny_llama_dir, records, tmp_path):
-    import os
+def test_multi_gpu_script_refuses_an_unknown_mode():
+    """Lint-clean, and usage on a wrong mode before anything starts (its CPU mode runs in the test above)."""
     import subprocess
     import sys
 
-    import yaml
-
-    root = Path(__file__).resolve().parent.parent
-    settings = {"base_model": str(tiny_llama_dir), "train_data_path": [records["train"]], "sid": records["sid"],
-                "output_dir": str(tmp_path / "run"), "batch_size": 16, "micro_batch_size": 8, "num_epochs": 1,
-                "finetune": "full", "seed": 0}  # fmt: skip
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(settings))
-    env = {**os.environ, "TRAIN_CONFIG": str(tmp_path / "train.yaml"), "OMP_NUM_THREADS": "1",
-           "MAIN_PROCESS_PORT": str(free_port()),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
-    result = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", "--logging_steps", "1"],
-                            capture_output=True, text=True, timeout=600, env=env, cwd=root)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("embed_tokens is updated") == 2
-    assert json.loads((tmp_path / "run" / "training_state.json").read_text())["global_step"] == 4
-    bad = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "tpu"], capture_output=True, text=True,
-                         env=env, cwd=root)  # fmt: skip
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_multi_gpu.sh"
+    for lint in (["bash", "-n", str(script)], [str(Path(sys.executable).parent / "shellcheck"), str(script)]):
+        assert subprocess.run(lint, capture_output=True).returncode == 0, lint
+    bad = subprocess.run(["bash", str(script), "tpu"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage:" in bad.stderr
