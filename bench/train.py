@@ -4,7 +4,7 @@ The plain script is what alpaca-lora / BIGRec users run: random batches padded t
 member (DataCollatorForSeq2Seq) and Hugging Face's full-vocabulary loss. grec batches records of
 similar length together (--group_by_length), draws dropout masks with a cheaper generator on the
 CPU (grec/train/cpu_dropout.py), keeps freed memory in the process between steps instead of
-faulting it in again (grec/train/cpu_memory.py) and, for causal models, projects only the positions before a
+faulting it in again (grec/cpu_memory.py) and, for causal models, projects only the positions before a
 target and encodes a batch's shared prompt head once (grec/train/loss.py). Each side runs in a
 fresh process, for its own peak memory; throughput counts real (non-padding) tokens.
 
@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from grec.cpu_memory import kept_freed_memory
 from grec.io import write_json
-from grec.train.cpu_memory import kept_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int,
 def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int, keep_memory: bool = False) -> dict:
     """A plain Trainer script: same model, same tokenisation, random batches padded to the longest.
 
-    ``keep_memory``: with grec's allocator setting (grec/train/cpu_memory.py) around ``train()``.
+    ``keep_memory``: with grec's allocator setting (grec/cpu_memory.py) around ``train()``.
     """
     from datasets import Dataset
     from transformers import (
@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["t5", "smollm2"], default="t5",
                         help="t5: the TIGER T5 from scratch; smollm2: the packaged SmolLM2-135M with LoRA and SID tokens")  # fmt: skip
     parser.add_argument("--plain_keep_memory", action="store_true",
-                        help="also run the plain script with grec's allocator setting (grec/train/cpu_memory.py), "
+                        help="also run the plain script with grec's allocator setting (grec/cpu_memory.py), "
                              "to show what the rest of grec's changes give")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1,
                         help="run both sides this many times, alternating, and keep each side's fastest run")  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.cpu_memory import kept_freed_memory
 from grec.distributed import barrier, release_processes, world_size
 from grec.distributed import rank as process_rank
 from grec.errors import GrecError
@@ -59,13 +60,54 @@ def _merge_shards(path: Path, world: int) -> list[dict]:
     return merged
 
 
+def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap | None, titles: dict | None):
+    """The SID ranker, or in title mode the title ranker (its fusion weight tuned on validation if asked)."""
+    if cfg.mode == "sid":
+        ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
+                        cfg.method, cfg.device)  # fmt: skip
+        if ranker.beams < cfg.num_beams:
+            logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
+        return ranker
+    ci = None
+    if cfg.ci_score is not None:
+        scores = read_json(cfg.ci_score)
+        ci = np.array([float(scores.get(item, 0.0)) for item in titles])
+    ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
+                         cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
+    if cfg.tune_gamma:
+        tried = ranker.tune_gamma(load_records([cfg.val_data_path], cfg.val_sample), cfg.gamma_grid, cfg.batch_size)
+        logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
+    return ranker
+
+
+def rank_records(cfg: InferConfig, ranker, records: list[dict], sid_map: SidMap | None, titles: dict | None) -> float:
+    """Add each record's ranked items (and their SIDs and scores, or titles) in place; return the seconds taken."""
+    started = time.time()
+    bar = progress(total=len(records), desc="infer: rank items", unit="user")
+    for start in range(0, len(records), cfg.batch_size):
+        batch = records[start : start + cfg.batch_size]
+        for record, (items, scores) in zip(batch, ranker.rank(batch, cfg.exclude_history)):
+            record["predict"] = items
+            if titles is not None:
+                record["predict_titles"] = [titles[item] for item in items]
+            else:
+                record["predict_scores"] = [round(s, 6) for s in scores]
+                record["predict_sids"] = [sid_map.sid_string(item) for item in items]
+        bar.update(len(batch))
+    bar.close()
+    return time.time() - started
+
+
 def infer(cfg: InferConfig) -> dict:
     """Rank items for every record; write the result file; return a summary.
 
     Under ``accelerate launch`` each process ranks a contiguous shard of the records and rank 0
     merges the shards, in order, into the one result file.
     """
+    import torch
+
     _check_base_model(cfg)
+    sid_map, titles = None, None
     if cfg.mode == "title":
         titles = {str(r["item_id"]): r["title"] for _, r in read_jsonl(cfg.items)}
         catalog = set(titles)
@@ -87,35 +129,9 @@ def infer(cfg: InferConfig) -> dict:
                        unknown, len(records))  # fmt: skip
     model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     model = model.to(cfg.device).eval()
-    if cfg.mode == "title":
-        ci = None
-        if cfg.ci_score is not None:
-            scores = read_json(cfg.ci_score)
-            ci = np.array([float(scores.get(item, 0.0)) for item in titles])
-        ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
-                             cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
-        if cfg.tune_gamma:
-            tried = ranker.tune_gamma(load_records([cfg.val_data_path], cfg.val_sample), cfg.gamma_grid, cfg.batch_size)
-            logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
-    else:
-        ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
-                        cfg.method, cfg.device)  # fmt: skip
-        if ranker.beams < cfg.num_beams:
-            logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
-    started = time.time()
-    bar = progress(total=len(records), desc="infer: rank items", unit="user")
-    for start in range(0, len(records), cfg.batch_size):
-        batch = records[start : start + cfg.batch_size]
-        for record, (items, scores) in zip(batch, ranker.rank(batch, cfg.exclude_history)):
-            record["predict"] = items
-            if cfg.mode == "title":
-                record["predict_titles"] = [titles[item] for item in items]
-            else:
-                record["predict_scores"] = [round(s, 6) for s in scores]
-                record["predict_sids"] = [sid_map.sid_string(item) for item in items]
-        bar.update(len(batch))
-    bar.close()
-    seconds = time.time() - started
+    with kept_freed_memory(cfg.keep_cpu_memory and torch.device(cfg.device).type == "cpu"):
+        ranker = build_ranker(cfg, model, tokenizer, seq2seq, sid_map, titles)
+        seconds = rank_records(cfg, ranker, records, sid_map, titles)
     out = Path(cfg.result_json_data)
     if world > 1:
         with atomic_open(out.with_name(f".{out.name}.shard{rank}")) as handle:

@@ -11,6 +11,7 @@ import logging
 import re
 from pathlib import Path
 
+from grec.cpu_memory import kept_freed_memory
 from grec.distributed import rank, release_processes, world_size
 from grec.errors import GrecError
 from grec.io import read_json, read_jsonl
@@ -18,7 +19,6 @@ from grec.sid import SidMap, add_sid_tokens
 from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
 from grec.train.cpu_dropout import use_cpu_dropout
-from grec.train.cpu_memory import kept_freed_memory
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
 from grec.train.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
@@ -170,7 +170,7 @@ def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir
     """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json.
 
     On a CPU, freed memory stays in the process while training unless ``keep_cpu_memory`` is false
-    (grec/train/cpu_memory.py).
+    (grec/cpu_memory.py).
     """
     artifacts.trainer = trainer
     if resume == "auto":
