@@ -19,6 +19,11 @@ from typing import IO, Any
 from grec.errors import GrecError, where
 
 
+def cache_dir() -> Path:
+    """grec's cache (converted GGUF models, downloads): $GREC_CACHE, else ~/.cache/grec."""
+    return Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open ``path.tmp`` for writing; on success flush, fsync and rename it to ``path``."""

@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 
 from grec.errors import GrecError
+from grec.io import cache_dir
 
 logger = logging.getLogger("grec")
 
 
 def gguf_cache_dir(gguf: Path) -> Path:
-    root = Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))
-    return root / "gguf" / f"{gguf.stem}-{gguf.stat().st_size}"
+    return cache_dir() / "gguf" / f"{gguf.stem}-{gguf.stat().st_size}"
 
 
 def convert_gguf(gguf: Path) -> Path:

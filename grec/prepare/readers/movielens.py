@@ -15,7 +15,7 @@ from pathlib import Path
 
 from grec import assets
 from grec.errors import GrecError, where
-from grec.io import numbered_lines
+from grec.io import cache_dir, numbered_lines
 from grec.prepare.log import LogBuilder, RawLog, parse_time
 
 GENRES = [
@@ -121,4 +121,4 @@ def read_movielens(source: str | None) -> RawLog:
         return read_grouplens(source)
     if assets.has_dataset("ml-100k-ratings"):
         return read_packaged()
-    return read_grouplens(download(Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))))
+    return read_grouplens(download(cache_dir()))
