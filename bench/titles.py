@@ -52,7 +52,7 @@ def main() -> None:
     titles = {str(r["item_id"]): r["title"] for _, r in read_jsonl(args.items)}
     trie = TitleTrie(tokenizer, titles)
     records = read_json(args.records)[: args.users]
-    ids, mask = prompt_batch(records, tokenizer, args.cutoff_len, False, "cpu")
+    ids, mask = prompt_batch(records, tokenizer, args.cutoff_len, False, "cpu", trie.longest)
     width = args.beams
 
     started = time.perf_counter()

@@ -126,20 +126,39 @@ def test_generate_prints_continuations(trained, grec_cli):
     assert code == 0 and out.startswith("[1] Hi") and out.count("\n") == 3
 
 
-def test_inference_prompts_start_as_training_prompts_do(smol_tokenizer_dir):
-    from transformers import AutoTokenizer
+def test_long_history_gives_training_and_inference_the_same_prompt(smol_tokenizer_dir):
+    """A history over --cutoff_len is cut by one rule: the ranker's prompts equal the training prompts token for token."""
+    import numpy as np
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from grec.infer.rank import prompt_batch
+    from grec.infer.rank import Ranker, prompt_batch
+    from grec.sid import SidMap, add_sid_tokens
     from grec.train.data import tokenize_records
 
     tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
-    records = [{"instruction": "", "input": "Toy Story", "output": "Heat", "prompt": "plain"},
-               {"instruction": "", "input": "Toy Story, Jumanji, Heat", "output": "Casino", "prompt": "plain"}]  # fmt: skip
+    rng = np.random.default_rng(0)
+    sid_map = SidMap([f"i{k}" for k in range(60)], np.stack([np.arange(60) // 16, np.arange(60) % 16, rng.integers(0, 4, 60)], 1))
+    add_sid_tokens(tokenizer, sid_map)
+    history = [f"i{k}" for k in range(50)]
+    records = [
+        {"instruction": "Predict the next item.", "input": ", ".join(map(sid_map.sid_string, history[-n:])),
+         "output": sid_map.sid_string("i55"), "target": "i55", "history": history[-n:]}
+        for n in (50, 3)  # 50 items (about 350 tokens) are far over the limit; 3 fit
+    ]  # fmt: skip
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2))  # fmt: skip
     for adds_bos in (False, True):  # a tokenizer that prepends BOS (LLaMA-2 style) and one that does not
         tokenizer.bos_token, tokenizer.add_bos_token = "<|im_start|>", adds_bos
-        examples, _ = tokenize_records(records, tokenizer, seq2seq=False, cutoff_len=64)
-        ids, mask = prompt_batch(records, tokenizer, cutoff_len=64, seq2seq=False, device="cpu")
+        ranker = Ranker(model, tokenizer, sid_map, False, 5, 5, cutoff_len=96)
+        examples, dropped = tokenize_records(records, tokenizer, seq2seq=False, cutoff_len=96)
+        ids, mask = prompt_batch(records, tokenizer, 96, False, "cpu", ranker.response_length)
+        assert dropped == 0 and len(examples[0]["input_ids"]) == 96  # the long one was cut to the limit
         for example, row, keep in zip(examples, ids.tolist(), mask.tolist()):
             prompt_ids = [t for t, m in zip(row, keep) if m]
-            assert example["input_ids"][: len(prompt_ids)] == prompt_ids
+            assert example["input_ids"] == prompt_ids + example["labels"][len(prompt_ids) :]
+            assert example["labels"][: len(prompt_ids)] == [-100] * len(prompt_ids)
             assert (prompt_ids[0] == tokenizer.bos_token_id) == adds_bos
+        s2s, _ = tokenize_records(records, tokenizer, seq2seq=True, cutoff_len=96)
+        ids, mask = prompt_batch(records, tokenizer, 96, True, "cpu", ranker.response_length)
+        assert [e["input_ids"] for e in s2s] == [[t for t, m in zip(r, k) if m] for r, k in zip(ids.tolist(), mask.tolist())]
+

@@ -101,7 +101,7 @@ def test_prefilled_prompt_gives_generates_own_beams(title_run, ml100k, constrain
     trie = TitleTrie(tokenizer, titles) if constrained else None
     records = json.loads((title_run / "records" / "test.json").read_text())[:3]
     records[1]["input"] = records[1]["input"][:40]  # prompts of different lengths: left padding
-    ids, mask = prompt_batch(records, tokenizer, 512, False, "cpu")
+    ids, mask = prompt_batch(records, tokenizer, 512, False, "cpu", trie.longest if trie else 12)
     assert (mask == 0).any()
     ours = generate_titles(model, tokenizer, records, 5, 3, False, trie, max_new_tokens=12)
     config = title_config(5, 3, 12, tokenizer.eos_token_id, tokenizer.pad_token_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from grec.records.templates import quote
+from grec.base.templates import quote
 
 
 class TitleTrie:
@@ -27,6 +27,7 @@ class TitleTrie:
                 children[path[:depth]].add(path[depth])
             children[path].add(self.eos)
         self.children = {prefix: sorted(nxt) for prefix, nxt in children.items()}
+        self.longest = max(map(len, self.items_of), default=0) + 1  # tokens of the longest output, EOS included
 
     def allowed(self, prefix: tuple) -> list[int]:
         """Next tokens that keep ``prefix`` on a catalog title (just EOS once a title is complete and nothing longer fits)."""

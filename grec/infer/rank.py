@@ -9,17 +9,23 @@ import torch
 
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import hf_constrained_generate
-from grec.records import bos_prefix, prompt
+from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
+from grec.errors import GrecError
 from grec.sid import SidMap
 from grec.sid.tokens import sid_token_ids
 
 
-def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device):
-    """Token ids and mask of the records' prompts; causal prompts pad on the left, encoder inputs on the right."""
+def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device, response_length: int):
+    """Token ids and mask of the records' prompts; causal prompts pad on the left, encoder inputs on the right.
+
+    Each prompt is cut by ``fit_prompt`` as in training, with ``response_length`` tokens (what the
+    model generates, end-of-sequence included) reserved.
+    """
     bos = bos_prefix(tokenizer, seq2seq)
-    texts = tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
-    room = cutoff_len - len(bos)
-    ids = [bos + t[max(0, len(t) - room) :] for t in texts]
+    ids = [fit_prompt(t, bos, cutoff_len, response_length) for t in prompt_token_ids(records, tokenizer)]
+    if ids and ids[0] is None:
+        raise GrecError(f"--cutoff_len {cutoff_len} leaves no room for a prompt beside the {response_length}-token "
+                        f"response; raise it")  # fmt: skip
     width = max(map(len, ids))
     pad = tokenizer.pad_token_id
     if seq2seq:
@@ -53,11 +59,13 @@ class Ranker:
         self.returned = min(num_return_sequences, self.beams)
         self.cutoff_len, self.method, self.device = cutoff_len, method, device
         self.row_of = {item: k for k, item in enumerate(self.index.item_ids)}
+        self.response_length = self.index.levels + 1  # the SID's tokens and end-of-sequence, as in training
 
     @torch.no_grad()
     def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
         """(item ids, scores) per record, best first; history items skipped when ``exclude_history``."""
-        ids, mask = prompt_batch(records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device)
+        ids, mask = prompt_batch(records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device,
+                                 self.response_length)
         if self.method == "hf":
             rows, scores = hf_constrained_generate(self.model, ids, mask, self.index, self.beams, self.returned,
                                                    self.tokenizer.eos_token_id, self.tokenizer.pad_token_id,

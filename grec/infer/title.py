@@ -37,9 +37,16 @@ def prefill(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
 
 @torch.no_grad()
 def generate_titles(model, tokenizer, records: list[dict], num_beams: int, num_return: int, seq2seq: bool,
-                    trie: TitleTrie | None, cutoff_len: int = 512, max_new_tokens: int = 64, device="cpu"):  # fmt: skip
-    """Per record: generated token sequences (best first), constrained to catalog titles when ``trie`` is given."""
-    ids, mask = prompt_batch(records, tokenizer, cutoff_len, seq2seq, device)
+                    trie: TitleTrie | None, cutoff_len: int = 512, max_new_tokens: int = 64, device="cpu",
+                    response_length: int | None = None):  # fmt: skip
+    """Per record: generated token sequences (best first), constrained to catalog titles when ``trie`` is given.
+
+    Prompts are cut as in training with ``response_length`` tokens reserved (default: the longest
+    catalog title of ``trie``, else ``max_new_tokens``).
+    """
+    if response_length is None:
+        response_length = trie.longest if trie is not None else max_new_tokens
+    ids, mask = prompt_batch(records, tokenizer, cutoff_len, seq2seq, device, response_length)
     prompt_length = 1 if seq2seq else ids.shape[1]
     constraint = TitlePrefixConstraint(trie, prompt_length) if trie is not None else None
     config = title_config(num_beams, num_return, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
@@ -91,6 +98,8 @@ class TitleRanker:
         self.returned = min(num_return_sequences, num_beams) if constrained else num_return_sequences
         self.cutoff_len, self.device, self.encoder, self.ci, self.gamma = cutoff_len, device, encoder, ci, gamma
         self.trie = TitleTrie(tokenizer, titles) if constrained else None
+        # prompts are cut as in training, reserving room for the longest catalog title the model was taught
+        self.response_length = (self.trie or TitleTrie(tokenizer, titles)).longest
         self.item_vectors = None
         if not constrained:
             from grec.index.embed import embed_texts
@@ -102,7 +111,8 @@ class TitleRanker:
         from grec.index.embed import embed_texts
 
         sequences = generate_titles(self.model, self.tokenizer, records, self.beams, 1, self.seq2seq, None,
-                                    self.cutoff_len, device=self.device)  # fmt: skip
+                                    self.cutoff_len, device=self.device,
+                                    response_length=self.response_length)  # fmt: skip
         texts = [self.tokenizer.decode(seqs[0], skip_special_tokens=True).strip().strip('"') for seqs in sequences]
         return embed_texts(texts, self.encoder)
 
@@ -124,7 +134,8 @@ class TitleRanker:
     def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
         if self.trie is not None:
             sequences = generate_titles(self.model, self.tokenizer, records, self.beams, self.returned, self.seq2seq,
-                                        self.trie, self.cutoff_len, device=self.device)  # fmt: skip
+                                        self.trie, self.cutoff_len, device=self.device,
+                                        response_length=self.response_length)  # fmt: skip
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:
             rows = ground(self.generated_embeddings(records), self.item_vectors, self.ci, self.gamma,

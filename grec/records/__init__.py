@@ -2,6 +2,6 @@
 
 from grec.records.config import RecordsConfig
 from grec.records.stage import build_records
-from grec.records.templates import bos_prefix, prompt
+from grec.base.templates import bos_prefix, prompt
 
 __all__ = ["RecordsConfig", "bos_prefix", "build_records", "prompt"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.errors import GrecError
-from grec.records.templates import PROMPTS
+from grec.base.templates import PROMPTS
 
 STYLES = ("sid", "title")
 TASKS = ("seqrec", "sequence", "item2index", "index2item")

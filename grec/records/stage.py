@@ -14,7 +14,7 @@ from grec.errors import GrecError
 from grec.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.prepare.sequences import sequence_chunks, user_training_sequences
 from grec.records.config import RecordsConfig
-from grec.records.templates import fill, quote
+from grec.base.templates import fill, quote
 from grec.sid import SidMap
 
 logger = logging.getLogger("grec")

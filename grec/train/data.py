@@ -4,7 +4,8 @@ Causal: ``input_ids = prompt + response + eos``; labels copy them, with the prom
 (-100) unless ``train_on_inputs``. Seq2seq: the prompt is the encoder input and ``response + eos``
 the labels. When an example exceeds ``cutoff_len`` the prompt loses its oldest tokens, kept from
 the front (the instruction) and the back (the latest history and the response mark); a record whose
-response alone does not fit is dropped and counted.
+response alone does not fit is dropped and counted. The cut is ``grec.base.prompts.fit_prompt``,
+the same rule inference applies.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from grec.errors import GrecError
-from grec.records import bos_prefix, prompt
+from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 
 logger = logging.getLogger("grec")
 FIELDS = ("instruction", "input", "output")
-KEEP_HEAD = 64  # prompt tokens always kept from the front when cutting a long prompt
 
 
 def load_records(paths: list[str], sample: int = -1, seed: int = 0) -> list[dict]:
@@ -44,13 +44,6 @@ def load_records(paths: list[str], sample: int = -1, seed: int = 0) -> list[dict
     return records
 
 
-def _fit_prompt(ids: list[int], room: int) -> list[int]:
-    if len(ids) <= room:
-        return ids
-    head = min(KEEP_HEAD, room // 2)
-    return ids[:head] + ids[len(ids) - (room - head) :]
-
-
 def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int,
                      train_on_inputs: bool = False) -> tuple[list[dict], int]:  # fmt: skip
     """Token ids, attention masks and labels per record; returns (examples, records dropped)."""
@@ -58,16 +51,15 @@ def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: 
     if eos is None:
         raise GrecError("the tokenizer has no end-of-sequence token; set tokenizer.eos_token")
     bos = bos_prefix(tokenizer, seq2seq)
-    prompts = tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
+    prompts = prompt_token_ids(records, tokenizer)
     responses = tokenizer([r["output"] for r in records], add_special_tokens=False)["input_ids"]
     examples, dropped = [], 0
     for p_ids, r_ids in zip(prompts, responses):
         r_ids = r_ids + [eos]
-        room = cutoff_len - len(r_ids) - len(bos)
-        if room < 1:
+        p_ids = fit_prompt(p_ids, bos, cutoff_len, len(r_ids))
+        if p_ids is None:
             dropped += 1
             continue
-        p_ids = bos + _fit_prompt(p_ids, room)
         if seq2seq:
             examples.append({"input_ids": p_ids, "attention_mask": [1] * len(p_ids), "labels": r_ids,
                              "length": len(p_ids) + len(r_ids)})  # fmt: skip
