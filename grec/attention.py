@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+# implementations a block may switch away from and restore: transformers' own, and grec's that
+# equal SDPA outside training (registered with ``switchable=True``)
+SWITCHABLE = {"sdpa", "eager"}
 
-def register(name: str, function) -> None:
-    """Make ``name`` an attention implementation calling ``function``, with SDPA's mask building."""
+
+def register(name: str, function, switchable: bool = False) -> None:
+    """Make ``name`` an attention implementation calling ``function``, with SDPA's mask building.
+
+    ``switchable``: ``function`` computes plain SDPA attention whenever the model is not training,
+    so :func:`attention_for_block` may swap it for a block (e.g. the ranking inside a training run).
+    """
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import sdpa_mask
 
     AttentionInterface.register(name, function)
     AttentionMaskInterface.register(name, sdpa_mask)
+    if switchable:
+        SWITCHABLE.add(name)
 
 
 def base_model(model):
@@ -28,12 +38,13 @@ def base_model(model):
 def attention_for_block(model, name: str, function):
     """Run the block with ``model``'s attention set to ``function``, then restore it; yields whether it could.
 
-    Only models on transformers' SDPA or eager attention are switched (others, e.g. flash
-    attention or models outside the attention interface, yield False and keep theirs).
+    Only models on transformers' SDPA or eager attention, or on a grec function registered as
+    switchable, are switched (others, e.g. flash attention or models outside the attention
+    interface, yield False and keep theirs).
     """
     base = base_model(model)
     previous = base.config._attn_implementation
-    if not getattr(base, "_can_set_attn_implementation", lambda: False)() or previous not in ("sdpa", "eager"):
+    if not getattr(base, "_can_set_attn_implementation", lambda: False)() or previous not in SWITCHABLE:
         yield False
         return
     register(name, function)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec.train.cpu_dropout import ATTENTION, Dropout, attention, dropout, use_cpu_dropout
+from grec.train.cpu_dropout import ATTENTION, Dropout, attention, cpu_dropout, dropout
 
 
 def test_dropout_keeps_one_minus_p_and_scales_the_rest():
@@ -79,7 +79,12 @@ def test_swapped_model_trains_to_the_same_loss_when_nothing_is_dropped(build, pa
     reference = build(1e-30).train()
     swapped = build(1e-30).train()
     swapped.load_state_dict(reference.state_dict())
-    assert use_cpu_dropout(swapped)
+    with cpu_dropout(swapped) as changed:
+        assert changed
+        _same_loss_and_gradients(build, padded, reference, swapped)
+
+
+def _same_loss_and_gradients(build, padded, reference, swapped):
     assert any(isinstance(m, Dropout) for m in swapped.modules()) == (build is _t5)  # LLaMA has no dropout modules
     assert all(m.config._attn_implementation == ATTENTION for m in swapped.modules() if hasattr(m, "config"))
     ids = torch.randint(1, 50, (3, 9))
@@ -100,7 +105,11 @@ def test_swapped_model_trains_to_the_same_loss_when_nothing_is_dropped(build, pa
 def test_dropout_changes_training_only_and_models_stay_savable(tmp_path):
     torch.manual_seed(0)
     model = _t5(0.1)
-    use_cpu_dropout(model)
+    with cpu_dropout(model):
+        _dropout_in_training_only(model, tmp_path)
+
+
+def _dropout_in_training_only(model, tmp_path):
     ids, labels = torch.randint(1, 50, (4, 7)), torch.randint(1, 50, (4, 3))
     model.train()
     assert model(input_ids=ids, labels=labels).loss.item() != model(input_ids=ids, labels=labels).loss.item()
@@ -119,3 +128,20 @@ def test_bf16_inputs_keep_their_dtype_and_rate():
     out = dropout(torch.ones(500_000, dtype=torch.bfloat16), 0.1)
     assert out.dtype == torch.bfloat16
     assert (out != 0).float().mean().item() == pytest.approx(0.9, abs=0.002)
+
+
+@pytest.mark.parametrize("build", [_t5, _llama])
+def test_cpu_dropout_is_restored_and_lets_ranking_share_its_cache(build):
+    """Inside the block ranking still gets the shared beam caches grec infer uses; after it the model is as it was."""
+    from grec.decoding.shared_cross import one_cross_cache_per_user
+    from grec.decoding.shared_prompt import one_prompt_cache_per_user
+
+    model = build(0.1)
+    before = [type(m) for m in model.modules()]
+    sharing = one_cross_cache_per_user if build is _t5 else one_prompt_cache_per_user
+    with cpu_dropout(model):
+        assert model.config._attn_implementation == ATTENTION
+        with sharing(model) as shared:
+            assert shared and model.config._attn_implementation.startswith("grec_shared")
+        assert model.config._attn_implementation == ATTENTION
+    assert model.config._attn_implementation == "sdpa" and [type(m) for m in model.modules()] == before

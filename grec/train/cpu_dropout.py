@@ -7,13 +7,18 @@ Here the mask is ``uniform_() >= p``: the same Bernoulli(1 - p) keep-mask, drawn
 vectorised uniform generator in about half the time, and kept as a float tensor of 0 and
 1 / (1 - p) so that both passes are one plain multiply (a bool mask costs a dtype conversion each).
 
-``use_cpu_dropout(model)`` swaps the model's ``nn.Dropout`` modules for :class:`Dropout` and
+``with cpu_dropout(model):`` swaps the model's ``nn.Dropout`` modules for :class:`Dropout` and
 routes its attention through :func:`attention`, which is transformers' SDPA attention except while
 training with attention dropout, where it computes softmax(QK^T + bias) explicitly so the
-probabilities' dropout is drawn here too. GPUs keep torch's fused kernels: nothing is swapped there.
+probabilities' dropout is drawn here too; when the block ends the model is as it was. Outside
+training the function is SDPA, so the ranking inside a training run (``--eval_metric ndcg``) may
+switch it for the SID search's shared prompt cache, as ``grec infer`` does. GPUs keep torch's fused
+kernels: nothing is swapped there.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -84,21 +89,28 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 
-def use_cpu_dropout(model: nn.Module) -> bool:
-    """Swap ``model``'s dropout for the CPU one (in place); whether anything was swapped.
+@contextmanager
+def cpu_dropout(model: nn.Module):
+    """Draw ``model``'s dropout with this module for the block, then restore it; yields whether anything changed.
 
     Attention goes through :func:`attention` only where the model used SDPA, so models that asked
     for eager attention (to return attention weights) keep it.
     """
-    swapped = 0
+    swapped = []
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.Dropout:
                 setattr(parent, name, Dropout(child.p, child.inplace))
-                swapped += 1
+                swapped.append((parent, name, child))
     base = base_model(model)
-    if getattr(getattr(base, "config", None), "_attn_implementation", None) == "sdpa":
-        register(ATTENTION, attention)
+    previous = getattr(getattr(base, "config", None), "_attn_implementation", None)
+    if previous == "sdpa":
+        register(ATTENTION, attention, switchable=True)
         base.set_attn_implementation(ATTENTION)  # the encoder and decoder stacks hold their own configs
-        return True
-    return swapped > 0
+    try:
+        yield previous == "sdpa" or bool(swapped)
+    finally:
+        if previous == "sdpa":
+            base.set_attn_implementation(previous)
+        for parent, name, child in swapped:
+            setattr(parent, name, child)

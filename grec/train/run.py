@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import nullcontext
 from pathlib import Path
 
 from grec.cpu_memory import kept_freed_memory
@@ -18,7 +19,7 @@ from grec.io import read_json, read_jsonl
 from grec.sid import SidMap, add_sid_tokens
 from grec.train.artifacts import RunArtifacts
 from grec.train.config import TrainConfig
-from grec.train.cpu_dropout import use_cpu_dropout
+from grec.train.cpu_dropout import cpu_dropout
 from grec.train.data import load_records, tokenize_records
 from grec.train.export import load_trained
 from grec.train.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
@@ -138,8 +139,6 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.finetune == "lora":
         model = apply_lora(model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules,
                            token_ids)  # fmt: skip
-    if not torch.cuda.is_available() and use_cpu_dropout(model):
-        logger.info("train: dropout masks drawn by grec.train.cpu_dropout (CPU)")
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
     args = training_arguments(cfg, world, max(1, len(train_set) // cfg.batch_size), val_set is not None)
@@ -160,7 +159,10 @@ def train(cfg: TrainConfig) -> dict:
         eval_dataset=Dataset.from_list(val_set) if val_set else None, data_collator=collator,
         processing_class=tokenizer, callbacks=[artifacts], compute_loss_func=loss_func,
     )  # fmt: skip
-    state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
+    with cpu_dropout(model) if not torch.cuda.is_available() else nullcontext() as swapped:
+        if swapped:
+            logger.info("train: dropout masks drawn by grec.train.cpu_dropout (CPU)")
+        state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
     release_processes()
     return state
 
