@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from grec.cpu_memory import kept_freed_memory
+from grec.lm.cpu_memory import kept_freed_memory
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import SidPrefixConstraint, search_config
 from grec.decoding.shared_cross import one_cross_cache_per_user
 from grec.decoding.shared_prompt import SharedPromptCache, one_prompt_cache_per_user, prompt_mask
-from grec.sid import SidMap, SidTokens
+from grec.base.sid import SidMap, SidTokens
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECIAL = 3  # pad 0, eos 1, unk 2
@@ -47,9 +47,9 @@ def catalog(n_items: int, sizes=(256, 256, 256), seed: int = 0) -> tuple[SidMap,
 
 def smollm2_with_sids(sid_map: SidMap):
     """The packaged SmolLM2-135M-Instruct (GGUF, converted once) with the catalog's SID tokens added."""
-    from grec import assets
-    from grec.sid import add_sid_tokens
-    from grec.train.model import load_model, resolve_base_model
+    from grec.base import assets
+    from grec.base.sid import add_sid_tokens
+    from grec.lm.loading import load_model, resolve_base_model
 
     model, tokenizer, _ = load_model(resolve_base_model(str(assets.smollm2_gguf())))
     tokens = add_sid_tokens(tokenizer, sid_map, model)

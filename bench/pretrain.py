@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grec.config import load_config
+from grec.base.config import load_config
 from grec.tasks import TaskConfig, train_task
 from grec.tasks.lm_pretrain import LmPretrainTask
 

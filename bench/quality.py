@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from grec.evaluate.run import score_file
-from grec.io import write_json
+from grec.base.io import write_json
 from grec.recipes import RunConfig, run_recipe
 
 ROOT = Path(__file__).resolve().parent.parent

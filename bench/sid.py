@@ -45,7 +45,7 @@ def synthetic(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
 def ml100k_embeddings() -> np.ndarray:
     import tempfile
 
-    from grec.index.embed import embed_texts
+    from grec.lm.encoder import embed_texts
     from grec.prepare import PrepareConfig, prepare
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +69,8 @@ def run_case(method: str, data: str, seed: int) -> dict:
     """One measurement, in this process."""
     from grec.index.collisions import collision_stats, dedup_level
     from grec.index.report import level_report
-    from grec.index.rqkmeans import RQKMeans
-    from grec.index.rqvae import RQVAE
+    from grec.quantizers.rqkmeans import RQKMeans
+    from grec.quantizers.rqvae import RQVAE
 
     x = ml100k_embeddings() if data == "ml-100k" else synthetic(int(data), seed=seed)
     start = time.perf_counter()

@@ -40,7 +40,7 @@ def sklearn_adult_auc() -> float:
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import OneHotEncoder
 
-    from grec.assets import dataset_file
+    from grec.base.assets import dataset_file
 
     table = pd.read_parquet(dataset_file("adult")).sample(frac=1.0, random_state=0).reset_index(drop=True)
     y = (table.pop("income").str.strip() == ">50K").to_numpy()
@@ -56,7 +56,7 @@ def tfidf_reviews_auc(seed: int, sample: int, split: list[float]) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from grec.assets import dataset_file
+    from grec.base.assets import dataset_file
     from grec.tasks.classify import split_indices
 
     table = pd.read_parquet(dataset_file("clothing-reviews"))

@@ -2,7 +2,7 @@
 
 Both run Hugging Face beam search constrained to the catalog's title trie. Plain ``generate``
 repeats every prompt for its beams before the first forward, so a prompt is encoded once per
-beam; grec encodes it once (``grec.infer.title.prefill``) and hands the cache to ``generate``.
+beam; grec encodes it once (``grec.decoding.titles.prefill``) and hands the cache to ``generate``.
 The two must return the same titles; the script checks that and prints the speed ratio last.
 
     .venv/bin/python bench/titles.py --checkpoint outputs/quality/bigrec-seed0/train/best \
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
-from grec.infer.rank import prompt_batch
-from grec.infer.title import generate_titles, title_config
-from grec.io import read_json, read_jsonl, write_json
-from grec.train.export import load_trained
+from grec.decoding.ranker import prompt_batch
+from grec.decoding.titles import generate_titles, title_config
+from grec.base.io import read_json, read_jsonl, write_json
+from grec.lm.checkpoint import load_trained
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grec.cpu_memory import kept_freed_memory
-from grec.io import write_json
+from grec.lm.cpu_memory import kept_freed_memory
+from grec.base.io import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int,
         base = dict(base_model=str(tok), from_scratch=str(ROOT / "configs" / "models" / "tiger_t5.json"),
                     batch_size=32, micro_batch_size=32, learning_rate=1e-3)  # fmt: skip
     else:
-        from grec import assets
+        from grec.base import assets
 
         base = dict(base_model=str(assets.smollm2_gguf()), finetune="lora", batch_size=8, micro_batch_size=8,
                     learning_rate=2e-4, cutoff_len=256)  # fmt: skip
@@ -98,7 +98,7 @@ def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int
     )
 
     from grec.records import prompt
-    from grec.sid import SidMap, add_sid_tokens
+    from grec.base.sid import SidMap, add_sid_tokens
 
     tokenizer = AutoTokenizer.from_pretrained(tok)
     settings = json.loads((ROOT / "configs" / "models" / "tiger_t5.json").read_text())
@@ -124,10 +124,10 @@ def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int, k
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from grec import assets
-    from grec.sid import SidMap, add_sid_tokens
+    from grec.base import assets
+    from grec.base.sid import SidMap, add_sid_tokens
     from grec.train.data import tokenize_records
-    from grec.train.model import apply_lora, load_model, resolve_base_model
+    from grec.lm.loading import apply_lora, load_model, resolve_base_model
 
     model, tokenizer, _ = load_model(resolve_base_model(str(assets.smollm2_gguf())))
     ids = add_sid_tokens(tokenizer, SidMap.load(sid), model)
@@ -170,10 +170,10 @@ def real_tokens(records: Path, sid: Path, tok: Path | None, n: int, model: str) 
     """Non-padding tokens the n records put through the model (prompt + response), as grec tokenises them."""
     from transformers import AutoTokenizer
 
-    from grec import assets
-    from grec.sid import SidMap, add_sid_tokens
+    from grec.base import assets
+    from grec.base.sid import SidMap, add_sid_tokens
     from grec.train.data import tokenize_records
-    from grec.train.model import resolve_base_model
+    from grec.lm.loading import resolve_base_model
 
     folder = tok if model == "t5" else resolve_base_model(str(assets.smollm2_gguf()))
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -1,11 +1,13 @@
 """grec: generative recommendation with large language models.
 
-The pipeline stages are the sub-packages: ``grec.prepare`` turns interaction logs into
-time-ordered leave-one-out splits; later stages read the files it writes (docs/formats.md).
+The package is layered (docs/architecture.md): ``grec.base`` (formats, IO, config, errors,
+registry, SID map, prompts) -> shared machinery (``grec.lm``, ``grec.decoding``,
+``grec.quantizers``, ``grec.training``, ``grec.models``) -> the stages (``grec.prepare``,
+``grec.index``, ``grec.records``, ``grec.train``, ``grec.infer``, ``grec.evaluate``), which talk
+only through files -> tasks, recipes and the CLI on top.
 """
 
-from grec.errors import GrecError
-
-__version__ = "0.1.0"
+from grec.base.errors import GrecError
+from grec.base.version import __version__
 
 __all__ = ["GrecError", "__version__"]

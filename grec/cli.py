@@ -7,84 +7,32 @@ import logging
 import sys
 from collections.abc import Callable
 
-from grec import __version__
-from grec.config import command
-from grec.distributed import rank
-from grec.errors import GrecError
+from grec.base.version import __version__
+from grec.base.config import command
+from grec.base.errors import GrecError
+from grec.stages import STAGES, Stage
 
 
 class UsageError(GrecError):
     """A command line that does not parse: exit status 2."""
 
 
-def _prepare() -> Callable:
-    from grec.prepare import PrepareConfig, format_summary, prepare
+def _stage_command(stage: Stage) -> Callable:
+    """The fire command of a stage: build its config from the flags, run it, print its report."""
+    config_class, function = stage.load()
 
-    def run(cfg: PrepareConfig) -> None:
-        prepare(cfg)
-        print(format_summary(cfg.out))
+    def run(cfg) -> None:
+        report = stage.report(cfg, function(cfg))
+        if report:
+            print(report)
 
-    run.__name__ = "prepare"
-    return command(PrepareConfig, run)
-
-
-def _index() -> Callable:
-    from grec.index import IndexConfig, build_index
-    from grec.index.summary import format_report
-
-    def run(cfg: IndexConfig) -> None:
-        print(format_report(build_index(cfg), cfg.out, cfg.data))
-
-    run.__name__ = "index"
-    return command(IndexConfig, run)
-
-
-def _records() -> Callable:
-    from grec.records import RecordsConfig, build_records
-
-    def run(cfg: RecordsConfig) -> None:
-        counts = build_records(cfg)
-        print(f"records ({cfg.style}, tasks {','.join(cfg.tasks)}) -> {cfg.out}: "
-              + ", ".join(f"{name} {n:,}" for name, n in counts.items()))  # fmt: skip
-
-    run.__name__ = "records"
-    return command(RecordsConfig, run)
-
-
-def _train() -> Callable:
-    from grec.train import TrainConfig, train
-
-    def run(cfg: TrainConfig) -> None:
-        state = train(cfg)
-        if rank() != 0:
-            return
-        if state.get("best_metric") is not None:
-            metric = state.get("metric", "valid_loss").replace("_", " ")
-            print(f"trained -> {cfg.output_dir}: best {metric} {state['best_metric']:.4f} at epoch {state['best_epoch']}")
-        else:
-            print(f"trained -> {cfg.output_dir} ({state['epoch']} epochs)")
-
-    run.__name__ = "train"
-    return command(TrainConfig, run)
-
-
-def _train_task() -> Callable:
-    from grec.tasks import TaskConfig, train_task
-
-    def run(cfg: TaskConfig) -> None:
-        state = train_task(cfg)
-        if rank() != 0:
-            return
-        test = ", ".join(f"{k} {v:.4f}" for k, v in state["test"].items())
-        print(f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
-              f"at epoch {state['best_epoch']}; test {test}")  # fmt: skip
-
-    run.__name__ = "train-task"
-    return command(TaskConfig, run)
+    run.__name__ = stage.name
+    return command(config_class, run)
 
 
 def _list() -> Callable:
-    from grec.registry import DATASETS, MODELS, TASKS, load_plugins
+    import grec.tasks  # noqa: F401  (importing the tasks registers grec's own tasks, models and datasets)
+    from grec.base.registry import DATASETS, MODELS, TASKS, load_plugins
 
     def registered(kind: str = "all", plugin: list[str] | None = None) -> None:
         """List the registered tasks, models and datasets.
@@ -105,14 +53,14 @@ def _list() -> Callable:
     return registered
 
 
-def _popularity() -> Callable:
-    from grec.infer.popularity import PopularityConfig, popularity
+def _export() -> Callable:
+    from grec.train.export import ExportConfig, export
 
-    def run(cfg: PopularityConfig) -> None:
-        print(f"most-popular items for {popularity(cfg):,} users -> {cfg.out}")
+    def run(cfg: ExportConfig) -> None:
+        print(f"merged model -> {export(cfg)}")
 
-    run.__name__ = "popularity"
-    return command(PopularityConfig, run)
+    run.__name__ = "export"
+    return command(ExportConfig, run)
 
 
 def _run() -> Callable:
@@ -128,55 +76,6 @@ def _run() -> Callable:
     return command(RunConfig, run)
 
 
-def _export() -> Callable:
-    from grec.train.export import ExportConfig, export
-
-    def run(cfg: ExportConfig) -> None:
-        print(f"merged model -> {export(cfg)}")
-
-    run.__name__ = "export"
-    return command(ExportConfig, run)
-
-
-def _infer() -> Callable:
-    from grec.infer import InferConfig, infer
-
-    def run(cfg: InferConfig) -> None:
-        summary = infer(cfg)
-        if rank() != 0:
-            return
-        print(f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
-              f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)")  # fmt: skip
-
-    run.__name__ = "infer"
-    return command(InferConfig, run)
-
-
-def _evaluate() -> Callable:
-    from grec.evaluate import EvaluateConfig, evaluate, markdown
-
-    def run(cfg: EvaluateConfig) -> None:
-        print(markdown(evaluate(cfg), cfg.topk))
-        if cfg.seeds:
-            from pathlib import Path
-
-            print("\nmean ± std across seeds:\n" + (Path(cfg.input_dir) / "sweep.md").read_text())
-
-    run.__name__ = "evaluate"
-    return command(EvaluateConfig, run)
-
-
-def _tokenizer() -> Callable:
-    from grec.tokenizer import TokenizerConfig, train_tokenizer
-
-    def run(cfg: TokenizerConfig) -> None:
-        tokenizer = train_tokenizer(cfg)
-        print(f"tokenizer ({cfg.style}, {cfg.model_type}, {len(tokenizer):,} tokens) -> {cfg.out}")
-
-    run.__name__ = "tokenizer"
-    return command(TokenizerConfig, run)
-
-
 def _generate() -> Callable:
     from grec.generate import GenerateConfig, generate
 
@@ -188,23 +87,14 @@ def _generate() -> Callable:
     return command(GenerateConfig, run)
 
 
-# name -> (one-line description, builder of the fire command). Builders import lazily so that
-# `grec --help` stays fast.
+# name -> (one-line description, builder of the fire command): the stages of grec.stages plus the
+# commands that are not pipeline stages. Builders import lazily so that `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "run": ("run a recipe's whole stage chain (tiger, sidlm, lcrec, bigrec, sasrec, demo), skipping finished stages", _run),
-    "prepare": ("interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits", _prepare),
-    "index": ("item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)", _index),
-    "records": ("prepared splits (+ semantic IDs) -> instruction records for LLM training", _records),
-    "train": ("fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py", _train),
-    "train-task": ("train a registered task (SASRec, CTR, text/image classification, LM pretraining) with the shared trainer",
-                   _train_task),
+    **{name: (stage.description, lambda stage=stage: _stage_command(stage)) for name, stage in STAGES.items()},
     "list": ("list the registered tasks, models and datasets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
-    "infer": ("rank catalog items per user with SID-constrained beam search; also inference.py", _infer),
-    "tokenizer": ("train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer", _tokenizer),
     "generate": ("print a checkpoint's continuations of a prompt", _generate),
-    "popularity": ("the most-popular baseline as a result file", _popularity),
-    "evaluate": ("HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py", _evaluate),
 }
 
 

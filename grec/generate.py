@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 
 @dataclass
@@ -46,8 +46,8 @@ def generate(cfg: GenerateConfig) -> list[str]:
     import torch
     from transformers import GenerationConfig
 
-    from grec.train.export import load_trained
-    from grec.train.model import load_model
+    from grec.lm.checkpoint import load_trained
+    from grec.lm.loading import load_model
 
     task_checkpoint = (Path(cfg.checkpoint) / "task.json").is_file()  # lm_pretrain: a plain model folder
     if (Path(cfg.checkpoint) / "training_state.json").is_file() and not task_checkpoint:

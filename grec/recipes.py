@@ -1,8 +1,10 @@
 """``grec run --recipe NAME``: a recipe file's stage chain, skipping stages already done alike.
 
-A recipe (``configs/recipes/NAME.yaml``, or any YAML path) lists stages in order, each with the
-flags of its command; ``{data}`` and ``{out}`` in values are replaced by ``--data`` / ``--out``,
-``{configs}`` by the repository's configs/ folder.
+A recipe (``grec/configs/recipes/NAME.yaml``, packaged with grec, or any YAML path) lists stages
+in order, each with the flags of its command; ``{data}`` and ``{out}`` in values are replaced by
+``--data`` / ``--out``, ``{configs}`` by grec's packaged configs folder. A recipe may start from
+another (``extends: sidlm``), add stages (``stages:``, placed before the first stage of the kind
+named by ``before:``, else at the end) and change flags per stage kind (``set:``).
 A finished stage leaves its settings in ``<out>/.recipe/``; a later run with the same settings
 skips it (``--force`` reruns everything). ``--overrides '{train: {num_epochs: 1}}'`` changes the
 flags of every stage of a kind, e.g. for a short smoke run.
@@ -10,7 +12,6 @@ flags of every stage of a kind, e.g. for a short smoke run.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -18,23 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grec.config import from_mappings, read_yaml
-from grec.errors import GrecError
-from grec.io import read_json, write_json
+from grec.base.config import from_mappings, read_yaml
+from grec.base.errors import GrecError
+from grec.base.io import read_json, write_json
+from grec.stages import STAGES
 
 logger = logging.getLogger("grec")
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
-STAGES = {  # stage -> (module, config class, function)
-    "prepare": ("grec.prepare", "PrepareConfig", "prepare"),
-    "index": ("grec.index", "IndexConfig", "build_index"),
-    "tokenizer": ("grec.tokenizer", "TokenizerConfig", "train_tokenizer"),
-    "records": ("grec.records", "RecordsConfig", "build_records"),
-    "train": ("grec.train", "TrainConfig", "train"),
-    "train-task": ("grec.tasks", "TaskConfig", "train_task"),
-    "infer": ("grec.infer", "InferConfig", "infer"),
-    "popularity": ("grec.infer.popularity", "PopularityConfig", "popularity"),
-    "evaluate": ("grec.evaluate", "EvaluateConfig", "evaluate"),
-}
+CONFIGS = Path(__file__).resolve().parent / "configs"
+RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
 SPEED_ONLY = {"keep_cpu_memory"}  # flags that change how fast a stage runs, not what it writes: not compared
 
@@ -46,7 +38,7 @@ class RunConfig:
     Example: grec run --recipe tiger --data data/ml-100k --out outputs/tiger
 
     Args:
-        recipe: a recipe name in configs/recipes (tiger, sidlm, lcrec, bigrec, sasrec, demo) or a YAML file.
+        recipe: a recipe name (tiger, sidlm, lcrec, bigrec, sasrec, demo; packaged in grec/configs/recipes) or a YAML file.
         data: the prepared data folder, {data} in the recipe.
         out: the run's folder, {out} in the recipe.
         overrides: flags to change per stage kind, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
@@ -85,23 +77,56 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
+def _merge(flags: dict, changes: dict) -> dict:
+    """``flags`` with ``changes`` applied; mappings merge one level deep."""
+    flags = dict(flags)
+    for key, value in changes.items():
+        flags[key] = {**flags[key], **value} if isinstance(value, dict) and isinstance(flags.get(key), dict) else value
+    return flags
+
+
+def _check_changes(changes: Any, where: str) -> dict:
+    if not isinstance(changes, dict):
+        raise GrecError(f"{where}: expected a mapping of stage kind -> flags")
+    unknown = sorted(set(changes) - set(STAGES))
+    if unknown:
+        raise GrecError(f"{where}: unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    return changes
+
+
+def _stage_list(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
+    """The recipe's stage entries, its ``extends:`` chain resolved."""
+    if path.resolve() in seen:
+        raise GrecError(f"{path}: `extends:` loops back to itself")
+    recipe = read_yaml(path)
+    own = recipe.get("stages", [])
+    if not isinstance(own, list) or (not own and "extends" not in recipe):
+        raise GrecError(f"{path}: expected `stages:`, a list of mappings each with `stage:` and its flags")
+    for number, entry in enumerate(own, 1):
+        if not isinstance(entry, dict) or entry.get("stage") not in STAGES:
+            raise GrecError(f"{path}: stage {number} needs `stage:` set to one of {', '.join(STAGES)}")
+    if "extends" not in recipe:
+        return list(own)
+    stages = _stage_list(recipe_path(str(recipe["extends"])), (*seen, path.resolve()))
+    changes = _check_changes(recipe.get("set", {}), f"{path}: set")
+    stages = [{**_merge(s, changes.get(s["stage"], {})), "stage": s["stage"]} for s in stages]
+    before = recipe.get("before")
+    kinds = [s["stage"] for s in stages]
+    if before is not None and before not in kinds:
+        raise GrecError(f"{path}: before: {before!r} is not a stage of {recipe['extends']} ({', '.join(kinds)})")
+    at = kinds.index(before) if before is not None else len(stages)
+    return stages[:at] + list(own) + stages[at:]
+
+
 def load_recipe(cfg: RunConfig) -> list[tuple[str, dict]]:
     """The recipe's (stage, flags) list with placeholders filled and overrides applied."""
     path = recipe_path(cfg.recipe)
-    stages = read_yaml(path).get("stages")
-    if not isinstance(stages, list) or not stages:
-        raise GrecError(f"{path}: expected `stages:`, a list of mappings each with `stage:` and its flags")
-    unknown = sorted(set(cfg.overrides) - set(STAGES))
-    if unknown:
-        raise GrecError(f"--overrides: unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    overrides = _check_changes(cfg.overrides, "--overrides")
+    names = {"data": cfg.data, "out": cfg.out, "configs": str(CONFIGS)}
     out = []
-    for number, entry in enumerate(stages, 1):
-        if not isinstance(entry, dict) or entry.get("stage") not in STAGES:
-            raise GrecError(f"{path}: stage {number} needs `stage:` set to one of {', '.join(STAGES)}")
-        flags = {k: v for k, v in entry.items() if k != "stage"}
-        for key, value in cfg.overrides.get(entry["stage"], {}).items():  # mappings merge one level deep
-            flags[key] = {**flags[key], **value} if isinstance(value, dict) and isinstance(flags.get(key), dict) else value
-        out.append((entry["stage"], _fill(flags, {"data": cfg.data, "out": cfg.out, "configs": str(RECIPE_DIR.parent)})))
+    for entry in _stage_list(path):
+        flags = _merge({k: v for k, v in entry.items() if k != "stage"}, overrides.get(entry["stage"], {}))
+        out.append((entry["stage"], _fill(flags, names)))
     return out
 
 
@@ -111,9 +136,8 @@ def run_recipe(cfg: RunConfig) -> dict:
     marks = Path(cfg.out) / ".recipe"
     table: dict = {}
     for number, (stage, flags) in enumerate(stages, 1):
-        module, cls_name, fn_name = STAGES[stage]
-        module = importlib.import_module(module)
-        config = from_mappings(getattr(module, cls_name), [(f"recipe stage {number} ({stage})", flags)])
+        config_class, function = STAGES[stage].load()
+        config = from_mappings(config_class, [(f"recipe stage {number} ({stage})", flags)])
         settings = {k: v for k, v in json.loads(json.dumps(asdict(config), default=str)).items() if k not in SPEED_ONLY}
         mark = marks / f"{number:02d}-{stage}.json"
         if not cfg.force and stage not in ALWAYS and mark.is_file() and read_json(mark)["settings"] == settings:
@@ -121,7 +145,7 @@ def run_recipe(cfg: RunConfig) -> dict:
             continue
         logger.info("[%d/%d] %s", number, len(stages), stage)
         started = time.time()
-        result = getattr(module, fn_name)(config)
+        result = function(config)
         if stage == "evaluate":
             table = result
         write_json(mark, {"settings": settings, "seconds": round(time.time() - started, 1)})

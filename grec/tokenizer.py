@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError, where
-from grec.io import StagedDir, text_lines
+from grec.base.errors import GrecError, where
+from grec.base.io import StagedDir, text_lines
 
 SPECIALS = {
     "t5": {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1},
@@ -124,7 +124,7 @@ def train_tokenizer(cfg: TokenizerConfig):
         folder.mkdir()
         tokenizer = _wrap(cfg.style, Path(tmp) / "sp.model", folder)
         if cfg.sid is not None:
-            from grec.sid import SidMap, add_sid_tokens
+            from grec.base.sid import SidMap, add_sid_tokens
 
             add_sid_tokens(tokenizer, SidMap.load(cfg.sid))
         with StagedDir(Path(cfg.out), "tokenizer_config.json") as staged:

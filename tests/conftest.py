@@ -55,7 +55,7 @@ def smol_tokenizer_dir(tmp_path_factory):
     """SmolLM2-135M-Instruct's tokenizer, read once from the GGUF file and saved as a plain folder."""
     from transformers import AutoTokenizer
 
-    from grec import assets
+    from grec.base import assets
 
     gguf = assets.smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from grec.config import load_config
-from grec.errors import GrecError
+from grec.base.config import load_config
+from grec.base.errors import GrecError
 from grec.prepare import PrepareConfig
 
 

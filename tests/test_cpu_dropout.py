@@ -1,10 +1,10 @@
-"""grec.train.cpu_dropout: the same dropout distribution and the same attention, drawn more cheaply."""
+"""grec.lm.cpu_dropout: the same dropout distribution and the same attention, drawn more cheaply."""
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec.train.cpu_dropout import ATTENTION, Dropout, attention, cpu_dropout, dropout
+from grec.lm.cpu_dropout import ATTENTION, Dropout, attention, cpu_dropout, dropout
 
 
 def test_dropout_keeps_one_minus_p_and_scales_the_rest():

@@ -1,4 +1,4 @@
-"""grec.cpu_memory: freed memory is reused inside the block and handed back after it."""
+"""grec.lm.cpu_memory: freed memory is reused inside the block and handed back after it."""
 
 import platform
 import resource
@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from grec.cpu_memory import kept_freed_memory
+from grec.lm.cpu_memory import kept_freed_memory
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="the setting is glibc's"

@@ -7,7 +7,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForCondition
 
 from grec.decoding.beam import sid_beam_search
 from grec.decoding.sid_index import SidIndex
-from grec.sid import SidMap, SidTokens
+from grec.base.sid import SidMap, SidTokens
 
 BASE_VOCAB = 40
 
@@ -178,21 +178,21 @@ def test_beams_share_one_cross_attention_cache_per_user(monkeypatch):
     shared = sid_beam_search(model, ids, mask, index, num_beams=10, seq2seq=True)
     assert model.config._attn_implementation == "sdpa"  # restored after the search
     assert (40, 4) in grouped  # 4 users x 10 beams of queries over 4 users' keys and values
-    from grec.decoding import beam
+    from grec.decoding import beam, caches
 
     with torch.no_grad():  # the same search with the cross-attention cache repeated per beam
-        repeated = beam._search(model, ids, mask, index, 10, 10, True, None, None, False)
+        repeated = beam._search(caches.Seq2SeqCache(model, 10, 2), ids, mask, index, 10, 10, None, None)
     assert_same_search(shared, repeated)
 
 
 def test_causal_beams_move_only_their_generated_positions(monkeypatch):
-    from grec.decoding import beam, shared_prompt
+    from grec.decoding import caches, shared_prompt
 
     monkeypatch.setattr(shared_prompt, "MODEL_TYPES", ())  # the repeated prompt cache, reordered in place
     index, ids, mask = four_users(4, 3)
     model = tiny_llama(BASE_VOCAB + 20)
     partial = sid_beam_search(model, ids, mask, index, num_beams=6)
-    monkeypatch.setattr(beam, "_reorder_after", lambda cache, parent, start: cache.reorder_cache(parent))
+    monkeypatch.setattr(caches, "_reorder_after", lambda cache, parent, start: cache.reorder_cache(parent))
     whole = sid_beam_search(model, ids, mask, index, num_beams=6)  # Hugging Face's reorder of the whole cache
     assert_same_search(partial, whole)
 

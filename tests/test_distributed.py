@@ -1,4 +1,4 @@
-"""grec.distributed.barrier really waits under the CPU two-process launcher CI uses."""
+"""grec.base.distributed.barrier really waits under the CPU two-process launcher CI uses."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ from helpers import free_port
 SCRIPT = """
 import sys, time
 from pathlib import Path
-from grec.distributed import barrier, rank, release_processes
+from grec.base.distributed import barrier, rank, release_processes
 marker = Path(sys.argv[1])
 if rank() == 1:
     time.sleep(3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.evaluate import EvaluateConfig, RankingMetrics, evaluate, target_rank
 
 CASES = [

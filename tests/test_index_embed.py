@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec import assets
-from grec.errors import GrecError
-from grec.index.embed import embed_texts, pool
+from grec.base import assets
+from grec.base.errors import GrecError
+from grec.lm.encoder import embed_texts, pool
 
 TEXTS = ["Toy Story (1995). Genres: Animation.", "Heat", "A much longer description of a film about a heist in L.A."]
 

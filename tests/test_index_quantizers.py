@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
-from grec.index.kmeans import balanced_assign, kmeans
-from grec.index.rqkmeans import RQKMeans
-from grec.index.rqvae import RQVAE
-from grec.index.simple import sequential_codes
+from grec.quantizers.kmeans import balanced_assign, kmeans
+from grec.quantizers.rqkmeans import RQKMeans
+from grec.quantizers.rqvae import RQVAE
+from grec.quantizers.simple import sequential_codes
 
 
 def two_level_clusters(seed=0, per=25, dim=16):

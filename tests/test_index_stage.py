@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers import leftovers, read_jsonl
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.index import IndexConfig, build_index
-from grec.sid import SidMap
+from grec.base.sid import SidMap
 
 
 def test_default_index_of_ml100k_is_one_to_one(ml100k, ml100k_sid):

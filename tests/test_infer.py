@@ -7,12 +7,12 @@ import torch
 from helpers import free_port
 
 from grec.decoding import SidIndex, sid_beam_search
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.evaluate import EvaluateConfig, evaluate
 from grec.infer import InferConfig, infer
 from grec.records import RecordsConfig, build_records
-from grec.sid import SidMap
-from grec.sid.tokens import sid_token_ids
+from grec.base.sid import SidMap
+from grec.base.sid.tokens import sid_token_ids
 from grec.train import TrainConfig, train
 
 
@@ -48,7 +48,7 @@ def test_infer_ranks_catalog_items_and_evaluate_scores_them(trained, ml100k_sid,
 def test_hf_method_agrees_with_vectorised_at_full_width(trained, tmp_path):
     """On a 40-item slice of the catalog, both ways are exhaustive and must rank identically."""
     from grec.decoding.hf import hf_constrained_generate
-    from grec.train.export import load_trained
+    from grec.lm.checkpoint import load_trained
 
     model, tokenizer, _ = load_trained(trained / "run" / "last")
     full = SidMap.load(trained / "run" / "last")
@@ -131,8 +131,8 @@ def test_long_history_gives_training_and_inference_the_same_prompt(smol_tokenize
     import numpy as np
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from grec.infer.rank import Ranker, prompt_batch
-    from grec.sid import SidMap, add_sid_tokens
+    from grec.decoding.ranker import Ranker, prompt_batch
+    from grec.base.sid import SidMap, add_sid_tokens
     from grec.train.data import tokenize_records
 
     tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)

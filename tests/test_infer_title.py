@@ -7,9 +7,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from grec.decoding.title_trie import TitleTrie
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.infer import InferConfig, infer
-from grec.infer.title import ground
+from grec.decoding.titles import ground
 from grec.records import RecordsConfig, build_records
 from grec.train import TrainConfig, train
 
@@ -75,8 +75,8 @@ def test_title_mode_needs_items(title_run):
 
 
 def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
-    from grec.infer.title import TitleRanker
-    from grec.train.export import load_trained
+    from grec.decoding.titles import TitleRanker
+    from grec.lm.checkpoint import load_trained
 
     model, tokenizer, _ = load_trained(title_run / "run" / "last")
     titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
@@ -92,9 +92,9 @@ def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
 @pytest.mark.parametrize("constrained", [True, False])
 def test_prefilled_prompt_gives_generates_own_beams(title_run, ml100k, constrained):
     """Prefilling each prompt once (not once per beam) changes nothing in what beam search returns."""
-    from grec.infer.rank import prompt_batch
-    from grec.infer.title import TitlePrefixConstraint, generate_titles, title_config
-    from grec.train.export import load_trained
+    from grec.decoding.ranker import prompt_batch
+    from grec.decoding.titles import TitlePrefixConstraint, generate_titles, title_config
+    from grec.lm.checkpoint import load_trained
 
     model, tokenizer, _ = load_trained(title_run / "run" / "last")
     titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}

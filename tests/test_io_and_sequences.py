@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grec.io import StagedDir, atomic_open, write_json
+from grec.base.io import StagedDir, atomic_open, write_json
 from grec.prepare.sequences import Sequences, kcore, leave_one_out
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from helpers import read_jsonl
 
-from grec import assets
+from grec.base import assets
 from grec.prepare import PrepareConfig, prepare
 from grec.prepare.readers.movielens import GENRES
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 from helpers import read_jsonl
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.recipes import RECIPE_DIR, RunConfig, load_recipe
 
 
@@ -30,6 +30,26 @@ def test_every_recipe_states_its_command_and_loads():
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
         load_recipe(RunConfig(recipe="tiger", overrides={"trian": {}}))
+
+
+def test_a_recipe_extends_another_and_states_only_what_differs(tmp_path):
+    demo = load_recipe(RunConfig(recipe="demo", data="D", out="O"))
+    sidlm = load_recipe(RunConfig(recipe="sidlm", data="D", out="O"))
+    assert demo[:-3] == sidlm[:-1] and demo[-1] == sidlm[-1]  # sidlm's stages, the baselines before evaluate
+    assert [stage for stage, _ in demo[-3:-1]] == ["popularity", "train-task"]
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: sidlm\nset: {train: {num_epochs: 2}}\n")
+    stages = load_recipe(RunConfig(recipe=str(child), data="D", out="O"))
+    changed = [k for k, (a, b) in enumerate(zip(stages, sidlm)) if a != b]
+    assert len(stages) == len(sidlm) and [stages[k][0] for k in changed] == ["train"]
+    assert stages[changed[0]][1]["num_epochs"] == 2
+    (tmp_path / "a.yaml").write_text(f"extends: {tmp_path / 'b.yaml'}\n")
+    (tmp_path / "b.yaml").write_text(f"extends: {tmp_path / 'a.yaml'}\n")
+    with pytest.raises(GrecError, match="loops back"):
+        load_recipe(RunConfig(recipe=str(tmp_path / "a.yaml")))
+    child.write_text("extends: sidlm\nbefore: popularity\nstages: [{stage: evaluate, input_dir: x}]\n")
+    with pytest.raises(GrecError, match="before: 'popularity' is not a stage of sidlm"):
+        load_recipe(RunConfig(recipe=str(child)))
 
 
 def run_small(grec_cli, recipe: str, data, out, small: str) -> list[dict]:

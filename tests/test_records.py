@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.records import RecordsConfig, build_records, prompt
-from grec.sid import SidMap
+from grec.base.sid import SidMap
 
 
 def test_sid_records_with_auxiliary_tasks(ml100k, ml100k_sid, tmp_path):
@@ -48,7 +48,7 @@ def test_records_need_the_sid_folder(ml100k):
 
 
 def test_sequence_windows_cover_every_training_interaction_once(ml100k, ml100k_sid, tmp_path):
-    from grec.prepare.sequences import sequence_chunks, user_training_sequences
+    from grec.base.sequences import sequence_chunks, user_training_sequences
 
     assert sequence_chunks(list("abcde"), 2) == [list("abc"), list("cde")]
     assert sequence_chunks(list("abcdef"), 2) == [list("ab"), list("bcd"), list("def")]

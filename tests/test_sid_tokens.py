@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec.errors import GrecError
-from grec.sid import SidMap, add_sid_tokens
+from grec.base.errors import GrecError
+from grec.base.sid import SidMap, add_sid_tokens
 
 
 def tiny_llama(vocab: int, tied: bool):

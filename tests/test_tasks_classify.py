@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.tasks import TaskConfig, train_task
 
 

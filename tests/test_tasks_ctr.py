@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.tasks import TaskConfig, train_task
 from grec.tasks.ctr import CtrTask
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.generate import GenerateConfig, generate
 from grec.tasks import TaskConfig, train_task
 from grec.tasks.lm_pretrain import LmPretrainTask
@@ -126,7 +126,7 @@ def test_bad_input(ml100k, tmp_path):
         LmPretrainTask(lm(tmp_path / "d", data=str(empty)))
     with pytest.raises(GrecError, match="missing.txt: corpus file not found"):
         LmPretrainTask(lm(tmp_path / "e", data=str(tmp_path / "missing.txt")))
-    from grec.assets import minilm_dir
+    from grec.base.assets import minilm_dir
 
     with pytest.raises(GrecError, match="has no end-of-text token"):  # a BERT WordPiece tokenizer: [SEP], no eos
         LmPretrainTask(lm(tmp_path / "f", data=items, data_args={"tokenizer": str(minilm_dir())}))

@@ -5,13 +5,13 @@ import json
 import pytest
 from helpers import read_jsonl
 
-from grec.errors import GrecError
-from grec.registry import MODELS, TASKS, load_plugins
+from grec.base.errors import GrecError
+from grec.base.registry import MODELS, TASKS, load_plugins
 from grec.tasks import TaskConfig, train_task
 
 PLUGIN = '''
 import torch
-from grec.registry import MODELS
+from grec.base.registry import MODELS
 from grec.models.ctr import _CtrModel
 
 
@@ -93,7 +93,7 @@ def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_pat
 def test_task_configs_state_their_command_and_load(tmp_path):
     from pathlib import Path
 
-    from grec.config import load_config
+    from grec.base.config import load_config
 
     folder = Path(__file__).resolve().parent.parent / "configs" / "tasks"
     configs = sorted(folder.glob("*.yaml"))

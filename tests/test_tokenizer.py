@@ -5,8 +5,8 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from grec.errors import GrecError
-from grec.sid import SidMap
+from grec.base.errors import GrecError
+from grec.base.sid import SidMap
 from grec.tokenizer import TokenizerConfig, train_tokenizer
 
 
@@ -64,7 +64,7 @@ def test_segmentation_is_sentencepieces_own(style, model_type, tmp_path):
     import pandas as pd
     import sentencepiece as spm
 
-    from grec.assets import dataset_file
+    from grec.base.assets import dataset_file
 
     reviews = pd.read_parquet(dataset_file("clothing-reviews"), columns=["Review Text"])["Review Text"].dropna()
     texts = [" ".join(t.split()) for t in reviews.head(3000)]

@@ -9,11 +9,12 @@ import torch
 from helpers import free_port
 from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.records import RecordsConfig, build_records, prompt
 from grec.train import TrainConfig, train
 from grec.train.data import tokenize_records
-from grec.train.export import ExportConfig, export, load_trained
+from grec.lm.checkpoint import load_trained
+from grec.train.export import ExportConfig, export
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_prompt_tokens_are_masked(smol_tokenizer_dir):
 
 
 def test_full_finetune_learns_and_writes_run_files(tiny_llama_dir, records, tmp_path, monkeypatch):
-    import grec.train.loss as loss
+    import grec.training.loss as loss
 
     shared, forward = [], loss.forward_with_shared_prefix  # batches whose prompt head was encoded once
     monkeypatch.setattr(loss, "forward_with_shared_prefix",
@@ -198,8 +199,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
 
 def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     """The packaged SmolLM2-135M-Instruct (GGUF -> cached safetensors), LoRA and SID tokens, a few CPU steps."""
-    from grec import assets
-    from grec.train.model import gguf_cache_dir
+    from grec.base import assets
+    from grec.lm.loading import gguf_cache_dir
 
     valid = json.loads(Path(records["valid"]).read_text())[:2]
     (tmp_path / "valid2.json").write_text(json.dumps(valid))
@@ -213,7 +214,7 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     converted = gguf_cache_dir(assets.smollm2_gguf())  # converted once per session, whichever test came first
     assert converted.parent == grec_cache / "gguf" and (converted / "model.safetensors").is_file()
     model, tokenizer, _ = load_trained(out / "best")
-    from grec.sid import SidMap
+    from grec.base.sid import SidMap
 
     added = len(SidMap.load(records["sid"]).vocabulary())
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 49152 + added
@@ -267,7 +268,7 @@ def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml10
     import numpy as np
 
     from grec.index import IndexConfig, build_index
-    from grec.sid import SidMap
+    from grec.base.sid import SidMap
 
     items = [json.loads(line) for line in (ml100k / "items.jsonl").read_text().splitlines()]
     x = np.load(ml100k_sid / "embeddings.npy")

@@ -7,8 +7,8 @@ import torch
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq, LlamaForCausalLM
 
 from grec.train.data import tokenize_records
-from grec.train.loss import LabelledPositions, keeps_logits_by_mask, labelled_token_loss
-from grec.train.model import apply_lora
+from grec.training.loss import LabelledPositions, keeps_logits_by_mask, labelled_token_loss
+from grec.lm.loading import apply_lora
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_sparse_loss_matches_full_logits_loss(tiny_llama_dir, batch, lora):
 
 
 def test_shared_prefix_length_stops_before_targets_and_row_ends(batch):
-    from grec.train.loss import shared_prefix_length
+    from grec.training.loss import shared_prefix_length
 
     ids = batch["input_ids"]
     prefix = shared_prefix_length(batch)
@@ -92,7 +92,7 @@ def test_shared_prefix_length_stops_before_targets_and_row_ends(batch):
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_shared_prefix_pass_matches_the_full_pass(tiny_llama_dir, batch, lora):
-    from grec.train.loss import forward_with_shared_prefix, shared_prefix_length
+    from grec.training.loss import forward_with_shared_prefix, shared_prefix_length
 
     model = _model(tiny_llama_dir, lora)
     model.train()

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grec.decoding.shared_cross import one_cross_cache_per_user
-from grec.decoding.shared_prompt import SharedPromptCache, one_prompt_cache_per_user, prompt_mask
+from grec.decoding.caches import beam_cache
 from grec.decoding.sid_index import SidIndex
 
 NEG = float("-inf")
@@ -36,35 +35,6 @@ def _exclusion_mask(exclude: list[list[int]] | None, batch: int, n_items: int, d
         if rows:
             mask[b, torch.as_tensor(rows, device=device)] = True
     return mask
-
-
-def _reorder_after(cache, parent: torch.Tensor, start: int) -> None:
-    """Reorder a causal cache's beams from position ``start`` on.
-
-    A parent is always one of the same user's beams, and the positions before ``start`` (the
-    prompt) are equal across a user's beams, so only the generated positions need moving: a copy
-    of a few tokens per beam instead of the whole prompt cache (4 GB for SmolLM2, 64 users x 20
-    beams, at every level). Cache layers of other kinds are reordered whole.
-    """
-    from transformers.cache_utils import DynamicLayer
-
-    for layer in cache.layers:
-        if type(layer) is DynamicLayer and layer.keys is not None and layer.keys.dim() == 4:
-            layer.keys[:, :, start:] = layer.keys[parent, :, start:]
-            layer.values[:, :, start:] = layer.values[parent, :, start:]
-        else:
-            layer.reorder_cache(parent)
-
-
-def encode_prompts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-    """A causal model's forward over left-padded prompts: (output with the last position's logits only, positions).
-
-    Positions are ``generate``'s: the running count of unmasked tokens, 0 on left padding.
-    """
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1)  # fmt: skip
-    return out, positions
 
 
 @torch.no_grad()
@@ -96,41 +66,14 @@ def sid_beam_search(
     # subtrees whose every item is excluded are closed early, so no beam is spent on them
     dead = [None] + [index.dead_nodes(t, exclude) for t in range(1, index.levels)] if banned is not None else None
 
-    if seq2seq:
-        with one_cross_cache_per_user(model) as shared:
-            return _search(model, input_ids, attention_mask, index, width, num_return, True, banned, dead, shared)
-    with one_prompt_cache_per_user(model) as shared:
-        return _search(model, input_ids, attention_mask, index, width, num_return, False, banned, dead, shared)
+    with beam_cache(model, seq2seq, width, index.levels - 1) as cache:
+        return _search(cache, input_ids, attention_mask, index, width, num_return, banned, dead)
 
 
-def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq, banned, dead, shared):
-    """``shared``: one cross-attention cache (seq2seq) or one prompt cache (causal) per user, not per beam."""
+def _search(cache, input_ids, attention_mask, index, width, num_return, banned, dead) -> BeamResult:
     batch, device = input_ids.shape[0], input_ids.device
     flat = torch.arange(batch, device=device).repeat_interleave(width)
-    if seq2seq:  # the first step runs once per user (all beams are equal), then the cache is copied per beam
-        encoder = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-        start = model.config.decoder_start_token_id
-        step_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
-        out = model(encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=step_ids, use_cache=True)
-        if shared:  # the beams of a user share one copy of the encoder's keys and values (shared_cross.py)
-            out.past_key_values.self_attention_cache.batch_repeat_interleave(width)
-        else:
-            out.past_key_values.batch_repeat_interleave(width)
-        encoder.last_hidden_state = encoder.last_hidden_state.repeat_interleave(width, 0)
-        mask = attention_mask.repeat_interleave(width, 0)
-        cache = out.past_key_values
-    else:
-        out, positions = encode_prompts(model, input_ids, attention_mask)
-        if shared:  # the prompt's keys and values stay once per user; beams hold only their generated tokens
-            cache = SharedPromptCache(out.past_key_values, width, index.levels - 1)
-            mask = prompt_mask(attention_mask, out.logits.dtype)
-        else:
-            cache = out.past_key_values
-            cache.batch_repeat_interleave(width)
-            mask = attention_mask.repeat_interleave(width, 0)
-        position = positions[:, -1:].repeat_interleave(width, 0)
-    logits = out.logits[:, -1, :].repeat_interleave(width, 0)
-
+    logits = cache.start(input_ids, attention_mask)
     scores = torch.full((batch, width), NEG, device=device)
     scores[:, 0] = 0.0  # all beams start equal: expand only the first
     node = torch.zeros(batch * width, dtype=torch.long, device=device)
@@ -152,23 +95,7 @@ def _search(model, input_ids, attention_mask, index, width, num_return, seq2seq,
         node = target[parent, code].clamp(min=0)
         if level == index.levels - 1:
             break
-        if seq2seq:  # cross-attention rows are equal across one user's beams: reorder self-attention only
-            cache.self_attention_cache.reorder_cache(parent)
-        elif shared:
-            cache.reorder(parent)
-        else:
-            _reorder_after(cache, parent, input_ids.shape[1])
-        step = tokens.clamp(min=0)[code].unsqueeze(1)  # dead beams (score -inf) feed any valid id
-        if seq2seq:
-            out = model(encoder_outputs=encoder, attention_mask=mask, decoder_input_ids=step, past_key_values=cache,
-                        use_cache=True)  # fmt: skip
-        else:
-            if not shared:  # the shared prompt's mask never changes: beams attend to all their own tokens
-                mask = torch.cat([mask[parent], torch.ones_like(step)], dim=1)
-            position = position[parent] + 1
-            out = model(input_ids=step, attention_mask=mask, position_ids=position, past_key_values=cache,
-                        use_cache=True)  # fmt: skip
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        logits = cache.step(parent, tokens.clamp(min=0)[code].unsqueeze(1))  # dead beams (score -inf) feed any valid id
     items = node.reshape(batch, width)
     items = items.masked_fill(torch.isinf(scores), -1)
     return BeamResult(items=items[:, :num_return], scores=scores[:, :num_return])

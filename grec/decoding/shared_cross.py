@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from grec.attention import attention_for_block
+from grec.lm.attention import attention_for_block
 
 NAME = "grec_shared_cross"
 

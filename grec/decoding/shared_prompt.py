@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import torch
 
-from grec.attention import attention_for_block, base_model
+from grec.lm.attention import attention_for_block, base_model
 
 NAME = "grec_shared_prompt"
 MODEL_TYPES = ("llama", "qwen2", "qwen3")

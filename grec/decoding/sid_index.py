@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grec.sid import SidMap, SidTokens
+from grec.base.sid import SidMap, SidTokens
 
 
 @dataclass

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
-from grec.evaluate.metrics import TOPK, RankingMetrics
-from grec.io import atomic_open, read_jsonl, write_json
+from grec.base.errors import GrecError
+from grec.base.metrics import TOPK, RankingMetrics
+from grec.base.io import atomic_open, read_jsonl, write_json
 
 logger = logging.getLogger("grec")
 RESULT_SUFFIXES = (".json", ".jsonl")

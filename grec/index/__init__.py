@@ -1,6 +1,13 @@
 """Stage 2, index: item text -> embeddings -> collision-free semantic IDs (sid_map.json)."""
 
 from grec.index.config import IndexConfig
-from grec.index.stage import build_index
+from grec.index.stage import new_index
+from grec.index.update import update_index
+
+
+def build_index(cfg: IndexConfig) -> dict:
+    """Run ``grec index`` (or ``grec index --update``); return the report written to ``report.json``."""
+    return update_index(cfg) if cfg.update else new_index(cfg)
+
 
 __all__ = ["IndexConfig", "build_index"]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.errors import GrecError
-from grec.io import read_jsonl
-from grec.prepare.sequences import user_training_sequences
+from grec.base.errors import GrecError
+from grec.base.io import read_jsonl
+from grec.base.sequences import user_training_sequences
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:

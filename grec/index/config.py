@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 METHODS = ("rqkmeans", "rqvae", "random", "sequential")
 DEDUPS = ("level", "sinkhorn")

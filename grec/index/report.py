@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grec.sid import level_name
+from grec.base.sid import level_name
 
 
 def level_report(codes: np.ndarray, sizes: list[int]) -> list[dict]:

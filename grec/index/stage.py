@@ -9,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from grec import __version__
-from grec.errors import GrecError
+from grec.base.version import __version__
+from grec.base.errors import GrecError
 from grec.index.collab import sequence_agreement
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
-from grec.index.rqkmeans import RQKMeans
-from grec.index.rqvae import RQVAE
-from grec.index.simple import random_codes, sequential_codes
-from grec.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
-from grec.sid import SidMap
+from grec.quantizers.rqkmeans import RQKMeans
+from grec.quantizers.rqvae import RQVAE
+from grec.quantizers.simple import random_codes, sequential_codes
+from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
+from grec.base.sid import SidMap
 
 logger = logging.getLogger("grec")
 
@@ -54,7 +54,7 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
             )
         x = np.array(x if rows is None else x[rows], dtype=np.float32)
     else:
-        from grec.index.embed import embed_texts
+        from grec.lm.encoder import embed_texts
 
         chosen = texts if rows is None else [texts[k] for k in rows]
         x = embed_texts(chosen, cfg.encoder, cfg.pooling, cfg.batch_size, cfg.max_length, cfg.device)
@@ -135,12 +135,8 @@ def recorded_settings(cfg: IndexConfig) -> dict:
     return settings
 
 
-def build_index(cfg: IndexConfig) -> dict:
-    """Run ``grec index`` (or ``grec index --update``); return the report written to ``report.json``."""
-    if cfg.update:
-        from grec.index.update import update_index
-
-        return update_index(cfg)
+def new_index(cfg: IndexConfig) -> dict:
+    """Build semantic IDs for every item of ``cfg.data``; return the report written to ``report.json``."""
     out = Path(cfg.out)
     settings = recorded_settings(cfg)
     if stage_is_current(out, settings, outputs(cfg), cfg.overwrite, MARKER):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grec.io import read_jsonl
-from grec.sid import SidMap
+from grec.base.io import read_jsonl
+from grec.base.sid import SidMap
 
 
 def format_report(report: dict, out: str, data: str | None = None, examples: int = 3) -> str:

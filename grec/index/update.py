@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.index.collisions import collision_stats
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
@@ -23,8 +23,8 @@ from grec.index.stage import (
     resolve,
     write_index_files,
 )
-from grec.io import StagedDir, read_json, write_json
-from grec.sid import SidMap
+from grec.base.io import StagedDir, read_json, write_json
+from grec.base.sid import SidMap
 
 logger = logging.getLogger("grec")
 

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
-from grec.io import read_jsonl, write_json, write_jsonl
+from grec.base.errors import GrecError
+from grec.base.io import read_jsonl, write_json, write_jsonl
 
 
 @dataclass

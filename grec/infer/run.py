@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.cpu_memory import kept_freed_memory
-from grec.distributed import barrier, release_processes, world_size
-from grec.distributed import rank as process_rank
-from grec.errors import GrecError
+from grec.lm.cpu_memory import kept_freed_memory
+from grec.base.distributed import barrier, release_processes, world_size
+from grec.base.distributed import rank as process_rank
+from grec.base.errors import GrecError
 from grec.infer.config import InferConfig
-from grec.infer.rank import Ranker
-from grec.infer.title import TitleRanker
-from grec.io import atomic_open, read_json, read_jsonl
-from grec.progress import progress
-from grec.sid import SidMap
-from grec.train.data import load_records
-from grec.train.export import load_trained
+from grec.decoding.ranker import Ranker
+from grec.decoding.titles import TitleRanker
+from grec.base.io import atomic_open, read_json, read_jsonl
+from grec.base.progress import progress
+from grec.base.sid import SidMap
+from grec.base.records import load_records
+from grec.lm.checkpoint import load_trained
 
 logger = logging.getLogger("grec")
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grec.registry import MODELS
+from grec.base.registry import MODELS
 
 
 def table_key(name: str) -> str:

@@ -7,8 +7,8 @@ load. ``vocab_size`` and the special-token ids come from the tokenizer (the data
 
 from __future__ import annotations
 
-from grec.errors import GrecError
-from grec.registry import MODELS
+from grec.base.errors import GrecError
+from grec.base.registry import MODELS
 
 
 def _special(bos_token_id, eos_token_id, pad_token_id) -> dict:
@@ -50,7 +50,7 @@ def causal_lm(vocab_size: int, bos_token_id: int | None, eos_token_id: int, pad_
     """A pretrained causal LM to continue pretraining: a model folder, a hub name, a .gguf file or
     ``smollm2`` (the packaged SmolLM2-135M-Instruct). Embeddings grow when the tokenizer has more
     tokens than the model (e.g. added item tokens)."""
-    from grec.train.model import load_model, resolve_base_model
+    from grec.lm.loading import load_model, resolve_base_model
 
     if not base_model:
         raise GrecError("model causal_lm needs --base_model (a model folder, hub name, .gguf file or 'smollm2')")

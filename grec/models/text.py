@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grec.registry import MODELS
+from grec.base.registry import MODELS
 
 
 def default_encoder() -> str:
-    from grec.assets import minilm_dir
+    from grec.base.assets import minilm_dir
 
     return str(minilm_dir())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from grec.registry import MODELS
+from grec.base.registry import MODELS
 
 
 @MODELS.register("cnn")

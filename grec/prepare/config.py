@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 DATASETS = ("ml-100k", "amazon", "csv")
 # (min_user_inter, min_item_inter) when not given: ML-100K stays whole; Amazon is 5-core.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.errors import GrecError, where
+from grec.base.errors import GrecError, where
 
 
 @dataclass

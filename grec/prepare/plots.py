@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.io import atomic_open
+from grec.base.io import atomic_open
 
 
 def plot_stats(sequences: list[list[str]], path: str | Path, title: str) -> None:

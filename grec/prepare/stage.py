@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grec import __version__
-from grec.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
+from grec.base.version import __version__
+from grec.base.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
 from grec.prepare.config import PrepareConfig
 from grec.prepare.log import RawLog
 from grec.prepare.plots import plot_stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grec.io import read_json, read_jsonl
+from grec.base.io import read_json, read_jsonl
 
 
 def format_summary(folder: str | Path, example_user_lines: int = 1) -> str:

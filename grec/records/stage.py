@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grec import __version__
-from grec.errors import GrecError
-from grec.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
-from grec.prepare.sequences import sequence_chunks, user_training_sequences
+from grec.base.version import __version__
+from grec.base.errors import GrecError
+from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
+from grec.base.sequences import sequence_chunks, user_training_sequences
 from grec.records.config import RecordsConfig
 from grec.base.templates import fill, quote
-from grec.sid import SidMap
+from grec.base.sid import SidMap
 
 logger = logging.getLogger("grec")
 OUTPUTS = ("train.json", "valid.json", "test.json", "settings.json")

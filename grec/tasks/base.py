@@ -1,6 +1,6 @@
 """What a task gives the shared trainer, and the helpers every task uses.
 
-A task (registered in ``grec.registry.TASKS``) reads its data, builds its model from the
+A task (registered in ``grec.base.registry.TASKS``) reads its data, builds its model from the
 ``MODELS`` registry, scores a split, and saves beside the weights what a later run needs to
 rebuild the model (``task.json``: the model name and constructor arguments, vocabularies, labels).
 """
@@ -11,10 +11,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from grec.config import from_mappings
-from grec.errors import GrecError
-from grec.io import read_json, write_json
-from grec.registry import MODELS
+from grec.base.config import from_mappings
+from grec.base.errors import GrecError
+from grec.base.io import read_json, write_json
+from grec.base.registry import MODELS
 
 TASK_FILE = "task.json"
 

@@ -28,7 +28,7 @@ def plot_confusion(labels: np.ndarray, predicted: np.ndarray, names: list[str], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from grec.io import atomic_open
+    from grec.base.io import atomic_open
 
     n = len(names)
     matrix = np.zeros((n, n), np.int64)

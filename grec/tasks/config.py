@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
+from grec.training.arguments import accumulation_steps
 
 
 @dataclass
@@ -72,8 +73,6 @@ class TaskConfig:
 
     def accumulation_steps(self, world: int) -> int:
         """Gradient accumulation steps that keep the global batch at ``batch_size`` over ``world`` processes."""
-        from grec.train.config import accumulation_steps
-
         return accumulation_steps(self.batch_size, self.per_device_batch(world), world)
 
     def per_device_batch(self, world: int) -> int:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grec.errors import GrecError
-from grec.registry import TASKS
+from grec.base.errors import GrecError
+from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args
 from grec.tasks.classify import classification_metrics, plot_confusion, split_indices
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grec.errors import GrecError
-from grec.io import atomic_open, read_json, write_json
-from grec.progress import progress
+from grec.base.errors import GrecError
+from grec.base.io import atomic_open, read_json, write_json
+from grec.base.progress import progress
 
 SPLITS = ("train", "valid", "test")
 
@@ -57,7 +57,7 @@ def documents(data: str | None, fields: list[str]) -> Iterator[str]:
     if files is None:
         import pandas as pd
 
-        from grec.assets import dataset_file
+        from grec.base.assets import dataset_file
 
         table = pd.read_parquet(dataset_file(PACKAGED), columns=["Title", "Review Text"])
         for title, text in table.itertuples(index=False):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from grec.errors import GrecError
-from grec.registry import TASKS
+from grec.base.errors import GrecError
+from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args
 from grec.tasks.lm_data import (
     SPLITS,
@@ -110,7 +110,7 @@ class LmPretrainTask(Task):
         if self.args.tokenizer:
             return AutoTokenizer.from_pretrained(self.args.tokenizer)
         if self.cfg.base_model:
-            from grec.train.model import resolve_base_model
+            from grec.lm.loading import resolve_base_model
 
             return AutoTokenizer.from_pretrained(resolve_base_model(self.cfg.base_model, tokenizer_only=True))
         from grec.tokenizer import TokenizerConfig, train_tokenizer

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from grec.errors import GrecError
-from grec.evaluate.metrics import RankingMetrics
-from grec.io import read_jsonl, write_jsonl
-from grec.registry import TASKS
+from grec.base.errors import GrecError
+from grec.base.metrics import RankingMetrics
+from grec.base.io import read_jsonl, write_jsonl
+from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grec.errors import GrecError
-from grec.registry import TASKS
+from grec.base.errors import GrecError
+from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args
 from grec.tasks.classify import classification_metrics, split_indices
 
@@ -46,12 +46,12 @@ def _rows(data: str | None):
     if data in (None, "clothing-reviews"):
         import pandas as pd
 
-        from grec.assets import dataset_file
+        from grec.base.assets import dataset_file
 
         for k, row in enumerate(pd.read_parquet(dataset_file("clothing-reviews")).to_dict("records")):
             yield f"clothing-reviews row {k + 1}", row
         return
-    from grec.prepare.readers.table import read_table
+    from grec.base.tables import read_table
 
     if not Path(data).is_file():
         raise GrecError(f"{data}: data file not found (given as --data); or leave --data empty for the packaged reviews")

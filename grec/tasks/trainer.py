@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grec.distributed import rank, release_processes, world_size
-from grec.errors import GrecError
-from grec.io import write_json
-from grec.registry import TASKS, load_plugins
+from grec.base.distributed import rank, release_processes, world_size
+from grec.base.errors import GrecError
+from grec.base.io import write_json
+from grec.base.registry import TASKS, load_plugins
 from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
-from grec.train.artifacts import RunArtifacts
-from grec.train.run import run_trainer
+from grec.training.artifacts import RunArtifacts
+from grec.training.arguments import training_arguments
+from grec.training.loop import run_trainer
 
 
 class _Scorer:
@@ -25,28 +26,6 @@ class _Scorer:
 
     def __call__(self, model) -> dict[str, float]:
         return self.task.evaluate(model, "valid")
-
-
-def _arguments(cfg: TaskConfig, world: int, steps_per_epoch: int, validate: bool):
-    import torch
-    from transformers import TrainingArguments
-
-    if cfg.batch_size % world:
-        raise GrecError(f"--batch_size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
-    accumulation = cfg.accumulation_steps(world)
-    cpu = not torch.cuda.is_available()
-    return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.per_device_batch(world),
-        gradient_accumulation_steps=accumulation,
-        per_device_eval_batch_size=cfg.eval_batch_size, num_train_epochs=cfg.num_epochs,
-        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-        warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * cfg.num_epochs), lr_scheduler_type=cfg.lr_scheduler,
-        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if validate else "no",
-        save_strategy="epoch", save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, bf16=cfg.bf16,
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to], remove_unused_columns=False,
-        dataloader_num_workers=cfg.num_workers, dataloader_pin_memory=not cpu, use_cpu=cpu,
-        ddp_backend="gloo" if world > 1 and cpu else None, disable_tqdm=False,
-    )  # fmt: skip
 
 
 def train_task(cfg: TaskConfig) -> dict:
@@ -65,9 +44,14 @@ def train_task(cfg: TaskConfig) -> dict:
     if cfg.init_from:
         task.init_model(model, cfg.init_from)
     steps = max(1, len(task.train_set) // cfg.batch_size)
+    if cfg.batch_size % world:
+        raise GrecError(f"--batch_size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
+    arguments = training_arguments(cfg, world, cfg.per_device_batch(world), cfg.eval_batch_size, steps,
+                                   task.valid_set is not None, save_total_limit=2,
+                                   dataloader_num_workers=cfg.num_workers)  # fmt: skip
     artifacts = RunArtifacts(cfg, task.save_extra, _Scorer(task))
     trainer = Trainer(
-        model=model, args=_arguments(cfg, world, steps, task.valid_set is not None), train_dataset=task.train_set,
+        model=model, args=arguments, train_dataset=task.train_set,
         eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
     )  # fmt: skip
     state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)

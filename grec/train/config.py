@@ -5,22 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
+from grec.training.arguments import accumulation_steps
 
 FINETUNES = ("lora", "full")
 MODEL_TYPES = ("auto", "causal", "seq2seq")
 REPORTS = ("none", "tensorboard", "wandb")
-
-
-def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -> int:
-    """Steps to accumulate so that ``micro_batch_size`` x ``processes`` x steps = ``batch_size``; refuses uneven splits."""
-    per_step = micro_batch_size * processes
-    if batch_size % per_step:
-        raise GrecError(
-            f"--batch_size {batch_size} does not divide into --micro_batch_size {micro_batch_size} x "
-            f"{processes} processes; pick sizes with batch_size = micro_batch_size x processes x k"
-        )
-    return batch_size // per_step
 
 
 @dataclass

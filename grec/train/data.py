@@ -10,38 +10,14 @@ the same rule inference applies.
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
-import numpy as np
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 
 logger = logging.getLogger("grec")
 FIELDS = ("instruction", "input", "output")
-
-
-def load_records(paths: list[str], sample: int = -1, seed: int = 0) -> list[dict]:
-    """Records from one or more JSON-list files, checked; ``sample`` > 0 keeps a seeded subset."""
-    records = []
-    for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise GrecError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(data, list) or not data:
-            raise GrecError(f"{path}: expected a non-empty JSON list of records (grec records writes them)")
-        for k, record in enumerate(data):
-            missing = [f for f in FIELDS if not isinstance(record, dict) or f not in record]
-            if missing:
-                raise GrecError(f"{path}: record {k} has no {missing[0]!r} field; records need {', '.join(FIELDS)}")
-        records.extend(data)
-    if 0 < sample < len(records):
-        keep = np.sort(np.random.default_rng(seed).choice(len(records), sample, replace=False))
-        records = [records[k] for k in keep]
-    return records
 
 
 def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int,

@@ -12,18 +12,20 @@ import re
 from contextlib import nullcontext
 from pathlib import Path
 
-from grec.cpu_memory import kept_freed_memory
-from grec.distributed import rank, release_processes, world_size
-from grec.errors import GrecError
-from grec.io import read_json, read_jsonl
-from grec.sid import SidMap, add_sid_tokens
-from grec.train.artifacts import RunArtifacts
+from grec.base.distributed import rank, release_processes, world_size
+from grec.base.errors import GrecError
+from grec.base.io import read_json, read_jsonl
+from grec.base.sid import SidMap, add_sid_tokens
+from grec.training.artifacts import RunArtifacts
+from grec.training.arguments import training_arguments
+from grec.training.loop import run_trainer
 from grec.train.config import TrainConfig
-from grec.train.cpu_dropout import cpu_dropout
-from grec.train.data import load_records, tokenize_records
-from grec.train.export import load_trained
-from grec.train.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
-from grec.train.model import apply_lora, build_from_config, load_model, resolve_base_model
+from grec.lm.cpu_dropout import cpu_dropout
+from grec.base.records import load_records
+from grec.train.data import tokenize_records
+from grec.lm.checkpoint import load_trained
+from grec.training.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
+from grec.lm.loading import apply_lora, build_from_config, load_model, resolve_base_model
 from grec.train.scoring import SidNdcg
 
 logger = logging.getLogger("grec")
@@ -46,26 +48,6 @@ def _check_sid_tokens(records: list[dict], tokenizer) -> None:
                         f"records use the semantic-ID token {token} that the tokenizer lacks; "
                         f"pass --sid with the folder the records were built from"
                     )
-
-
-def latest_complete_checkpoint(output_dir: str) -> str | None:
-    """The newest checkpoint-N whose trainer_state.json (the Trainer writes it last) is whole.
-
-    A run killed while saving leaves a checkpoint without it, or with it cut short; such folders
-    are skipped, so resuming picks up the previous whole checkpoint.
-    """
-    import json
-
-    steps = {
-        int(p.name.split("-")[1]): p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[1].isdigit()
-    }
-    for candidate in (steps[k] for k in sorted(steps, reverse=True)):
-        try:
-            json.loads((candidate / "trainer_state.json").read_text())
-            return str(candidate)
-        except (OSError, ValueError):
-            logger.warning("train: skipping %s: it was not saved completely", candidate)
-    return None
 
 
 def _wait_for_debugger(port: int) -> None:
@@ -97,27 +79,6 @@ def load_for_training(cfg: TrainConfig):
     return model, tokenizer, seq2seq, sid_map, token_ids
 
 
-def training_arguments(cfg: TrainConfig, world: int, steps_per_epoch: int, validate: bool):
-    """The Trainer's arguments: global batch = --batch_size whatever the process count; CPU runs use gloo."""
-    import torch
-    from transformers import TrainingArguments
-
-    cpu = not torch.cuda.is_available()
-    return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=cfg.accumulation_steps(world),
-        num_train_epochs=cfg.num_epochs, learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
-        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if validate else "no",
-        save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        bf16=cfg.bf16, fp16=cfg.fp16, deepspeed=cfg.deepspeed,
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to], remove_unused_columns=False,
-        disable_tqdm=False, dataloader_pin_memory=not cpu, use_cpu=cpu,
-        ddp_backend="gloo" if world > 1 and cpu else None,
-    )  # fmt: skip
-
-
 def train(cfg: TrainConfig) -> dict:
     """Fine-tune per ``cfg``; return the final training_state.json content."""
     import torch
@@ -141,7 +102,10 @@ def train(cfg: TrainConfig) -> dict:
                            token_ids)  # fmt: skip
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
-    args = training_arguments(cfg, world, max(1, len(train_set) // cfg.batch_size), val_set is not None)
+    args = training_arguments(cfg, world, cfg.micro_batch_size, cfg.micro_batch_size,
+                              max(1, len(train_set) // cfg.batch_size), val_set is not None, fp16=cfg.fp16,
+                              deepspeed=cfg.deepspeed,
+                              train_sampling_strategy="group_by_length" if cfg.group_by_length else "random")
 
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
@@ -161,23 +125,7 @@ def train(cfg: TrainConfig) -> dict:
     )  # fmt: skip
     with cpu_dropout(model) if not torch.cuda.is_available() else nullcontext() as swapped:
         if swapped:
-            logger.info("train: dropout masks drawn by grec.train.cpu_dropout (CPU)")
+            logger.info("train: dropout masks drawn by grec.lm.cpu_dropout (CPU)")
         state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
     release_processes()
     return state
-
-
-def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str,
-                keep_cpu_memory: bool = True) -> dict:  # fmt: skip
-    """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json.
-
-    On a CPU, freed memory stays in the process while training unless ``keep_cpu_memory`` is false
-    (grec/cpu_memory.py).
-    """
-    artifacts.trainer = trainer
-    if resume == "auto":
-        resume = latest_complete_checkpoint(output_dir)
-        logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
-    with kept_freed_memory(keep_cpu_memory and trainer.args.device.type == "cpu"):
-        trainer.train(resume_from_checkpoint=resume)
-    return read_json(Path(output_dir) / "training_state.json")

@@ -17,8 +17,8 @@ class SidNdcg:
         self.cfg, self.records, self.tokenizer, self.sid_map, self.seq2seq = cfg, records, tokenizer, sid_map, seq2seq
 
     def __call__(self, model) -> dict[str, float]:
-        from grec.evaluate import RankingMetrics
-        from grec.infer.rank import Ranker
+        from grec.base.metrics import RankingMetrics
+        from grec.decoding.ranker import Ranker
 
         beams = self.cfg.eval_beams
         ranker = Ranker(model, self.tokenizer, self.sid_map, self.seq2seq, beams, beams, self.cfg.cutoff_len,

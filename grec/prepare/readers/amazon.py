@@ -14,8 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from grec.errors import GrecError, where
-from grec.io import numbered_lines
+from grec.base.errors import GrecError, where
+from grec.base.io import numbered_lines
 from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
 
 REVIEW_FIELDS = {

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
-from grec.prepare.readers.table import read_table
+from grec.base.tables import read_table
 
 RESERVED = ("item_id", "title", "text")
 

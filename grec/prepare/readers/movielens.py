@@ -13,9 +13,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from grec import assets
-from grec.errors import GrecError, where
-from grec.io import cache_dir, numbered_lines
+from grec.base import assets
+from grec.base.errors import GrecError, where
+from grec.base.io import cache_dir, numbered_lines
 from grec.prepare.log import LogBuilder, RawLog, parse_time
 
 GENRES = [

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 from grec.tasks.ctr.features import FeatureSpec, LabelSpec, Vocabulary, _number, raw_values
 
 LOG_BUCKETS = 64

@@ -11,8 +11,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from grec.config import from_mappings
-from grec.errors import GrecError
+from grec.base.config import from_mappings
+from grec.base.errors import GrecError
 
 TYPES = ("categorical", "numeric", "sequence")
 TRANSFORMS = ("minmax", "bucket", "log")

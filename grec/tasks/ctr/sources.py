@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from grec.errors import GrecError
-from grec.registry import DATASETS
+from grec.base.errors import GrecError
+from grec.base.registry import DATASETS
 
 
 @dataclass
@@ -51,7 +51,7 @@ def ml100k() -> RowSource:
     """ML-100K ratings joined with user and movie attributes, in time order."""
     import pandas as pd
 
-    from grec.assets import dataset_file
+    from grec.base.assets import dataset_file
 
     ratings = pd.read_parquet(dataset_file("ml-100k-ratings")).rename(columns={"movie_id": "item_id"})
     users = pd.read_parquet(dataset_file("ml-100k-users"))
@@ -79,7 +79,7 @@ def adult() -> RowSource:
     """The Adult census table (label: income > 50K), in a fixed seeded shuffle."""
     import pandas as pd
 
-    from grec.assets import dataset_file
+    from grec.base.assets import dataset_file
 
     table = pd.read_parquet(dataset_file("adult")).sample(frac=1.0, random_state=0).reset_index(drop=True)
     records = table.to_dict("records")
@@ -93,7 +93,7 @@ def adult() -> RowSource:
 
 def file_source(path: str) -> RowSource:
     """A CSV/TSV (header row) or JSONL file, streamed; rows keep their order."""
-    from grec.prepare.readers.table import read_table
+    from grec.base.tables import read_table
 
     if not Path(path).is_file():
         raise GrecError(f"{path}: data file not found (given as --data); or name a dataset: {', '.join(DATASETS.names())}")

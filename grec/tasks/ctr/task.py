@@ -15,9 +15,9 @@ from itertools import islice
 import numpy as np
 import torch
 
-from grec.config import read_yaml
-from grec.errors import GrecError
-from grec.registry import TASKS
+from grec.base.config import read_yaml
+from grec.base.errors import GrecError
+from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args, read_task_file
 from grec.tasks.ctr.encoder import FeatureEncoder
 from grec.tasks.ctr.features import parse_features

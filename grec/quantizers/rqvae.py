@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from grec.index.kmeans import kmeans, sq_distances
-from grec.progress import progress
+from grec.quantizers.kmeans import kmeans, sq_distances
+from grec.base.progress import progress
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:

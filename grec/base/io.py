@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from grec.errors import GrecError, where
+from grec.base.errors import GrecError, where
 
 
 def cache_dir() -> Path:

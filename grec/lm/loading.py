@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from grec.errors import GrecError
-from grec.io import cache_dir
+from grec.base.errors import GrecError
+from grec.base.io import cache_dir
 
 logger = logging.getLogger("grec")
 
@@ -59,7 +59,7 @@ def resolve_base_model(base_model: str, tokenizer_only: bool = False) -> str:
     ``smollm2`` stands for the packaged SmolLM2-135M-Instruct GGUF file (../shared/ASSETS.md).
     """
     if base_model == PACKAGED_LLM:
-        from grec.assets import smollm2_gguf
+        from grec.base.assets import smollm2_gguf
 
         base_model = str(smollm2_gguf())
     path = Path(base_model)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from grec import __version__
-from grec.io import read_json, write_json
+from grec.base.version import __version__
+from grec.base.io import read_json, write_json
 
 STATE = "training_state.json"
 
@@ -53,7 +53,7 @@ def plot_losses(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from grec.io import atomic_open
+    from grec.base.io import atomic_open
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for key, label in (("train_loss", "train"), ("valid_loss", "valid")):

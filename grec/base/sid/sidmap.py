@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.errors import GrecError
-from grec.io import read_json, write_json
+from grec.base.errors import GrecError
+from grec.base.io import read_json, write_json
 
 TOKEN = re.compile(r"^<([a-z])_(\d+)>$")
 FILENAME = "sid_map.json"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grec.errors import GrecError
-from grec.sid.sidmap import TOKEN, SidMap, level_name, token
+from grec.base.errors import GrecError
+from grec.base.sid.sidmap import TOKEN, SidMap, level_name, token
 
 logger = logging.getLogger("grec")
 INITS = ("mean", "text")

@@ -1,7 +1,7 @@
 """Plumbing for grec's own attention functions: register one with transformers, switch a model to it.
 
 Each function (``grec.decoding.shared_cross``, ``grec.decoding.shared_prompt``,
-``grec.train.cpu_dropout``) keeps transformers' attention-function signature and builds its masks
+``grec.lm.cpu_dropout``) keeps transformers' attention-function signature and builds its masks
 as SDPA does, so it is registered together with SDPA's mask function.
 """
 

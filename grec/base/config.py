@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 C = TypeVar("C")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 
 def random_codes(n: int, levels: int, codebook_size: int, seed: int) -> np.ndarray:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grec import assets
-from grec.errors import GrecError
-from grec.progress import progress
+from grec.base import assets
+from grec.base.errors import GrecError
+from grec.base.progress import progress
 
 logger = logging.getLogger("grec")
 POOLINGS = ("mean", "last", "cls")

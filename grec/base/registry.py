@@ -1,12 +1,14 @@
 """Named registries of models, datasets and tasks, filled with a decorator and open to user code.
 
-    from grec.registry import MODELS
+    from grec.base.registry import MODELS
 
     @MODELS.register("my_fm")
     class MyFM(torch.nn.Module): ...
 
 A user file or module passed as ``--plugin my_module.py`` is imported before the config is
-resolved, so whatever it registers can be named in a config like the built-in entries.
+resolved, so whatever it registers can be named in a config like the built-in entries. The
+registry imports none of the things it holds: grec's own register when the layer that uses them
+imports their modules (``grec.tasks`` imports its tasks and models).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grec.errors import GrecError
+from grec.base.errors import GrecError
 
 
 class Registry:
@@ -40,18 +42,15 @@ class Registry:
         return add
 
     def get(self, name: str) -> Any:
-        load_builtins()
         if name not in self._entries:
             raise GrecError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names())}. "
                             f"A {self.kind} of your own needs --plugin FILE.py with @{self.kind.upper()}S.register")  # fmt: skip
         return self._entries[name]
 
     def names(self) -> list[str]:
-        load_builtins()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
-        load_builtins()
         return name in self._entries
 
 
@@ -62,11 +61,6 @@ def _qualname(obj: Any) -> str:
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")
-
-
-def load_builtins() -> None:
-    """Import the modules whose decorators register grec's own models, datasets and tasks."""
-    import grec.tasks  # noqa: F401
 
 
 def load_plugins(plugins: list[str]) -> None:

@@ -11,8 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from grec.errors import GrecError, where
-from grec.io import read_jsonl, text_lines
+from grec.base.errors import GrecError, where
+from grec.base.io import read_jsonl, text_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 

@@ -1,0 +1,1 @@
+"""Quantizers that turn item embeddings into codes: residual k-means, RQ-VAE, random and sequential."""
