@@ -1,12 +1,13 @@
 # make demo: install into .venv and run the main job on real MovieLens-100K.
-# make test: install into .venv and run the test suite.
+# make test: install into .venv and run the test suite (make test-fast: without the end-to-end runs).
+# make lint: ruff's checks and format check, as CI runs them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.grec-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
 
-.PHONY: install test demo clean
+.PHONY: install test test-fast lint demo clean
 
 install: $(STAMP)
 
@@ -20,6 +21,13 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q --durations=15 tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q --durations=10 -m "not slow" tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 demo: install
 	$(BIN)/grec run --recipe demo --data data/ml-100k --out outputs/demo

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from grec.lm.cpu_memory import kept_freed_memory
+from grec.base.sid import SidMap, SidTokens
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import SidPrefixConstraint, search_config
 from grec.decoding.shared_cross import one_cross_cache_per_user
 from grec.decoding.shared_prompt import SharedPromptCache, one_prompt_cache_per_user, prompt_mask
-from grec.base.sid import SidMap, SidTokens
+from grec.lm.cpu_memory import kept_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECIAL = 3  # pad 0, eos 1, unk 2
@@ -80,16 +80,32 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--beams", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", choices=["t5", "smollm2"], default="t5",
-                        help="t5: the TIGER T5; smollm2: the packaged SmolLM2-135M with the SID tokens added")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        choices=["t5", "smollm2"],
+        default="t5",
+        help="t5: the TIGER T5; smollm2: the packaged SmolLM2-135M with the SID tokens added",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     sid_map, tokens = catalog(args.items)
     seq2seq = args.model == "t5"
     if seq2seq:
-        model = T5ForConditionalGeneration(T5Config(vocab_size=SPECIAL + 3 * 256, d_model=128, d_kv=64, d_ff=1024,
-                                                    num_layers=4, num_decoder_layers=4, num_heads=6, dropout_rate=0.0,
-                                                    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)).eval()  # fmt: skip
+        model = T5ForConditionalGeneration(
+            T5Config(
+                vocab_size=SPECIAL + 3 * 256,
+                d_model=128,
+                d_kv=64,
+                d_ff=1024,
+                num_layers=4,
+                num_decoder_layers=4,
+                num_heads=6,
+                dropout_rate=0.0,
+                pad_token_id=0,
+                eos_token_id=1,
+                decoder_start_token_id=0,
+            )
+        ).eval()
     else:
         model, tokens = smollm2_with_sids(sid_map)
     start = time.perf_counter()
@@ -128,31 +144,47 @@ def main() -> None:
                 for _ in range(levels - 1):
                     if not shared:
                         wide = torch.cat([wide, torch.ones_like(step)], 1)
-                    out = model(input_ids=step, attention_mask=wide, position_ids=positions, past_key_values=cache,
-                                use_cache=True)  # fmt: skip
+                    out = model(
+                        input_ids=step,
+                        attention_mask=wide,
+                        position_ids=positions,
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
                     positions = positions + 1
             return
         with one_cross_cache_per_user(model) as shared:  # as grec's search: one cross-attention cache per user
             enc = model.get_encoder()(input_ids=ids, attention_mask=mask)
-            out = model(encoder_outputs=enc, attention_mask=mask,
-                        decoder_input_ids=torch.zeros(args.batch, 1, dtype=torch.long), use_cache=True)  # fmt: skip
+            out = model(
+                encoder_outputs=enc,
+                attention_mask=mask,
+                decoder_input_ids=torch.zeros(args.batch, 1, dtype=torch.long),
+                use_cache=True,
+            )
             cache = out.past_key_values
             (cache.self_attention_cache if shared else cache).batch_repeat_interleave(beams)
             enc.last_hidden_state = enc.last_hidden_state.repeat_interleave(beams, 0)
             step = torch.zeros(args.batch * beams, 1, dtype=torch.long)
             for _ in range(levels - 1):
-                out = model(encoder_outputs=enc, attention_mask=mask.repeat_interleave(beams, 0), decoder_input_ids=step,
-                            past_key_values=out.past_key_values, use_cache=True)  # fmt: skip
+                out = model(
+                    encoder_outputs=enc,
+                    attention_mask=mask.repeat_interleave(beams, 0),
+                    decoder_input_ids=step,
+                    past_key_values=out.past_key_values,
+                    use_cache=True,
+                )
 
     cases = {
         "hf_unconstrained": lambda: model.generate(input_ids=ids, attention_mask=mask, generation_config=unconstrained),
-        "hf_dict_trie_fn": lambda: model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                                  prefix_allowed_tokens_fn=trie_fn),
-        "hf_grec_fn": lambda: model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                             prefix_allowed_tokens_fn=ours_fn),
+        "hf_dict_trie_fn": lambda: model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=config, prefix_allowed_tokens_fn=trie_fn
+        ),
+        "hf_grec_fn": lambda: model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=config, prefix_allowed_tokens_fn=ours_fn
+        ),
         "grec_vectorised": lambda: sid_beam_search(model, ids, mask, index, beams, seq2seq=seq2seq),
         "forward_floor": forward_floor,
-    }  # fmt: skip
+    }
     cases["hf_unconstrained_kept_memory"] = cases["hf_unconstrained"]
     # grec infer keeps freed memory in the process on a CPU (grec/cpu_memory.py): its search and the
     # floor run so; HF runs as users run it, and once more with the same setting, for comparison.
@@ -166,10 +198,22 @@ def main() -> None:
             print(f"{name:18} {rows[name]['users_per_second']:>9.2f} users/s", flush=True)
     base = args.batch / rows["hf_unconstrained"]["seconds_per_batch"]  # ratios from the unrounded times
     ours = args.batch / rows["grec_vectorised"]["seconds_per_batch"]
-    record = {"command": "python bench/decode.py" + (" --quick" if args.quick else f" --model {args.model} --items {args.items} "
-              f"--batch {args.batch} --beams {args.beams} --repeats {args.repeats}"), "model": args.model, "items": len(sid_map),
-              "batch": args.batch, "beams": beams, "index_build_seconds": round(build_s, 3),
-              "index_mib": round(index.nbytes() / 2**20, 1), "rows": rows}  # fmt: skip
+    record = {
+        "command": "python bench/decode.py"
+        + (
+            " --quick"
+            if args.quick
+            else f" --model {args.model} --items {args.items} "
+            f"--batch {args.batch} --beams {args.beams} --repeats {args.repeats}"
+        ),
+        "model": args.model,
+        "items": len(sid_map),
+        "batch": args.batch,
+        "beams": beams,
+        "index_build_seconds": round(build_s, 3),
+        "index_mib": round(index.nbytes() / 2**20, 1),
+        "rows": rows,
+    }
     big_map, big_tokens = catalog(1_000_000, seed=2)
     start = time.perf_counter()
     big = SidIndex.build(big_map, big_tokens)
@@ -180,11 +224,13 @@ def main() -> None:
     name = "decode.json" if args.quick else f"decode_{args.model}_{len(sid_map)}_{beams}.json"
     (ROOT / "docs" / "bench" / name).write_text(json.dumps(record, indent=2) + "\n")
     print(f"index: {len(sid_map):,} items built in {build_s:.2f} s, {record['index_mib']} MiB")
-    print(f"grec vectorised: {ours / base:.2f}x HF unconstrained, "
-          f"{rows['hf_dict_trie_fn']['seconds_per_batch'] * ours / args.batch:.2f}x HF dict-trie fn, "
-          f"{rows['forward_floor']['seconds_per_batch'] * ours / args.batch:.2f}x the forward-pass floor, "
-          f"{rows['hf_unconstrained_kept_memory']['seconds_per_batch'] * ours / args.batch:.2f}x HF unconstrained "
-          "with grec's allocator setting")  # fmt: skip
+    print(
+        f"grec vectorised: {ours / base:.2f}x HF unconstrained, "
+        f"{rows['hf_dict_trie_fn']['seconds_per_batch'] * ours / args.batch:.2f}x HF dict-trie fn, "
+        f"{rows['forward_floor']['seconds_per_batch'] * ours / args.batch:.2f}x the forward-pass floor, "
+        f"{rows['hf_unconstrained_kept_memory']['seconds_per_batch'] * ours / args.batch:.2f}x HF unconstrained "
+        "with grec's allocator setting"
+    )
 
 
 if __name__ == "__main__":

@@ -75,13 +75,27 @@ def main() -> None:
         folder = Path(tmp)
         reviews, meta = write_files(folder, args.reviews, args.seed)
         raw_mib = sum(len(line) for line in gzip.open(reviews, "rb")) / 2**20
-        grec_cmd = [sys.executable, "-m", "grec", "prepare", "--dataset", "amazon", "--reviews", str(reviews),
-                    "--meta", str(meta), "--out", str(folder / "out")]  # fmt: skip
+        grec_cmd = [
+            sys.executable,
+            "-m",
+            "grec",
+            "prepare",
+            "--dataset",
+            "amazon",
+            "--reviews",
+            str(reviews),
+            "--meta",
+            str(meta),
+            "--out",
+            str(folder / "out"),
+        ]
         grec_s, grec_mib = measure(grec_cmd)
         stats = json.loads((folder / "out" / "stats.json").read_text())
         base_s, base_mib = measure([sys.executable, "-c", BASELINE, str(reviews)])
-    print(f"reviews file: {args.reviews:,} lines, {raw_mib:,.0f} MiB uncompressed; prepared "
-          f"{stats['users']:,} users, {stats['items']:,} items, {stats['interactions']:,} interactions")  # fmt: skip
+    print(
+        f"reviews file: {args.reviews:,} lines, {raw_mib:,.0f} MiB uncompressed; prepared "
+        f"{stats['users']:,} users, {stats['items']:,} items, {stats['interactions']:,} interactions"
+    )
     print(f"{'':10}{'seconds':>10}{'peak MiB':>10}")
     print(f"{'grec':10}{grec_s:>10.1f}{grec_mib:>10.0f}")
     print(f"{'baseline':10}{base_s:>10.1f}{base_mib:>10.0f}")

@@ -42,8 +42,9 @@ def kneser_ney_bigram_perplexity(train: np.ndarray, test: np.ndarray, vocab: int
     seen = np.where(pairs[where] == v * vocab + w, counts[where], 0)
     c = context[v]
     safe = np.maximum(c, 1)
-    p = np.where(c > 0, np.maximum(seen - discount, 0) / safe + discount * followers[v] / safe * continuation[w],
-                 continuation[w])  # fmt: skip
+    p = np.where(
+        c > 0, np.maximum(seen - discount, 0) / safe + discount * followers[v] / safe * continuation[w], continuation[w]
+    )
     return float(np.exp(-np.log(p).mean()))
 
 
@@ -52,8 +53,9 @@ def plain_loop_tokens_per_second(task: LmPretrainTask, cfg: TaskConfig, steps: i
     torch.manual_seed(cfg.seed)
     model = task.build_model().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    loader = torch.utils.data.DataLoader(task.train_set, batch_size=cfg.batch_size, shuffle=True,
-                                         collate_fn=task.collate, drop_last=True)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        task.train_set, batch_size=cfg.batch_size, shuffle=True, collate_fn=task.collate, drop_last=True
+    )
     tokens, started = 0, time.time()
     for step, batch in enumerate(loader):
         if step == steps:
@@ -89,25 +91,39 @@ def main() -> None:
         plain_rate = plain_loop_tokens_per_second(task, cfg, steps=min(200, len(task.train_set) // cfg.batch_size))
         folder = Path(tmp) / "run" / "tokens"
         dtype = task.meta["dtype"]
-        bigram = kneser_ney_bigram_perplexity(np.fromfile(folder / "train.bin", dtype=dtype).astype(np.int64),
-                                              np.fromfile(folder / "test.bin", dtype=dtype).astype(np.int64),
-                                              len(task.tokenizer))  # fmt: skip
+        bigram = kneser_ney_bigram_perplexity(
+            np.fromfile(folder / "train.bin", dtype=dtype).astype(np.int64),
+            np.fromfile(folder / "test.bin", dtype=dtype).astype(np.int64),
+            len(task.tokenizer),
+        )
     valid = [state["scores"][str(e)]["perplexity"] for e in range(1, state["epoch"] + 1)]
     test = state["test"]["perplexity"]
     record = {
-        "quick": args.quick, "config": Path(args.config).name, "documents": task.meta["documents"],
-        "tokens": task.meta["tokens"], "epochs": state["epoch"], "block_size": block, "batch_size": cfg.batch_size,
-        "parameters": sum(p.numel() for p in task.build_model().parameters()), "wall_seconds": round(wall, 1),
-        "tokens_per_second": round(grec_rate), "plain_loop_tokens_per_second": round(plain_rate),
-        "valid_perplexity_per_epoch": [round(v, 2) for v in valid], "test_perplexity": round(test, 2),
+        "quick": args.quick,
+        "config": Path(args.config).name,
+        "documents": task.meta["documents"],
+        "tokens": task.meta["tokens"],
+        "epochs": state["epoch"],
+        "block_size": block,
+        "batch_size": cfg.batch_size,
+        "parameters": sum(p.numel() for p in task.build_model().parameters()),
+        "wall_seconds": round(wall, 1),
+        "tokens_per_second": round(grec_rate),
+        "plain_loop_tokens_per_second": round(plain_rate),
+        "valid_perplexity_per_epoch": [round(v, 2) for v in valid],
+        "test_perplexity": round(test, 2),
         "kneser_ney_bigram_test_perplexity": round(bigram, 2),
-    }  # fmt: skip
+    }
     print("| measure | grec lm_pretrain | baseline | baseline value | ratio |")
     print("|---|---:|---|---:|---:|")
-    print(f"| train tokens/s | {grec_rate:,.0f} | bare PyTorch loop | {plain_rate:,.0f} | {grec_rate / plain_rate:.2f}x |")
+    print(
+        f"| train tokens/s | {grec_rate:,.0f} | bare PyTorch loop | {plain_rate:,.0f} | {grec_rate / plain_rate:.2f}x |"
+    )
     print(f"| test perplexity | {test:.1f} | Kneser-Ney bigram | {bigram:.1f} | {bigram / test:.2f}x lower |")
-    print(f"valid perplexity per epoch: {', '.join(f'{v:.1f}' for v in valid)}; {record['parameters']:,} weights; "
-          f"{sum(task.meta['tokens'].values()):,} tokens; {wall:.0f} s")  # fmt: skip
+    print(
+        f"valid perplexity per epoch: {', '.join(f'{v:.1f}' for v in valid)}; {record['parameters']:,} weights; "
+        f"{sum(task.meta['tokens'].values()):,} tokens; {wall:.0f} s"
+    )
     out = Path(args.out)
     stored = json.loads(out.read_text()) if out.is_file() else {}
     stored["lm_pretrain"] = record

@@ -24,16 +24,22 @@ from pathlib import Path
 
 import yaml
 
-from grec.evaluate.run import score_file
 from grec.base.io import write_json
+from grec.evaluate.run import score_file
 from grec.recipes import RunConfig, run_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "sidlm": "train", "lcrec": "train", "bigrec": "train"}
-RESULT = {"popularity": "popularity.jsonl", "sasrec": "sasrec.jsonl", "tiger": "tiger.json", "sidlm": "sidlm.json",
-          "lcrec": "lcrec.json", "bigrec": "bigrec-trie.json"}  # fmt: skip
-ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.json"}}  # further rows a recipe's one run produces
+RESULT = {
+    "popularity": "popularity.jsonl",
+    "sasrec": "sasrec.jsonl",
+    "tiger": "tiger.jsonl",
+    "sidlm": "sidlm.jsonl",
+    "lcrec": "lcrec.jsonl",
+    "bigrec": "bigrec-trie.jsonl",
+}
+ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.jsonl"}}  # further rows a recipe's one run produces
 
 
 def score(path: Path) -> dict[str, float]:
@@ -95,20 +101,30 @@ def main() -> None:
         runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
         for row in runs[0][0]:
             scores = [r[row] for r, _ in runs]
-            entry = {m: {"mean": statistics.fmean(s[m] for s in scores),
-                         "std": statistics.stdev([s[m] for s in scores]) if len(scores) > 1 else 0.0} for m in METRICS}  # fmt: skip
+            entry = {
+                m: {
+                    "mean": statistics.fmean(s[m] for s in scores),
+                    "std": statistics.stdev([s[m] for s in scores]) if len(scores) > 1 else 0.0,
+                }
+                for m in METRICS
+            }
             entry["seeds"] = seeds
             entry["users"] = scores[0]["users"]  # fewer than 943 when --overrides samples the test users
             entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
             entry["overrides"] = overrides
             table[row] = entry
-            print(f"{row}: " + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
-                  + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)", flush=True)  # fmt: skip
+            print(
+                f"{row}: "
+                + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
+                + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)",
+                flush=True,
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, table)
         plot(table, path.with_suffix(".png"))
-    best = max((r for r in table if r not in ("popularity", "sasrec")), key=lambda r: table[r]["ndcg@10"]["mean"],
-               default=None)  # fmt: skip
+    best = max(
+        (r for r in table if r not in ("popularity", "sasrec")), key=lambda r: table[r]["ndcg@10"]["mean"], default=None
+    )
     if best and "sasrec" in table:
         ratio = table[best]["ndcg@10"]["mean"] / table["sasrec"]["ndcg@10"]["mean"]
         print(f"best generative recipe {best}: NDCG@10 {ratio:.2f}x SASRec's (target 1.10x)")

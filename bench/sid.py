@@ -36,7 +36,9 @@ def synthetic(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
     x = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 100_000):
         rows = min(100_000, n - start)
-        z = centres[rng.integers(0, topics, size=rows)] + 0.5 * scale * rng.standard_normal((rows, latent), dtype=np.float32)
+        z = centres[rng.integers(0, topics, size=rows)] + 0.5 * scale * rng.standard_normal(
+            (rows, latent), dtype=np.float32
+        )
         x[start : start + rows] = z @ mixing + 0.02 * rng.standard_normal((rows, dim), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
@@ -84,18 +86,25 @@ def run_case(method: str, data: str, seed: int) -> dict:
     seconds = time.perf_counter() - start
     levels = level_report(final, [CODEBOOK] * LEVELS + [int(final[:, -1].max()) + 1])[:LEVELS]
     return {
-        "method": method, "items": len(x), "seconds": round(seconds, 2),
+        "method": method,
+        "items": len(x),
+        "seconds": round(seconds, 2),
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "collision_rate_before": collision_stats(codes)["collision_rate"],
         "collision_rate_after": collision_stats(final)["collision_rate"],
         "min_utilisation": min(level["utilisation"] for level in levels),
         "entropy_normalised": [round(level["entropy_normalised"], 3) for level in levels],
-    }  # fmt: skip
+    }
 
 
 def measure(method: str, data: str, seed: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", method, "--data", data, "--seed", str(seed)],
-                         check=True, capture_output=True, text=True, cwd=ROOT).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--case", method, "--data", data, "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -116,19 +125,29 @@ def main() -> None:
     for method, data in plan:
         rows.append(measure(method, data, args.seed))
         r = rows[-1]
-        print(f"{r['method']:18} {r['items']:>9,} items {r['seconds']:>7.1f} s {r['peak_mib']:>6,} MiB  "
-              f"collisions {r['collision_rate_before']:.2%} -> {r['collision_rate_after']:.2%}  "
-              f"min utilisation {r['min_utilisation']:.1%}", flush=True)  # fmt: skip
+        print(
+            f"{r['method']:18} {r['items']:>9,} items {r['seconds']:>7.1f} s {r['peak_mib']:>6,} MiB  "
+            f"collisions {r['collision_rate_before']:.2%} -> {r['collision_rate_after']:.2%}  "
+            f"min utilisation {r['min_utilisation']:.1%}",
+            flush=True,
+        )
     ours, base = rows[0], rows[1]
     speedup = base["seconds"] / ours["seconds"]
     if not args.quick:
-        record = {"command": "python bench/sid.py", "levels": LEVELS, "codebook_size": CODEBOOK, "rows": rows,
-                  "speedup_vs_sklearn_100k": round(speedup, 2)}  # fmt: skip
+        record = {
+            "command": "python bench/sid.py",
+            "levels": LEVELS,
+            "codebook_size": CODEBOOK,
+            "rows": rows,
+            "speedup_vs_sklearn_100k": round(speedup, 2),
+        }
         (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
         (ROOT / "docs" / "bench" / "sid.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"rqkmeans 100k x 384, {LEVELS}x{CODEBOOK}: {ours['seconds']:.1f} s, {ours['peak_mib']:,} MiB, "
-          f"collisions after {ours['collision_rate_after']:.0%}, min utilisation {ours['min_utilisation']:.0%}; "
-          f"{speedup:.2f}x the speed of scikit-learn KMeans ({base['seconds']:.1f} s)")  # fmt: skip
+    print(
+        f"rqkmeans 100k x 384, {LEVELS}x{CODEBOOK}: {ours['seconds']:.1f} s, {ours['peak_mib']:,} MiB, "
+        f"collisions after {ours['collision_rate_after']:.0%}, min utilisation {ours['min_utilisation']:.0%}; "
+        f"{speedup:.2f}x the speed of scikit-learn KMeans ({base['seconds']:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

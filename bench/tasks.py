@@ -115,24 +115,65 @@ def main() -> None:
         test, seconds = run("adult", model="deepfm", **{**ctr, "data": "adult", "learning_rate": 1e-2})
         rows.append(("Adult", "deepfm", "auc", test["auc"], "sklearn one-hot LR", sklearn_adult_auc(), seconds))
         text = dict(sample=1000 if quick else 4000, max_len=96, split=[0.8, 0.05, 0.15])
-        test, seconds = run("reviews", task="text_cls", num_epochs=1, batch_size=32, learning_rate=2e-3,
-                            eval_batch_size=128, model_args={"finetune": "lora", "lora_r": 8}, data_args=text)  # fmt: skip
-        rows.append(("clothing reviews", "MiniLM + LoRA", "auc", test["auc"], "TF-IDF + LR",
-                     tfidf_reviews_auc(42, text["sample"], text["split"]), seconds))  # fmt: skip
-        test, seconds = run("digits", task="image_cls", num_epochs=4 if quick else 10, batch_size=64, learning_rate=3e-3)
-        rows.append(("digits", "cnn", "accuracy", test["accuracy"], "sklearn pixel LR", sklearn_digits_accuracy(42),
-                     seconds))  # fmt: skip
-        test, seconds = run("sasrec", task="seqrec", data=args.data, num_epochs=3 if quick else 10, batch_size=128,
-                            data_args={"repeat": 20})  # fmt: skip
-        rows.append(("ML-100K next item", "sasrec", "ndcg@10", test["ndcg@10"], "most popular",
-                     popularity_ndcg(Path(args.data)), seconds))  # fmt: skip
+        test, seconds = run(
+            "reviews",
+            task="text_cls",
+            num_epochs=1,
+            batch_size=32,
+            learning_rate=2e-3,
+            eval_batch_size=128,
+            model_args={"finetune": "lora", "lora_r": 8},
+            data_args=text,
+        )
+        rows.append(
+            (
+                "clothing reviews",
+                "MiniLM + LoRA",
+                "auc",
+                test["auc"],
+                "TF-IDF + LR",
+                tfidf_reviews_auc(42, text["sample"], text["split"]),
+                seconds,
+            )
+        )
+        test, seconds = run(
+            "digits", task="image_cls", num_epochs=4 if quick else 10, batch_size=64, learning_rate=3e-3
+        )
+        rows.append(
+            ("digits", "cnn", "accuracy", test["accuracy"], "sklearn pixel LR", sklearn_digits_accuracy(42), seconds)
+        )
+        test, seconds = run(
+            "sasrec",
+            task="seqrec",
+            data=args.data,
+            num_epochs=3 if quick else 10,
+            batch_size=128,
+            data_args={"repeat": 20},
+        )
+        rows.append(
+            (
+                "ML-100K next item",
+                "sasrec",
+                "ndcg@10",
+                test["ndcg@10"],
+                "most popular",
+                popularity_ndcg(Path(args.data)),
+                seconds,
+            )
+        )
     print("| data | model | metric | grec | baseline | baseline value | ratio | train s |")
     print("|---|---|---|---:|---|---:|---:|---:|")
     for data, model, metric, value, base_name, base, seconds in rows:
-        print(f"| {data} | {model} | {metric} | {value:.4f} | {base_name} | {base:.4f} | {value / base:.2f}x | "
-              f"{seconds:.0f} |")  # fmt: skip
-    record = {"quick": quick, "rows": [dict(zip(("data", "model", "metric", "value", "baseline", "baseline_value",
-                                                 "seconds"), r)) for r in rows]}  # fmt: skip
+        print(
+            f"| {data} | {model} | {metric} | {value:.4f} | {base_name} | {base:.4f} | {value / base:.2f}x | "
+            f"{seconds:.0f} |"
+        )
+    record = {
+        "quick": quick,
+        "rows": [
+            dict(zip(("data", "model", "metric", "value", "baseline", "baseline_value", "seconds"), r)) for r in rows
+        ],
+    }
     out = Path(args.out)
     stored = json.loads(out.read_text()) if out.is_file() else {}  # keeps what bench/pretrain.py stored
     out.parent.mkdir(parents=True, exist_ok=True)

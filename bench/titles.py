@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
-from grec.decoding.ranker import prompt_batch
-from grec.decoding.titles import generate_titles, title_config
 from grec.base.io import read_json, read_jsonl, write_json
+from grec.decoding.ranker import prompt_batch
+from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
+from grec.decoding.titles import generate_titles, title_config
 from grec.lm.checkpoint import load_trained
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +43,10 @@ def main() -> None:
 
     for path in (args.checkpoint, args.records, args.items):
         if not Path(path).exists():
-            raise SystemExit(f"{path} not found: train a title model first, e.g. "
-                             "`bench/quality.py --recipes bigrec --seeds 0`, or pass --checkpoint/--records")  # fmt: skip
+            raise SystemExit(
+                f"{path} not found: train a title model first, e.g. "
+                "`bench/quality.py --recipes bigrec --seeds 0`, or pass --checkpoint/--records"
+            )
     model, tokenizer, seq2seq = load_trained(args.checkpoint)
     if seq2seq:
         raise SystemExit("bench/titles.py times a causal model: seq2seq generate already encodes once per prompt")
@@ -62,15 +64,26 @@ def main() -> None:
     config = title_config(width, width, 64, tokenizer.eos_token_id, tokenizer.pad_token_id)
     started = time.perf_counter()
     with torch.no_grad():
-        plain = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                               prefix_allowed_tokens_fn=TitlePrefixConstraint(trie, ids.shape[1]))  # fmt: skip
+        plain = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            generation_config=config,
+            prefix_allowed_tokens_fn=TitlePrefixConstraint(trie, ids.shape[1]),
+        )
     plain_seconds = time.perf_counter() - started
     plain = plain[:, ids.shape[1] :].tolist()
     same = ours == [plain[k * width : (k + 1) * width] for k in range(len(records))]
 
-    result = {"checkpoint": args.checkpoint, "users": len(records), "beams": width, "prompt_tokens": ids.shape[1],
-              "plain_generate_seconds": round(plain_seconds, 2), "grec_seconds": round(grec_seconds, 2),
-              "same_titles": same, "ratio": round(plain_seconds / grec_seconds, 2)}  # fmt: skip
+    result = {
+        "checkpoint": args.checkpoint,
+        "users": len(records),
+        "beams": width,
+        "prompt_tokens": ids.shape[1],
+        "plain_generate_seconds": round(plain_seconds, 2),
+        "grec_seconds": round(grec_seconds, 2),
+        "same_titles": same,
+        "ratio": round(plain_seconds / grec_seconds, 2),
+    }
     write_json(args.json, result)
     print(json.dumps(result, indent=1))
     if not same:

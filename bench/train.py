@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grec.lm.cpu_memory import kept_freed_memory
 from grec.base.io import write_json
+from grec.lm.cpu_memory import kept_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +39,11 @@ def prepare_inputs(tmp: Path, n_records: int) -> tuple[Path, Path, Path]:
     build_index(
         IndexConfig(data=str(tmp / "ml"), out=str(tmp / "sid"), method="sequential", levels=3, codebook_size=16)
     )
-    build_records(RecordsConfig(data=str(tmp / "ml"), sid=str(tmp / "sid"), out=str(tmp / "rec"), sample=n_records,
-                                max_history=20, seed=0))  # fmt: skip
+    build_records(
+        RecordsConfig(
+            data=str(tmp / "ml"), sid=str(tmp / "sid"), out=str(tmp / "rec"), sample=n_records, max_history=20, seed=0
+        )
+    )
     return tmp / "rec" / "train.json", tmp / "sid", tmp / "tok"
 
 
@@ -53,9 +56,17 @@ def tokenizer_folder(tmp: Path, records: Path) -> Path:
     folder.mkdir()
     texts = [r["instruction"] + " " + r["input"] for r in json.loads(records.read_text())[:2000]]
     (folder / "corpus.txt").write_text("\n".join(texts))
-    spm.SentencePieceTrainer.train(input=str(folder / "corpus.txt"), model_prefix=str(folder / "spiece"),
-                                   vocab_size=300, hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-                                   minloglevel=2)  # fmt: skip
+    spm.SentencePieceTrainer.train(
+        input=str(folder / "corpus.txt"),
+        model_prefix=str(folder / "spiece"),
+        vocab_size=300,
+        hard_vocab_limit=False,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
     T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
     return folder
 
@@ -68,15 +79,35 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int,
     from grec.train import TrainConfig, train
 
     if model == "t5":
-        base = dict(base_model=str(tok), from_scratch=str(ROOT / "configs" / "models" / "tiger_t5.json"),
-                    batch_size=32, micro_batch_size=32, learning_rate=1e-3)  # fmt: skip
+        base = dict(
+            base_model=str(tok),
+            from_scratch=str(ROOT / "configs" / "models" / "tiger_t5.json"),
+            batch_size=32,
+            micro_batch_size=32,
+            learning_rate=1e-3,
+        )
     else:
         from grec.base import assets
 
-        base = dict(base_model=str(assets.smollm2_gguf()), finetune="lora", batch_size=8, micro_batch_size=8,
-                    learning_rate=2e-4, cutoff_len=256)  # fmt: skip
-    cfg = TrainConfig(train_data_path=[str(records)], sid=str(sid), output_dir=str(out), num_epochs=1,
-                      sample=steps_records, group_by_length=True, seed=0, logging_steps=50, **base)  # fmt: skip
+        base = dict(
+            base_model=str(assets.smollm2_gguf()),
+            finetune="lora",
+            batch_size=8,
+            micro_batch_size=8,
+            learning_rate=2e-4,
+            cutoff_len=256,
+        )
+    cfg = TrainConfig(
+        train_data_path=[str(records)],
+        sid=str(sid),
+        output_dir=str(out),
+        num_epochs=1,
+        sample=steps_records,
+        group_by_length=True,
+        seed=0,
+        logging_steps=50,
+        **base,
+    )
     start = time.perf_counter()
     train(cfg)
     return {"seconds": time.perf_counter() - start}
@@ -97,8 +128,8 @@ def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int
         TrainingArguments,
     )
 
-    from grec.records import prompt
     from grec.base.sid import SidMap, add_sid_tokens
+    from grec.records import prompt
 
     tokenizer = AutoTokenizer.from_pretrained(tok)
     settings = json.loads((ROOT / "configs" / "models" / "tiger_t5.json").read_text())
@@ -106,13 +137,31 @@ def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int
     model = T5ForConditionalGeneration(config)
     add_sid_tokens(tokenizer, SidMap.load(sid), model)
     data = json.loads(records.read_text())[:steps_records]
-    rows = [{"input_ids": tokenizer(prompt(r), add_special_tokens=False)["input_ids"][-512:],
-             "labels": tokenizer(r["output"])["input_ids"]} for r in data]  # fmt: skip
-    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=32, num_train_epochs=1,
-                             learning_rate=1e-3, report_to=[], save_strategy="no", logging_steps=50, seed=0,
-                             use_cpu=True, dataloader_pin_memory=False)  # fmt: skip
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))  # fmt: skip
+    rows = [
+        {
+            "input_ids": tokenizer(prompt(r), add_special_tokens=False)["input_ids"][-512:],
+            "labels": tokenizer(r["output"])["input_ids"],
+        }
+        for r in data
+    ]
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=32,
+        num_train_epochs=1,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=50,
+        seed=0,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
+    )
     start = time.perf_counter()
     with kept_freed_memory(keep_memory):
         trainer.train()
@@ -126,19 +175,32 @@ def run_plain_smollm2(records: Path, sid: Path, out: Path, steps_records: int, k
 
     from grec.base import assets
     from grec.base.sid import SidMap, add_sid_tokens
-    from grec.train.data import tokenize_records
     from grec.lm.loading import apply_lora, load_model, resolve_base_model
+    from grec.train.data import tokenize_records
 
     model, tokenizer, _ = load_model(resolve_base_model(str(assets.smollm2_gguf())))
     ids = add_sid_tokens(tokenizer, SidMap.load(sid), model)
     tokens = sorted({int(i) for level in ids.level_ids for i in level if i >= 0})
     model = apply_lora(model, False, 8, 16, 0.05, ["q_proj", "v_proj"], tokens)
     rows, _ = tokenize_records(json.loads(records.read_text())[:steps_records], tokenizer, False, 256)
-    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=8, num_train_epochs=1,
-                             learning_rate=2e-4, report_to=[], save_strategy="no", logging_steps=50, seed=0,
-                             use_cpu=True, dataloader_pin_memory=False)  # fmt: skip
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=8,
+        num_train_epochs=1,
+        learning_rate=2e-4,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=50,
+        seed=0,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+    )
     start = time.perf_counter()
     with kept_freed_memory(keep_memory):
         trainer.train()
@@ -172,8 +234,8 @@ def real_tokens(records: Path, sid: Path, tok: Path | None, n: int, model: str) 
 
     from grec.base import assets
     from grec.base.sid import SidMap, add_sid_tokens
-    from grec.train.data import tokenize_records
     from grec.lm.loading import resolve_base_model
+    from grec.train.data import tokenize_records
 
     folder = tok if model == "t5" else resolve_base_model(str(assets.smollm2_gguf()))
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -188,13 +250,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the T5 case on 384 records (about 2 minutes)")
     parser.add_argument("--records", type=int, default=4096)
-    parser.add_argument("--model", choices=["t5", "smollm2"], default="t5",
-                        help="t5: the TIGER T5 from scratch; smollm2: the packaged SmolLM2-135M with LoRA and SID tokens")  # fmt: skip
-    parser.add_argument("--plain_keep_memory", action="store_true",
-                        help="also run the plain script with grec's allocator setting (grec/cpu_memory.py), "
-                             "to show what the rest of grec's changes give")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run both sides this many times, alternating, and keep each side's fastest run")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        choices=["t5", "smollm2"],
+        default="t5",
+        help="t5: the TIGER T5 from scratch; smollm2: the packaged SmolLM2-135M with LoRA and SID tokens",
+    )
+    parser.add_argument(
+        "--plain_keep_memory",
+        action="store_true",
+        help="also run the plain script with grec's allocator setting (grec/cpu_memory.py), "
+        "to show what the rest of grec's changes give",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run both sides this many times, alternating, and keep each side's fastest run",
+    )
     args = parser.parse_args()
     n = 384 if args.quick else args.records
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,19 +288,28 @@ def main() -> None:
         row["seconds"] = round(row["seconds"], 1)
         row["samples_per_second"] = round(n / row["seconds"], 2)
         row["tokens_per_second"] = round(tokens / row["seconds"], 1)
-        print(f"{name:17} {row['seconds']:7.1f} s  {row['samples_per_second']:7.2f} samples/s  "
-              f"{row['tokens_per_second']:8.1f} tokens/s  peak {row['peak_mib']} MiB")  # fmt: skip
+        print(
+            f"{name:17} {row['seconds']:7.1f} s  {row['samples_per_second']:7.2f} samples/s  "
+            f"{row['tokens_per_second']:8.1f} tokens/s  peak {row['peak_mib']} MiB"
+        )
     ratio = ours["samples_per_second"] / plain["samples_per_second"]
-    model_name = {"t5": "TIGER T5 (configs/models/tiger_t5.json), from scratch",
-                  "smollm2": "SmolLM2-135M-Instruct + LoRA r8 (q,v) + SID tokens"}[args.model]  # fmt: skip
+    model_name = {
+        "t5": "TIGER T5 (configs/models/tiger_t5.json), from scratch",
+        "smollm2": "SmolLM2-135M-Instruct + LoRA r8 (q,v) + SID tokens",
+    }[args.model]
     command = (" --quick" if args.quick else f" --model {args.model} --records {n}") + (
         " --plain_keep_memory" if args.plain_keep_memory else ""
     )
-    record = {"command": "python bench/train.py" + command + (f" --repeat {args.repeat}" if args.repeat > 1 else ""),
-              "all_seconds": {side: [round(row["seconds"], 1) for row in r] for side, r in runs.items()},
-              "records": n, "real_tokens": tokens, "model": model_name, "rows": rows,
-              "peak_mib_ratio_grec_over_plain": round(ours["peak_mib"] / plain["peak_mib"], 2),
-              "ratio_grec_over_plain": round(ratio, 2)}  # fmt: skip
+    record = {
+        "command": "python bench/train.py" + command + (f" --repeat {args.repeat}" if args.repeat > 1 else ""),
+        "all_seconds": {side: [round(row["seconds"], 1) for row in r] for side, r in runs.items()},
+        "records": n,
+        "real_tokens": tokens,
+        "model": model_name,
+        "rows": rows,
+        "peak_mib_ratio_grec_over_plain": round(ours["peak_mib"] / plain["peak_mib"], 2),
+        "ratio_grec_over_plain": round(ratio, 2),
+    }
     if args.plain_keep_memory:
         kept = rows["plain_kept_memory"]
         record["ratio_grec_over_plain_kept_memory"] = round(ours["samples_per_second"] / kept["samples_per_second"], 2)

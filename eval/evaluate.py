@@ -1,11 +1,11 @@
-"""Score result files: `python eval/evaluate.py --input_dir outputs` (flags: `grec evaluate --help`)."""
+"""Score result files: `python eval/evaluate.py --input_dir outputs` (flags: `grec evaluate --help`).
+
+Needs grec installed (`make install`, or `pip install -e .`), as train.py and inference.py do.
+"""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from grec.cli import main  # noqa: E402
+from grec.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 
-from grec.base.version import __version__
 from grec.base.config import command
 from grec.base.errors import GrecError
+from grec.base.version import __version__
 from grec.stages import STAGES, Stage
 
 
@@ -90,7 +90,10 @@ def _generate() -> Callable:
 # name -> (one-line description, builder of the fire command): the stages of grec.stages plus the
 # commands that are not pipeline stages. Builders import lazily so that `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
-    "run": ("run a recipe's whole stage chain (tiger, sidlm, lcrec, bigrec, sasrec, demo), skipping finished stages", _run),
+    "run": (
+        "run a recipe's whole stage chain (tiger, sidlm, lcrec, bigrec, sasrec, demo), skipping finished stages",
+        _run,
+    ),
     **{name: (stage.description, lambda stage=stage: _stage_command(stage)) for name, stage in STAGES.items()},
     "list": ("list the registered tasks, models and datasets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),

@@ -56,11 +56,17 @@ def generate(cfg: GenerateConfig) -> list[str]:
         model, tokenizer, seq2seq = load_model(cfg.checkpoint)
     torch.manual_seed(cfg.seed)
     inputs = tokenizer(cfg.prompt, return_tensors="pt")
-    config = GenerationConfig(max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.num_return_sequences,
-                              do_sample=cfg.do_sample, num_beams=1 if cfg.do_sample else cfg.num_return_sequences,
-                              temperature=cfg.temperature if cfg.do_sample else None,
-                              top_p=cfg.top_p if cfg.do_sample else None, top_k=None,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens,
+        num_return_sequences=cfg.num_return_sequences,
+        do_sample=cfg.do_sample,
+        num_beams=1 if cfg.do_sample else cfg.num_return_sequences,
+        temperature=cfg.temperature if cfg.do_sample else None,
+        top_p=cfg.top_p if cfg.do_sample else None,
+        top_k=None,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     with torch.no_grad():
         out = model.eval().generate(**inputs, generation_config=config)
     if seq2seq:
@@ -69,5 +75,7 @@ def generate(cfg: GenerateConfig) -> list[str]:
     prompt = tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=True)
     texts = [tokenizer.decode(seq, skip_special_tokens=True) for seq in out]
     start = inputs["input_ids"].shape[1]
-    return [t[len(prompt):] if t.startswith(prompt) else tokenizer.decode(seq[start:], skip_special_tokens=True)
-            for t, seq in zip(texts, out)]  # fmt: skip
+    return [
+        t[len(prompt) :] if t.startswith(prompt) else tokenizer.decode(seq[start:], skip_special_tokens=True)
+        for t, seq in zip(texts, out)
+    ]

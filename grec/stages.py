@@ -62,15 +62,19 @@ def _train_task(cfg, state) -> str | None:
     if rank() != 0:
         return None
     test = ", ".join(f"{k} {v:.4f}" for k, v in state["test"].items())
-    return (f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
-            f"at epoch {state['best_epoch']}; test {test}")  # fmt: skip
+    return (
+        f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
+        f"at epoch {state['best_epoch']}; test {test}"
+    )
 
 
 def _infer(cfg, summary) -> str | None:
     if rank() != 0:
         return None
-    return (f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
-            f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)")  # fmt: skip
+    return (
+        f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
+        f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)"
+    )
 
 
 def _evaluate(cfg, table) -> str:
@@ -85,24 +89,77 @@ def _evaluate(cfg, table) -> str:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("prepare", "interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits",
-              "grec.prepare", "PrepareConfig", "prepare", _prepare),
-        Stage("index", "item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)",
-              "grec.index", "IndexConfig", "build_index", _index),
-        Stage("tokenizer", "train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer",
-              "grec.tokenizer", "TokenizerConfig", "train_tokenizer",
-              lambda cfg, tok: f"tokenizer ({cfg.style}, {cfg.model_type}, {len(tok):,} tokens) -> {cfg.out}"),
-        Stage("records", "prepared splits (+ semantic IDs) -> instruction records for LLM training",
-              "grec.records", "RecordsConfig", "build_records", _records),
-        Stage("train", "fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py",
-              "grec.train", "TrainConfig", "train", _train),
-        Stage("train-task", "train a registered task (SASRec, CTR, text/image classification, LM pretraining) "
-              "with the shared trainer", "grec.tasks", "TaskConfig", "train_task", _train_task),
-        Stage("infer", "rank catalog items per user with SID-constrained beam search; also inference.py",
-              "grec.infer", "InferConfig", "infer", _infer),
-        Stage("popularity", "the most-popular baseline as a result file", "grec.infer.popularity",
-              "PopularityConfig", "popularity", lambda cfg, n: f"most-popular items for {n:,} users -> {cfg.out}"),
-        Stage("evaluate", "HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py",
-              "grec.evaluate", "EvaluateConfig", "evaluate", _evaluate),
+        Stage(
+            "prepare",
+            "interaction logs (ML-100K, Amazon, CSV/JSONL) -> leave-one-out splits",
+            "grec.prepare",
+            "PrepareConfig",
+            "prepare",
+            _prepare,
+        ),
+        Stage(
+            "index",
+            "item text -> embeddings -> collision-free semantic IDs (RQ-KMeans, RQ-VAE, ...)",
+            "grec.index",
+            "IndexConfig",
+            "build_index",
+            _index,
+        ),
+        Stage(
+            "tokenizer",
+            "train a sentencepiece tokenizer on a corpus, saved as a Hugging Face tokenizer",
+            "grec.tokenizer",
+            "TokenizerConfig",
+            "train_tokenizer",
+            lambda cfg, tok: f"tokenizer ({cfg.style}, {cfg.model_type}, {len(tok):,} tokens) -> {cfg.out}",
+        ),
+        Stage(
+            "records",
+            "prepared splits (+ semantic IDs) -> instruction records for LLM training",
+            "grec.records",
+            "RecordsConfig",
+            "build_records",
+            _records,
+        ),
+        Stage(
+            "train",
+            "fine-tune a causal or seq2seq LM on records (LoRA or full); also train.py",
+            "grec.train",
+            "TrainConfig",
+            "train",
+            _train,
+        ),
+        Stage(
+            "train-task",
+            "train a registered task (SASRec, CTR, text/image classification, LM pretraining) with the shared trainer",
+            "grec.tasks",
+            "TaskConfig",
+            "train_task",
+            _train_task,
+        ),
+        Stage(
+            "infer",
+            "rank catalog items per user with SID-constrained beam search; also inference.py",
+            "grec.infer",
+            "InferConfig",
+            "infer",
+            _infer,
+        ),
+        Stage(
+            "popularity",
+            "the most-popular baseline as a result file",
+            "grec.infer.popularity",
+            "PopularityConfig",
+            "popularity",
+            lambda cfg, n: f"most-popular items for {n:,} users -> {cfg.out}",
+        ),
+        Stage(
+            "evaluate",
+            "HR/NDCG/MRR@K tables for every result file under a folder; also eval/evaluate.py",
+            "grec.evaluate",
+            "EvaluateConfig",
+            "evaluate",
+            _evaluate,
+        ),
     )
-}  # fmt: skip
+}

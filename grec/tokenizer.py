@@ -93,7 +93,9 @@ def corpus_lines(paths: list[str], fields: list[str], encoding: str = "utf-8"):
                     count += 1
                     yield text
         if count == 0:
-            raise GrecError(f"{path}: no text in this corpus file" + (f" (fields: {', '.join(fields)})" if jsonl else ""))
+            raise GrecError(
+                f"{path}: no text in this corpus file" + (f" (fields: {', '.join(fields)})" if jsonl else "")
+            )
 
 
 def train_tokenizer(cfg: TokenizerConfig):
@@ -106,19 +108,29 @@ def train_tokenizer(cfg: TokenizerConfig):
             for text in corpus_lines(cfg.corpus, cfg.field, cfg.encoding):
                 handle.write(text + "\n")
         try:
-            spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(Path(tmp) / "sp"),
-                                           vocab_size=cfg.vocab_size, model_type=cfg.model_type,
-                                           character_coverage=1.0, minloglevel=2,
-                                           input_sentence_size=max(cfg.max_sentences, 0),
-                                           shuffle_input_sentence=cfg.max_sentences > 0, **SPECIALS[cfg.style])  # fmt: skip
+            spm.SentencePieceTrainer.train(
+                input=str(corpus),
+                model_prefix=str(Path(tmp) / "sp"),
+                vocab_size=cfg.vocab_size,
+                model_type=cfg.model_type,
+                character_coverage=1.0,
+                minloglevel=2,
+                input_sentence_size=max(cfg.max_sentences, 0),
+                shuffle_input_sentence=cfg.max_sentences > 0,
+                **SPECIALS[cfg.style],
+            )
         except RuntimeError as err:
             limit = re.search(r"<= (\d+)", str(err))
             if limit:
-                raise GrecError(f"--vocab_size {cfg.vocab_size}: this corpus supports at most {limit.group(1)}") from None
+                raise GrecError(
+                    f"--vocab_size {cfg.vocab_size}: this corpus supports at most {limit.group(1)}"
+                ) from None
             floor = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(err))
             if floor:
-                raise GrecError(f"--vocab_size {cfg.vocab_size}: this corpus needs at least {floor.group(2)} "
-                                f"(every distinct character plus the special tokens)") from None  # fmt: skip
+                raise GrecError(
+                    f"--vocab_size {cfg.vocab_size}: this corpus needs at least {floor.group(2)} "
+                    f"(every distinct character plus the special tokens)"
+                ) from None
             raise GrecError(f"sentencepiece could not train on the corpus: {err}") from None
         folder = Path(tmp) / "hf"
         folder.mkdir()
@@ -163,8 +175,9 @@ def _wrap(style: str, model_file: Path, folder: Path):
         converted = LlamaTokenizer.from_pretrained(folder, **layout)
     backend = converted.backend_tokenizer
     specials = [(piece, processor.piece_to_id(piece)) for piece in sorted(set(names.values())) if piece in template]
-    backend.post_processor = TemplateProcessing(single=template, pair=f"{template} {template.replace('$A', '$B')}",
-                                                special_tokens=specials)  # fmt: skip
+    backend.post_processor = TemplateProcessing(
+        single=template, pair=f"{template} {template.replace('$A', '$B')}", special_tokens=specials
+    )
     return PreTrainedTokenizerFast(tokenizer_object=backend, **names)
 
 

@@ -74,8 +74,16 @@ def t5_tokenizer_dir(ml100k, tmp_path_factory):
     folder = tmp_path_factory.mktemp("t5-tokenizer")
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(r["text"] for r in read_jsonl(ml100k / "items.jsonl")))
-    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "spiece"), vocab_size=600,
-                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)  # fmt: skip
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(folder / "spiece"),
+        vocab_size=600,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
     T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
     return folder
 
@@ -88,9 +96,16 @@ def tiny_llama_dir(smol_tokenizer_dir, tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
-                         eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

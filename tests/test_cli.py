@@ -63,8 +63,10 @@ def test_config_errors_name_the_field(tmp_path):
 def test_console_script_exit_status_on_bad_input(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "grec", "prepare", "--dataset", "nope", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: --dataset: unknown dataset 'nope'; choose one of ml-100k, amazon, csv"
     assert "Traceback" not in result.stderr

@@ -60,14 +60,32 @@ def test_attention_with_dropout_is_softmax_then_the_drawn_mask(mask_kind):
 
 
 def _t5(dropout_rate):
-    config = T5Config(vocab_size=50, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-                      dropout_rate=dropout_rate, decoder_start_token_id=0, attn_implementation="sdpa")  # fmt: skip
+    config = T5Config(
+        vocab_size=50,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        dropout_rate=dropout_rate,
+        decoder_start_token_id=0,
+        attn_implementation="sdpa",
+    )
     return T5ForConditionalGeneration(config)
 
 
 def _llama(dropout_rate):
-    config = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, attention_dropout=dropout_rate, attn_implementation="sdpa")  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        attention_dropout=dropout_rate,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(config)
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
+from grec.base.sid import SidMap, SidTokens
 from grec.decoding.beam import sid_beam_search
 from grec.decoding.sid_index import SidIndex
-from grec.base.sid import SidMap, SidTokens
 
 BASE_VOCAB = 40
 
@@ -21,20 +21,29 @@ def random_catalog(n_items: int, sizes: tuple[int, ...], seed: int) -> tuple[Sid
     for size in sizes:
         level_ids.append(np.arange(start, start + size))
         start += size
-    item_ids = np.stack([level_ids[l][codes[:, l]] for l in range(len(sizes))], 1)
+    item_ids = np.stack([level_ids[level][codes[:, level]] for level in range(len(sizes))], 1)
     return sid_map, SidTokens(item_ids=item_ids, level_ids=level_ids, added=[])
 
 
 def tiny_llama(vocab: int):
     torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2)).eval()  # fmt: skip
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).eval()
 
 
 def tiny_t5(vocab: int):
     torch.manual_seed(0)
-    return T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=32, d_ff=64, d_kv=8, num_layers=2,
-                                               num_heads=4, decoder_start_token_id=0)).eval()  # fmt: skip
+    return T5ForConditionalGeneration(
+        T5Config(vocab_size=vocab, d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4, decoder_start_token_id=0)
+    ).eval()
 
 
 def left_pad(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,8 +105,9 @@ def test_narrow_beams_return_valid_distinct_items_and_respect_exclusions():
     # at full width, excluding items removes exactly them from the exhaustive ranking
     free = sid_beam_search(model, ids[2:], mask[2:], index, num_beams=500)
     kept = [(r, s) for r, s in zip(free.items[0].tolist(), free.scores[0].tolist()) if r not in seen[2]]
-    excluded = sid_beam_search(model, ids[2:], mask[2:], index, num_beams=500, num_return_sequences=100,
-                               exclude=seen[2:])  # fmt: skip
+    excluded = sid_beam_search(
+        model, ids[2:], mask[2:], index, num_beams=500, num_return_sequences=100, exclude=seen[2:]
+    )
     assert excluded.items[0].tolist() == [r for r, _ in kept]
     np.testing.assert_allclose(excluded.scores[0].numpy(), [s for _, s in kept], rtol=1e-5)
 
@@ -121,16 +131,34 @@ def test_hf_prefix_function_is_exact_at_full_width_and_ignores_generation_config
     index = SidIndex.build(sid_map, tokens)
     prompt = [4, 9, 2, 7]
     ids, mask = left_pad([prompt])
-    rows, scores = hf_constrained_generate(model, ids, mask, index, num_beams=24, num_return_sequences=24,
-                                           eos_token_id=eos, pad_token_id=0, seq2seq=seq2seq)  # fmt: skip
+    rows, scores = hf_constrained_generate(
+        model,
+        ids,
+        mask,
+        index,
+        num_beams=24,
+        num_return_sequences=24,
+        eos_token_id=eos,
+        pad_token_id=0,
+        seq2seq=seq2seq,
+    )
     # generate's sequence score is the sum over the SID tokens (the forced end-of-sequence step adds nothing)
     expected = brute_force(model, prompt, tokens, seq2seq)
     assert sorted(rows[0].tolist()) == list(range(24))
     np.testing.assert_allclose(scores[0].numpy(), np.sort(expected)[::-1], rtol=1e-4, atol=1e-4)
     # an instruct checkpoint's sampling settings must not leak into the search
     model.generation_config.do_sample, model.generation_config.top_k, model.generation_config.temperature = True, 2, 5.0
-    rows_again, _ = hf_constrained_generate(model, ids, mask, index, num_beams=24, num_return_sequences=24,
-                                            eos_token_id=eos, pad_token_id=0, seq2seq=seq2seq)  # fmt: skip
+    rows_again, _ = hf_constrained_generate(
+        model,
+        ids,
+        mask,
+        index,
+        num_beams=24,
+        num_return_sequences=24,
+        eos_token_id=eos,
+        pad_token_id=0,
+        seq2seq=seq2seq,
+    )
     assert rows_again.tolist() == rows.tolist()
 
 
@@ -231,11 +259,13 @@ def test_shared_prompt_attention_equals_sdpa_over_repeated_keys():
     own_k, own_v = torch.randn(2, users * width, kv_heads, steps, dim)
     padding = torch.ones(users, length, dtype=torch.long)
     padding[0, :3] = padding[2, :1] = 0
-    out, _ = shared_prompt_attention(None, query, (prompt_k, own_k), (prompt_v, own_v),
-                                     prompt_mask(padding, torch.float32), scaling=0.3)  # fmt: skip
+    out, _ = shared_prompt_attention(
+        None, query, (prompt_k, own_k), (prompt_v, own_v), prompt_mask(padding, torch.float32), scaling=0.3
+    )
     keys = torch.cat([prompt_k.repeat_interleave(width, 0), own_k], 2).repeat_interleave(heads // kv_heads, 1)
     values = torch.cat([prompt_v.repeat_interleave(width, 0), own_v], 2).repeat_interleave(heads // kv_heads, 1)
     keep = torch.cat([padding.repeat_interleave(width, 0), torch.ones(users * width, steps, dtype=torch.long)], 1)
-    expected = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=keep[:, None, None, :] == 1,
-                                                                scale=0.3)  # fmt: skip
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, keys, values, attn_mask=keep[:, None, None, :] == 1, scale=0.3
+    )
     torch.testing.assert_close(out, expected.transpose(1, 2), rtol=1e-5, atol=1e-6)

@@ -34,7 +34,7 @@ def test_semantics_by_hand():
     assert got["coverage@10"] == pytest.approx(4 / 8)
 
 
-def write(path: Path, records, lines=False):
+def write(path: Path, records, lines=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     if lines:
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -42,16 +42,18 @@ def write(path: Path, records, lines=False):
         path.write_text(json.dumps(records))
 
 
-def test_folder_of_runs(tmp_path):
+def test_folder_of_runs(tmp_path, caplog):
     records = [{"target": t, "predict": p, "input": "..."} for p, t in CASES]
-    write(tmp_path / "seed1" / "test.json", records)
-    write(tmp_path / "seed0" / "test.jsonl", records[:2], lines=True)
-    write(tmp_path / "records" / "train.json", [{"instruction": "x", "input": "", "output": "y"}])
+    write(tmp_path / "seed1" / "test.jsonl", records)
+    write(tmp_path / "seed0" / "test.jsonl", records[:2])
+    write(tmp_path / "old" / "test.json", records, lines=False)  # a JSON list: the format before JSON lines
+    write(tmp_path / "records" / "train.json", [{"instruction": "x", "input": "", "output": "y"}], lines=False)
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "test.json").write_text('[{"target": "t", "predict": ["t"]}, {"predict": []}]')
+    (tmp_path / "broken" / "test.jsonl").write_text('{"target": "t", "predict": ["t"]}\n{"predict": []}\n')
     table = evaluate(EvaluateConfig(input_dir=str(tmp_path), topk=[1, 3]))
-    assert list(table) == ["seed0/test.jsonl", "seed1/test.json"]  # sorted; broken one skipped, records ignored
-    assert table["seed1/test.json"]["HR@3"] == pytest.approx(0.75)
+    assert list(table) == ["seed0/test.jsonl", "seed1/test.jsonl"]  # sorted; broken and old skipped, records ignored
+    assert "old/test.json: a JSON list; result files are JSON lines" in caplog.text and "Convert it" in caplog.text
+    assert table["seed1/test.jsonl"]["HR@3"] == pytest.approx(0.75)
     assert table["seed0/test.jsonl"]["HR@3"] == pytest.approx(0.5) and table["seed0/test.jsonl"]["records"] == 2
     assert json.loads((tmp_path / "metrics.json").read_text()) == table
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("file,records,HR@1,HR@3")
@@ -59,15 +61,23 @@ def test_folder_of_runs(tmp_path):
 
 def test_script_prints_markdown_and_fails_clearly(tmp_path):
     root = Path(__file__).resolve().parent.parent
-    write(tmp_path / "run" / "test.json", [{"target": "t", "predict": ["t", "a"]}])
-    result = subprocess.run([sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    write(tmp_path / "run" / "test.jsonl", [{"target": "t", "predict": ["t", "a"]}])
+    result = subprocess.run(
+        [sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
-    assert "| run/test.json | 1 | 1.0000" in result.stdout
+    assert "| run/test.jsonl | 1 | 1.0000" in result.stdout
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(GrecError, match="no result files"):
         evaluate(EvaluateConfig(input_dir=str(empty)))
-    result = subprocess.run([sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(empty)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(root / "eval" / "evaluate.py"), "--input_dir", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "no result files" in result.stderr

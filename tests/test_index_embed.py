@@ -33,12 +33,21 @@ def test_minilm_embeddings_are_unit_norm_and_batch_independent():
 def test_causal_and_t5_encoder_folders(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(assets.minilm_dir())
     torch.manual_seed(0)
-    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))  # fmt: skip
+    llama = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    )
     llama.save_pretrained(tmp_path / "llama")
     tokenizer.save_pretrained(tmp_path / "llama")
-    t5 = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1,
-                                             num_heads=2))  # fmt: skip
+    t5 = T5ForConditionalGeneration(
+        T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2)
+    )
     t5.save_pretrained(tmp_path / "t5")
     tokenizer.save_pretrained(tmp_path / "t5")
     for folder, pooling in ((tmp_path / "llama", "last"), (tmp_path / "llama", "mean"), (tmp_path / "t5", "mean")):

@@ -7,8 +7,8 @@ import pytest
 from helpers import leftovers, read_jsonl
 
 from grec.base.errors import GrecError
-from grec.index import IndexConfig, build_index
 from grec.base.sid import SidMap
+from grec.index import IndexConfig, build_index
 
 
 def test_default_index_of_ml100k_is_one_to_one(ml100k, ml100k_sid):
@@ -59,8 +59,9 @@ def test_same_seed_same_map_and_skip(ml100k, ml100k_sid, tmp_path):
 )
 def test_every_method_is_one_to_one_on_ml100k(ml100k, ml100k_sid, tmp_path, settings):
     out = tmp_path / "m"
-    report = build_index(IndexConfig(data=str(ml100k), out=str(out), embeddings=str(ml100k_sid / "embeddings.npy"),
-                                     **settings))  # fmt: skip
+    report = build_index(
+        IndexConfig(data=str(ml100k), out=str(out), embeddings=str(ml100k_sid / "embeddings.npy"), **settings)
+    )
     codes = np.load(out / "sid_codes.npy")
     assert len({tuple(r) for r in codes.tolist()}) == 1682
     assert report["collisions_after"]["collision_rate"] == 0.0
@@ -78,8 +79,10 @@ def write_items(folder, records):
     return folder
 
 
-@pytest.mark.parametrize("settings", [{"dedup": "level"}, {"dedup": "sinkhorn"}, {"method": "random"},
-                                      {"method": "rqvae", "rqvae_epochs": 10}])  # fmt: skip
+@pytest.mark.parametrize(
+    "settings",
+    [{"dedup": "level"}, {"dedup": "sinkhorn"}, {"method": "random"}, {"method": "rqvae", "rqvae_epochs": 10}],
+)
 def test_update_keeps_existing_codes(ml100k, ml100k_sid, tmp_path, settings):
     items = read_jsonl(ml100k / "items.jsonl")
     x = np.load(ml100k_sid / "embeddings.npy")
@@ -118,8 +121,9 @@ def test_bad_input(ml100k, ml100k_sid, tmp_path, grec_cli):
     with pytest.raises(GrecError, match="--levels: must be at least 1"):
         IndexConfig(data=str(ml100k), levels=0)
     with pytest.raises(GrecError, match="1682 items do not fit in 4\\^2 = 16 semantic IDs"):
-        build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "o4"), method="sequential", levels=2,
-                                codebook_size=4))  # fmt: skip
+        build_index(
+            IndexConfig(data=str(ml100k), out=str(tmp_path / "o4"), method="sequential", levels=2, codebook_size=4)
+        )
     for name in ("o1", "o2", "o3", "o4"):
         assert not (tmp_path / name).exists()
     assert leftovers(tmp_path) == []
@@ -160,10 +164,15 @@ def test_training_sequences_are_rebuilt_whole_from_cut_histories(ml100k, tmp_pat
     from grec.index.collab import training_sequences
 
     # prepare cuts histories to --max_history (2 here); the chained records still give the whole sequence
-    lines = [{"user_id": "u", "history": ["a"], "target": "b"}, {"user_id": "u", "history": ["a", "b"], "target": "c"},
-             {"user_id": "u", "history": ["b", "c"], "target": "d"}, {"user_id": "v", "history": ["x"], "target": "y"},
-             {"user_id": "u", "history": ["c", "d"], "target": "e"},
-             {"user_id": "w", "history": ["p"], "target": "q"}, {"user_id": "w", "history": ["r", "s"], "target": "t"}]  # fmt: skip
+    lines = [
+        {"user_id": "u", "history": ["a"], "target": "b"},
+        {"user_id": "u", "history": ["a", "b"], "target": "c"},
+        {"user_id": "u", "history": ["b", "c"], "target": "d"},
+        {"user_id": "v", "history": ["x"], "target": "y"},
+        {"user_id": "u", "history": ["c", "d"], "target": "e"},
+        {"user_id": "w", "history": ["p"], "target": "q"},
+        {"user_id": "w", "history": ["r", "s"], "target": "t"},
+    ]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     # w's records do not chain (another tool's file): its longest history + target is kept
     assert training_sequences(tmp_path) == [["a", "b", "c", "d", "e"], ["x", "y"], ["r", "s", "t"]]

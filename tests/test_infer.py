@@ -4,37 +4,59 @@ import json
 
 import pytest
 import torch
-from helpers import free_port
+from helpers import free_port, read_jsonl
 
-from grec.decoding import SidIndex, sid_beam_search
 from grec.base.errors import GrecError
+from grec.base.sid import SidMap
+from grec.base.sid.tokens import sid_token_ids
+from grec.decoding import SidIndex, sid_beam_search
 from grec.evaluate import EvaluateConfig, evaluate
 from grec.infer import InferConfig, infer
 from grec.records import RecordsConfig, build_records
-from grec.base.sid import SidMap
-from grec.base.sid.tokens import sid_token_ids
 from grec.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def trained(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("infer")
-    build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5,
-                                sample=32, seed=0))  # fmt: skip
-    train(TrainConfig(base_model=str(tiny_llama_dir), train_data_path=[str(folder / "records" / "train.json")],
-                      sid=str(ml100k_sid), output_dir=str(folder / "run"), batch_size=16, micro_batch_size=16,
-                      num_epochs=1, finetune="lora", seed=0))  # fmt: skip
+    build_records(
+        RecordsConfig(
+            data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=32, seed=0
+        )
+    )
+    train(
+        TrainConfig(
+            base_model=str(tiny_llama_dir),
+            train_data_path=[str(folder / "records" / "train.json")],
+            sid=str(ml100k_sid),
+            output_dir=str(folder / "run"),
+            batch_size=16,
+            micro_batch_size=16,
+            num_epochs=1,
+            finetune="lora",
+            seed=0,
+        )
+    )
     return folder
 
 
 def test_infer_ranks_catalog_items_and_evaluate_scores_them(trained, ml100k_sid, tmp_path):
-    out = tmp_path / "results" / "test.json"
-    summary = infer(InferConfig(lora_weights=str(trained / "run" / "last"), test_data_path=str(trained / "records" / "test.json"),
-                                result_json_data=str(out), num_beams=10, batch_size=4, sample=12, exclude_history=True,
-                                sid=str(ml100k_sid)))  # fmt: skip
+    out = tmp_path / "results" / "test.jsonl"
+    summary = infer(
+        InferConfig(
+            lora_weights=str(trained / "run" / "last"),
+            test_data_path=str(trained / "records" / "test.json"),
+            result_json_data=str(out),
+            num_beams=10,
+            batch_size=4,
+            sample=12,
+            exclude_history=True,
+            sid=str(ml100k_sid),
+        )
+    )
     assert summary["records"] == 12
     sid_map = SidMap.load(ml100k_sid)
-    results = json.loads(out.read_text())
+    results = read_jsonl(out)
     for record in results:
         assert len(record["predict"]) == 10 == len(set(record["predict"]))
         assert all(item in sid_map for item in record["predict"])
@@ -42,7 +64,7 @@ def test_infer_ranks_catalog_items_and_evaluate_scores_them(trained, ml100k_sid,
         assert record["predict_sids"][0] == sid_map.sid_string(record["predict"][0])
         assert record["predict_scores"] == sorted(record["predict_scores"], reverse=True)
     table = evaluate(EvaluateConfig(input_dir=str(tmp_path / "results"), topk=[1, 10]))
-    assert table["test.json"]["records"] == 12 and table["test.json"]["duplicate_rate"] == 0.0
+    assert table["test.jsonl"]["records"] == 12 and table["test.jsonl"]["duplicate_rate"] == 0.0
 
 
 def test_hf_method_agrees_with_vectorised_at_full_width(trained, tmp_path):
@@ -57,7 +79,9 @@ def test_hf_method_agrees_with_vectorised_at_full_width(trained, tmp_path):
     ids = torch.tensor([tokenizer("### Response:\n")["input_ids"]])
     mask = torch.ones_like(ids)
     ours = sid_beam_search(model, ids, mask, index, num_beams=40)
-    rows, scores = hf_constrained_generate(model, ids, mask, index, 40, 40, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    rows, scores = hf_constrained_generate(
+        model, ids, mask, index, 40, 40, tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
     ours_by_item = dict(zip(ours.items[0].tolist(), ours.scores[0].tolist()))
     theirs_by_item = dict(zip(rows[0].tolist(), scores[0].tolist()))
     assert sorted(ours_by_item) == sorted(theirs_by_item) == list(range(40))  # near-ties may swap places
@@ -75,8 +99,14 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
     shuffled.save(tmp_path)
     (tmp_path / "settings.json").write_text("{}")
     with pytest.raises(GrecError, match="differs from the one the checkpoint was trained with"):
-        infer(InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data=str(tmp_path / "r.json"),
-                          sid=str(tmp_path)))  # fmt: skip
+        infer(
+            InferConfig(
+                checkpoint=checkpoint,
+                test_data_path=records,
+                result_json_data=str(tmp_path / "r.json"),
+                sid=str(tmp_path),
+            )
+        )
     assert not (tmp_path / "r.json").exists()
 
 
@@ -87,21 +117,39 @@ def test_two_processes_write_the_same_result_file(trained, tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    common = dict(checkpoint=str(trained / "run" / "last"), test_data_path=str(trained / "records" / "test.json"),
-                  num_beams=5, batch_size=4, sample=10)  # fmt: skip
-    infer(InferConfig(result_json_data=str(tmp_path / "one.json"), **common))
-    flags = [f"--{k}={v}" for k, v in common.items()] + [f"--result_json_data={tmp_path / 'two.json'}"]
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
-                str(root / "inference.py")]  # fmt: skip
-    result = subprocess.run([*launcher, *flags], capture_output=True, text=True, timeout=600, cwd=root,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    common = dict(
+        checkpoint=str(trained / "run" / "last"),
+        test_data_path=str(trained / "records" / "test.json"),
+        num_beams=5,
+        batch_size=4,
+        sample=10,
+    )
+    infer(InferConfig(result_json_data=str(tmp_path / "one.jsonl"), **common))
+    flags = [f"--{k}={v}" for k, v in common.items()] + [f"--result_json_data={tmp_path / 'two.jsonl'}"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        str(root / "inference.py"),
+    ]
+    result = subprocess.run(
+        [*launcher, *flags],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    one = json.loads((tmp_path / "one.json").read_text())
-    two = json.loads((tmp_path / "two.json").read_text())
+    one = read_jsonl(tmp_path / "one.jsonl")
+    two = read_jsonl(tmp_path / "two.jsonl")
     assert [r["user_id"] for r in two] == [r["user_id"] for r in one] and len(two) == 10
     assert [r["predict"] for r in two] == [r["predict"] for r in one]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]  # shards cleaned up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.jsonl", "two.jsonl"]  # shards cleaned up
 
 
 def test_records_from_another_sid_map_are_refused(trained, tmp_path):
@@ -109,8 +157,13 @@ def test_records_from_another_sid_map_are_refused(trained, tmp_path):
     records[1]["output"] = "<a_0><b_0><c_0><d_9>"
     (tmp_path / "test.json").write_text(json.dumps(records))
     with pytest.raises(GrecError, match="record 1 spells item .* but the checkpoint's SID map says"):
-        infer(InferConfig(checkpoint=str(trained / "run" / "last"), test_data_path=str(tmp_path / "test.json"),
-                          result_json_data=str(tmp_path / "out.json")))  # fmt: skip
+        infer(
+            InferConfig(
+                checkpoint=str(trained / "run" / "last"),
+                test_data_path=str(tmp_path / "test.json"),
+                result_json_data=str(tmp_path / "out.json"),
+            )
+        )
     assert not (tmp_path / "out.json").exists()
 
 
@@ -119,10 +172,22 @@ def test_generate_prints_continuations(trained, grec_cli):
 
     beams = generate(GenerateConfig(checkpoint=str(trained / "run" / "last"), prompt="The user has", max_new_tokens=5))
     assert len(beams) == 3 and len(set(beams)) == 3  # beam search returns distinct continuations
-    sampled = [generate(GenerateConfig(checkpoint=str(trained / "run" / "last"), prompt="The user has",
-                                       max_new_tokens=5, do_sample=True, seed=7)) for _ in range(2)]  # fmt: skip
+    sampled = [
+        generate(
+            GenerateConfig(
+                checkpoint=str(trained / "run" / "last"),
+                prompt="The user has",
+                max_new_tokens=5,
+                do_sample=True,
+                seed=7,
+            )
+        )
+        for _ in range(2)
+    ]
     assert sampled[0] == sampled[1]  # same seed, same samples
-    code, out, _ = grec_cli("generate", "--checkpoint", trained / "run" / "last", "--prompt", "Hi", "--max_new_tokens", 3)
+    code, out, _ = grec_cli(
+        "generate", "--checkpoint", trained / "run" / "last", "--prompt", "Hi", "--max_new_tokens", 3
+    )
     assert code == 0 and out.startswith("[1] Hi") and out.count("\n") == 3
 
 
@@ -131,22 +196,32 @@ def test_long_history_gives_training_and_inference_the_same_prompt(smol_tokenize
     import numpy as np
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from grec.decoding.ranker import Ranker, prompt_batch
     from grec.base.sid import SidMap, add_sid_tokens
+    from grec.decoding.ranker import Ranker, prompt_batch
     from grec.train.data import tokenize_records
 
     tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
     rng = np.random.default_rng(0)
-    sid_map = SidMap([f"i{k}" for k in range(60)], np.stack([np.arange(60) // 16, np.arange(60) % 16, rng.integers(0, 4, 60)], 1))
+    sid_map = SidMap(
+        [f"i{k}" for k in range(60)], np.stack([np.arange(60) // 16, np.arange(60) % 16, rng.integers(0, 4, 60)], 1)
+    )
     add_sid_tokens(tokenizer, sid_map)
     history = [f"i{k}" for k in range(50)]
     records = [
-        {"instruction": "Predict the next item.", "input": ", ".join(map(sid_map.sid_string, history[-n:])),
-         "output": sid_map.sid_string("i55"), "target": "i55", "history": history[-n:]}
+        {
+            "instruction": "Predict the next item.",
+            "input": ", ".join(map(sid_map.sid_string, history[-n:])),
+            "output": sid_map.sid_string("i55"),
+            "target": "i55",
+            "history": history[-n:],
+        }
         for n in (50, 3)  # 50 items (about 350 tokens) are far over the limit; 3 fit
-    ]  # fmt: skip
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2))  # fmt: skip
+    ]
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2
+        )
+    )
     for adds_bos in (False, True):  # a tokenizer that prepends BOS (LLaMA-2 style) and one that does not
         tokenizer.bos_token, tokenizer.add_bos_token = "<|im_start|>", adds_bos
         ranker = Ranker(model, tokenizer, sid_map, False, 5, 5, cutoff_len=96)
@@ -160,5 +235,6 @@ def test_long_history_gives_training_and_inference_the_same_prompt(smol_tokenize
             assert (prompt_ids[0] == tokenizer.bos_token_id) == adds_bos
         s2s, _ = tokenize_records(records, tokenizer, seq2seq=True, cutoff_len=96)
         ids, mask = prompt_batch(records, tokenizer, 96, True, "cpu", ranker.response_length)
-        assert [e["input_ids"] for e in s2s] == [[t for t, m in zip(r, k) if m] for r, k in zip(ids.tolist(), mask.tolist())]
-
+        assert [e["input_ids"] for e in s2s] == [
+            [t for t, m in zip(r, k) if m] for r, k in zip(ids.tolist(), mask.tolist())
+        ]

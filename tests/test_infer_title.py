@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import read_jsonl
 from transformers import AutoTokenizer
 
-from grec.decoding.title_trie import TitleTrie
 from grec.base.errors import GrecError
-from grec.infer import InferConfig, infer
+from grec.decoding.title_trie import TitleTrie
 from grec.decoding.titles import ground
+from grec.infer import InferConfig, infer
 from grec.records import RecordsConfig, build_records
 from grec.train import TrainConfig, train
 
@@ -17,11 +18,22 @@ from grec.train import TrainConfig, train
 @pytest.fixture(scope="module")
 def title_run(ml100k, tiny_llama_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("title")
-    build_records(RecordsConfig(data=str(ml100k), style="title", out=str(folder / "records"), max_history=3,
-                                sample=32, seed=0))  # fmt: skip
-    train(TrainConfig(base_model=str(tiny_llama_dir), train_data_path=[str(folder / "records" / "train.json")],
-                      output_dir=str(folder / "run"), batch_size=16, micro_batch_size=16, num_epochs=1,
-                      finetune="full", learning_rate=1e-2, seed=0))  # fmt: skip
+    build_records(
+        RecordsConfig(data=str(ml100k), style="title", out=str(folder / "records"), max_history=3, sample=32, seed=0)
+    )
+    train(
+        TrainConfig(
+            base_model=str(tiny_llama_dir),
+            train_data_path=[str(folder / "records" / "train.json")],
+            output_dir=str(folder / "run"),
+            batch_size=16,
+            micro_batch_size=16,
+            num_epochs=1,
+            finetune="full",
+            learning_rate=1e-2,
+            seed=0,
+        )
+    )
     return folder
 
 
@@ -37,11 +49,21 @@ def test_trie_shares_duplicate_titles(ml100k, smol_tokenizer_dir):
 
 def test_constrained_titles_are_catalog_items(title_run, ml100k, tmp_path):
     out = tmp_path / "constrained.json"
-    infer(InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", items=str(ml100k / "items.jsonl"),
-                      test_data_path=str(title_run / "records" / "test.json"), result_json_data=str(out),
-                      num_beams=6, num_return_sequences=4, batch_size=3, sample=6))  # fmt: skip
+    infer(
+        InferConfig(
+            checkpoint=str(title_run / "run" / "last"),
+            mode="title",
+            items=str(ml100k / "items.jsonl"),
+            test_data_path=str(title_run / "records" / "test.json"),
+            result_json_data=str(out),
+            num_beams=6,
+            num_return_sequences=4,
+            batch_size=3,
+            sample=6,
+        )
+    )
     titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
-    for record in json.loads(out.read_text()):
+    for record in read_jsonl(out):
         assert record["predict"] and len(record["predict"]) == len(set(record["predict"])) <= 4
         assert all(item in titles for item in record["predict"])
         assert record["predict_titles"] == [titles[i] for i in record["predict"]]
@@ -51,11 +73,24 @@ def test_free_generation_grounded(title_run, ml100k, tmp_path):
     popularity = {str(k): float(k % 7) for k in range(1, 1683)}
     (tmp_path / "pop.json").write_text(json.dumps(popularity))
     out = tmp_path / "free.json"
-    infer(InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", items=str(ml100k / "items.jsonl"),
-                      constrained=False, test_data_path=str(title_run / "records" / "test.json"),
-                      result_json_data=str(out), num_beams=4, num_return_sequences=10, batch_size=2, sample=4,
-                      ci_score=str(tmp_path / "pop.json"), ci_gamma=0.5, exclude_history=True))  # fmt: skip
-    for record in json.loads(out.read_text()):
+    infer(
+        InferConfig(
+            checkpoint=str(title_run / "run" / "last"),
+            mode="title",
+            items=str(ml100k / "items.jsonl"),
+            constrained=False,
+            test_data_path=str(title_run / "records" / "test.json"),
+            result_json_data=str(out),
+            num_beams=4,
+            num_return_sequences=10,
+            batch_size=2,
+            sample=4,
+            ci_score=str(tmp_path / "pop.json"),
+            ci_gamma=0.5,
+            exclude_history=True,
+        )
+    )
+    for record in read_jsonl(out):
         assert len(record["predict"]) == 10 == len(set(record["predict"]))
         assert not set(record["predict"]) & set(record["history"])
 
@@ -70,8 +105,12 @@ def test_ground_by_hand():
 
 def test_title_mode_needs_items(title_run):
     with pytest.raises(GrecError, match="--items: title mode needs"):
-        InferConfig(checkpoint=str(title_run / "run" / "last"), mode="title", result_json_data="x.json",
-                    test_data_path=str(title_run / "records" / "test.json"))  # fmt: skip
+        InferConfig(
+            checkpoint=str(title_run / "run" / "last"),
+            mode="title",
+            result_json_data="x.json",
+            test_data_path=str(title_run / "records" / "test.json"),
+        )
 
 
 def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
@@ -106,6 +145,7 @@ def test_prefilled_prompt_gives_generates_own_beams(title_run, ml100k, constrain
     ours = generate_titles(model, tokenizer, records, 5, 3, False, trie, max_new_tokens=12)
     config = title_config(5, 3, 12, tokenizer.eos_token_id, tokenizer.pad_token_id)
     constraint = TitlePrefixConstraint(trie, ids.shape[1]) if constrained else None
-    plain = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                           prefix_allowed_tokens_fn=constraint)[:, ids.shape[1]:].tolist()  # fmt: skip
+    plain = model.generate(
+        input_ids=ids, attention_mask=mask, generation_config=config, prefix_allowed_tokens_fn=constraint
+    )[:, ids.shape[1] :].tolist()
     assert ours == [plain[k * 3 : (k + 1) * 3] for k in range(3)]

@@ -34,8 +34,13 @@ def check_error(grec_cli, tmp_path, args, *expected):
 def test_missing_file(grec_cli, tmp_path, files):
     meta = files("meta.json", "{}\n")
     missing = tmp_path / "reviews.json.gz"
-    check_error(grec_cli, tmp_path, ["--dataset", "amazon", "--reviews", missing, "--meta", meta],
-                f"{missing}: file not found", "--reviews")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "amazon", "--reviews", missing, "--meta", meta],
+        f"{missing}: file not found",
+        "--reviews",
+    )
 
 
 def test_missing_grouplens_file(grec_cli, tmp_path):
@@ -58,15 +63,23 @@ def test_bad_json_line(grec_cli, tmp_path, files):
     good = json.dumps({"reviewerID": "u", "asin": "a", "unixReviewTime": 1})
     reviews = files("reviews.json", f"{good}\n{good}\n{{'reviewerID': oops\n")
     meta = files("meta.json", json.dumps({"asin": "a", "title": "A"}) + "\n")
-    check_error(grec_cli, tmp_path, ["--dataset", "amazon", "--reviews", reviews, "--meta", meta],
-                f"{reviews}:3: not valid JSON")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "amazon", "--reviews", reviews, "--meta", meta],
+        f"{reviews}:3: not valid JSON",
+    )
 
 
 def test_wrong_column_count(grec_cli, tmp_path, files):
     inter = files("log.csv", "user_id,item_id,timestamp\nu,1,5\nu,2,6\nu,3,7,extra\n")
     items = files("items.csv", GOOD_ITEMS)
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                f"{inter}:4: expected 3 columns like the header, got 4")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        f"{inter}:4: expected 3 columns like the header, got 4",
+    )
 
 
 def test_grouplens_wrong_column_count(grec_cli, tmp_path):
@@ -80,44 +93,73 @@ def test_grouplens_wrong_column_count(grec_cli, tmp_path):
 def test_non_numeric_timestamp(grec_cli, tmp_path, files):
     inter = files("log.tsv", "user_id\titem_id\ttimestamp\nu\t1\t5\nu\t2\tyesterday\n")
     items = files("items.csv", GOOD_ITEMS)
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                f"{inter}:3: column 'timestamp' must be a numeric timestamp", "'yesterday'")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        f"{inter}:3: column 'timestamp' must be a numeric timestamp",
+        "'yesterday'",
+    )
 
 
 def test_missing_column(grec_cli, tmp_path, files):
     inter = files("log.csv", "user,item_id,timestamp\nu,1,5\n")
     items = files("items.csv", GOOD_ITEMS)
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                f"{inter}:1: missing column 'user_id'", "header has: user, item_id, timestamp", "--*_col")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        f"{inter}:1: missing column 'user_id'",
+        "header has: user, item_id, timestamp",
+        "--*_col",
+    )
 
 
 def test_missing_jsonl_field(grec_cli, tmp_path, files):
     inter = files("log.jsonl", '{"user_id": 1, "item_id": 2, "timestamp": 3}\n{"user_id": 1, "item_id": 3}\n')
     items = files("items.csv", GOOD_ITEMS)
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                f"{inter}:2: missing field 'timestamp'")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        f"{inter}:2: missing field 'timestamp'",
+    )
 
 
 def test_not_utf8(grec_cli, tmp_path, files):
     inter = files("log.csv", "user_id,item_id,timestamp\nu,1,5\n")
     items = tmp_path / "items.csv"
     items.write_bytes("item_id,title\n1,Amélie\n".encode("latin-1"))
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                f"{items}:2: not utf-8 text at byte 18", "--encoding latin-1")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        f"{items}:2: not utf-8 text at byte 18",
+        "--encoding latin-1",
+    )
 
 
 def test_filtering_empties_dataset(grec_cli, tmp_path, files):
     inter = files("log.csv", "user_id,item_id,timestamp\nu,1,5\nu,2,6\nu,3,7\nv,1,1\n")
     items = files("items.csv", GOOD_ITEMS)
-    check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items,
-                                     "--min_user_inter", 4], "no interactions left after filtering", "--min_user_inter")  # fmt: skip
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items, "--min_user_inter", 4],
+        "no interactions left after filtering",
+        "--min_user_inter",
+    )
 
 
 def test_no_item_matches_metadata(grec_cli, tmp_path, files):
     inter = files("log.csv", "user_id,item_id,timestamp\nu,7,5\nu,8,6\nu,9,7\n")
     items = files("items.csv", GOOD_ITEMS)
-    message = check_error(grec_cli, tmp_path, ["--dataset", "csv", "--interactions", inter, "--items", items],
-                          "no interactions left after filtering")  # fmt: skip
+    message = check_error(
+        grec_cli,
+        tmp_path,
+        ["--dataset", "csv", "--interactions", inter, "--items", items],
+        "no interactions left after filtering",
+    )
     assert "'interactions_without_item_metadata': 3" in message
 
 
@@ -151,8 +193,9 @@ def test_existing_output_with_other_settings(grec_cli, tmp_path, files):
 
     # an overwrite that fails on bad input leaves the previous result intact
     bad = files("bad.csv", "user_id,item_id,timestamp\nu,1,soon\n")
-    code, _, stderr = grec_cli("prepare", "--dataset", "csv", "--interactions", bad, "--items", items, "--out", out,
-                               "--overwrite")  # fmt: skip
+    code, _, stderr = grec_cli(
+        "prepare", "--dataset", "csv", "--interactions", bad, "--items", items, "--out", out, "--overwrite"
+    )
     assert code == 1 and f"{bad}:2" in stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert leftovers(tmp_path) == []

@@ -67,15 +67,21 @@ def amazon_2018_reviews(tmp_path):
 def test_amazon_2018_five_core_and_metadata(tmp_path):
     reviews = amazon_2018_reviews(tmp_path)
     meta_rows = [
-        {"asin": "A", "title": "Lip &amp; Cheek Tint", "brand": "Acme", "category": ["Beauty", "Makeup", "Lips"],
-         "description": ["Long lasting.", "Vegan."], "imageURL": ["http://img"]},
+        {
+            "asin": "A",
+            "title": "Lip &amp; Cheek Tint",
+            "brand": "Acme",
+            "category": ["Beauty", "Makeup", "Lips"],
+            "description": ["Long lasting.", "Vegan."],
+            "imageURL": ["http://img"],
+        },
         {"asin": "B", "title": "Brush", "category": ["Beauty", "Tools"]},
         {"asin": "C", "title": "Comb"},
         {"asin": "D", "title": "Dryer"},
         {"asin": "E", "title": "Eyeliner"},
         {"asin": "F", "title": "Foundation"},
         {"asin": "Z", "title": "Never reviewed"},
-    ]  # fmt: skip
+    ]
     meta = write_lines(tmp_path / "meta_Beauty.json.gz", [json.dumps(r) for r in meta_rows], compress=True)
     out = tmp_path / "beauty"
     stats = prepare(PrepareConfig(dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out)))
@@ -97,18 +103,36 @@ def test_amazon_2018_five_core_and_metadata(tmp_path):
 def test_amazon_kcore_is_iterative(tmp_path):
     # Round 1 drops item C (2 reviews < 3), leaving u1 and u2 with 2 interactions; round 2 drops
     # them, leaving B with 1; round 3 drops B, leaving u3 with 2; round 4 drops u3.
-    rows = [("u1", "A", 1), ("u1", "B", 2), ("u1", "C", 3), ("u2", "A", 1), ("u2", "B", 2), ("u2", "C", 3),
-            ("u3", "A", 1), ("u3", "B", 2), ("u3", "D", 3), ("u4", "A", 1), ("u4", "D", 2), ("u4", "E", 3),
-            ("u5", "D", 1), ("u5", "E", 2), ("u5", "A", 3), ("u6", "E", 1), ("u6", "D", 2), ("u6", "A", 3)]  # fmt: skip
+    rows = [
+        ("u1", "A", 1),
+        ("u1", "B", 2),
+        ("u1", "C", 3),
+        ("u2", "A", 1),
+        ("u2", "B", 2),
+        ("u2", "C", 3),
+        ("u3", "A", 1),
+        ("u3", "B", 2),
+        ("u3", "D", 3),
+        ("u4", "A", 1),
+        ("u4", "D", 2),
+        ("u4", "E", 3),
+        ("u5", "D", 1),
+        ("u5", "E", 2),
+        ("u5", "A", 3),
+        ("u6", "E", 1),
+        ("u6", "D", 2),
+        ("u6", "A", 3),
+    ]
     reviews = write_lines(
         tmp_path / "r.jsonl", [json.dumps({"reviewerID": u, "asin": i, "unixReviewTime": t}) for u, i, t in rows]
     )
     meta = write_lines(tmp_path / "m.jsonl", [json.dumps({"asin": i, "title": f"item {i}"}) for i in "ABCDE"])
     out = tmp_path / "k"
     stats = prepare(
-        PrepareConfig(dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out), min_user_inter=3,
-                      min_item_inter=3)
-    )  # fmt: skip
+        PrepareConfig(
+            dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out), min_user_inter=3, min_item_inter=3
+        )
+    )
     assert sorted(r["user_id"] for r in read_jsonl(out / "test.jsonl")) == ["u4", "u5", "u6"]
     assert sorted(r["item_id"] for r in read_jsonl(out / "items.jsonl")) == ["A", "D", "E"]
     assert stats["kcore_rounds"] == 4
@@ -127,8 +151,11 @@ def test_amazon_2014_meta_literals_and_missing_titles(tmp_path):
     ]
     meta = write_lines(tmp_path / "meta_Beauty.json", meta_lines)
     out = tmp_path / "b14"
-    stats = prepare(PrepareConfig(dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out),
-                                  min_user_inter=3, min_item_inter=1))  # fmt: skip
+    stats = prepare(
+        PrepareConfig(
+            dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out), min_user_inter=3, min_item_inter=1
+        )
+    )
     items = {r["item_id"]: r for r in read_jsonl(out / "items.jsonl")}
     assert items["A"]["text"] == "Alpha. Categories: Beauty > Skin Care"
     assert items["B"]["text"] == "Bravo. Description: Soft bristles."
@@ -146,15 +173,39 @@ def test_amazon_2023_jsonl_with_millisecond_times(tmp_path):
     rows = []
     for u in range(3):
         for k, item in enumerate(["P1", "P2", "P3", "P4"][u:] + ["P1", "P2", "P3", "P4"][:u]):
-            rows.append({"rating": 4.0, "title": "Great", "text": "...", "asin": f"C{item}", "parent_asin": item,
-                         "user_id": f"AG{u}", "timestamp": 1588000000000 + 1000 * k, "verified_purchase": True})  # fmt: skip
+            rows.append(
+                {
+                    "rating": 4.0,
+                    "title": "Great",
+                    "text": "...",
+                    "asin": f"C{item}",
+                    "parent_asin": item,
+                    "user_id": f"AG{u}",
+                    "timestamp": 1588000000000 + 1000 * k,
+                    "verified_purchase": True,
+                }
+            )
     reviews = write_lines(tmp_path / "All_Beauty.jsonl", [json.dumps(r) for r in rows])
-    meta_rows = [{"main_category": "All Beauty", "title": f"Product {p}", "store": "Shop", "categories": [],
-                  "features": ["small"], "description": [], "parent_asin": p, "images": []} for p in ["P1", "P2", "P3", "P4"]]  # fmt: skip
+    meta_rows = [
+        {
+            "main_category": "All Beauty",
+            "title": f"Product {p}",
+            "store": "Shop",
+            "categories": [],
+            "features": ["small"],
+            "description": [],
+            "parent_asin": p,
+            "images": [],
+        }
+        for p in ["P1", "P2", "P3", "P4"]
+    ]
     meta = write_lines(tmp_path / "meta_All_Beauty.jsonl.gz", [json.dumps(r) for r in meta_rows], compress=True)
     out = tmp_path / "b23"
-    stats = prepare(PrepareConfig(dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out),
-                                  min_user_inter=3, min_item_inter=1))  # fmt: skip
+    stats = prepare(
+        PrepareConfig(
+            dataset="amazon", reviews=str(reviews), meta=str(meta), out=str(out), min_user_inter=3, min_item_inter=1
+        )
+    )
     assert (stats["users"], stats["items"], stats["interactions"]) == (3, 4, 12)
     assert stats["time_range"] == [1588000000000, 1588000003000]
     test = {r["user_id"]: r for r in read_jsonl(out / "test.jsonl")}
@@ -167,18 +218,35 @@ def test_amazon_2023_jsonl_with_millisecond_times(tmp_path):
 def test_generic_tsv_with_named_columns(tmp_path):
     inter = write_lines(
         tmp_path / "events.tsv",
-        ["uid\tmovie\twhen\tscore", "a\t10\t3\t1", "a\t11\t1\t1", "a\t12\t2\t1", "b\t10\t1.5\t1", "b\t12\t9\t1",
-         "b\t13\t4\t1", "b\t11\t4\t1"],
-    )  # fmt: skip
+        [
+            "uid\tmovie\twhen\tscore",
+            "a\t10\t3\t1",
+            "a\t11\t1\t1",
+            "a\t12\t2\t1",
+            "b\t10\t1.5\t1",
+            "b\t12\t9\t1",
+            "b\t13\t4\t1",
+            "b\t11\t4\t1",
+        ],
+    )
     items = write_lines(
         tmp_path / "movies.csv",
         ["movie,name,genre", '10,"Heat, 1995",Crime', "11,Up,Animation", "12,Alien,Sci-Fi", "13,Ran,"],
     )
     out = tmp_path / "gen"
     stats = prepare(
-        PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), user_col="uid", item_col="movie",
-                      time_col="when", item_id_col="movie", title_col="name", out=str(out))
-    )  # fmt: skip
+        PrepareConfig(
+            dataset="csv",
+            interactions=str(inter),
+            items=str(items),
+            user_col="uid",
+            item_col="movie",
+            time_col="when",
+            item_id_col="movie",
+            title_col="name",
+            out=str(out),
+        )
+    )
     assert (stats["users"], stats["items"], stats["interactions"]) == (2, 4, 7)
     got = splits(out)
     assert got["test"] == [
@@ -187,16 +255,23 @@ def test_generic_tsv_with_named_columns(tmp_path):
     ]
     assert got["train"] == [{"user_id": "b", "history": ["10"], "target": "13"}]
     items_out = {r["item_id"]: r for r in read_jsonl(out / "items.jsonl")}
-    assert items_out["10"] == {"item_id": "10", "title": "Heat, 1995", "text": "Heat, 1995. genre: Crime", "genre": "Crime"}
+    assert items_out["10"] == {
+        "item_id": "10",
+        "title": "Heat, 1995",
+        "text": "Heat, 1995. genre: Crime",
+        "genre": "Crime",
+    }
     assert items_out["13"]["text"] == "Ran"
 
 
 def test_generic_jsonl_interactions(tmp_path):
     inter = write_lines(
         tmp_path / "log.jsonl",
-        [json.dumps({"user_id": u, "item_id": i, "timestamp": t}) for u, i, t in
-         [(1, "x", 5), (1, "y", 6), (1, "z", 7), (1, "x", 8)]],
-    )  # fmt: skip
+        [
+            json.dumps({"user_id": u, "item_id": i, "timestamp": t})
+            for u, i, t in [(1, "x", 5), (1, "y", 6), (1, "z", 7), (1, "x", 8)]
+        ],
+    )
     items = write_lines(tmp_path / "items.jsonl", [json.dumps({"item_id": i, "title": i.upper()}) for i in "xyz"])
     out = tmp_path / "j"
     stats = prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(out)))

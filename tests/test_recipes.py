@@ -9,6 +9,8 @@ from helpers import read_jsonl
 from grec.base.errors import GrecError
 from grec.recipes import RECIPE_DIR, RunConfig, load_recipe
 
+slow = pytest.mark.slow
+
 
 @pytest.fixture
 def data(ml100k, tmp_path):
@@ -26,7 +28,9 @@ def test_every_recipe_states_its_command_and_loads():
         assert first.startswith(f"# grec run --recipe {name} ")
         stages = load_recipe(RunConfig(recipe=name, data="D", out="O"))
         assert stages[0] == ("prepare", {"dataset": "ml-100k", "out": "D"}) and stages[-1][0] == "evaluate"
-    with pytest.raises(GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, tiger"):
+    with pytest.raises(
+        GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, tiger"
+    ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
         load_recipe(RunConfig(recipe="tiger", overrides={"trian": {}}))
@@ -56,14 +60,15 @@ def run_small(grec_cli, recipe: str, data, out, small: str) -> list[dict]:
     """Run ``recipe`` with the ``small`` overrides; check its 24 results are 20 catalog items outside the history."""
     code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", small)
     assert code == 0, err
-    assert f"| {recipe}.json | 24 |" in stdout
-    results = json.loads((out / "results" / f"{recipe}.json").read_text())
+    assert f"| {recipe}.jsonl | 24 |" in stdout
+    results = read_jsonl(out / "results" / f"{recipe}.jsonl")
     catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
     assert all(len(r["predict"]) == 20 and set(r["predict"]) <= catalog for r in results)
     assert all(not set(r["predict"]) & set(r["history"]) for r in results)
     return results
 
 
+@slow
 def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path, grec_cli, caplog):
     out = tmp_path / "tiger"
     small = "{records: {sample: 256}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}"
@@ -71,22 +76,39 @@ def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path,
     assert (out / "results" / "metrics.png").is_file()
     code, stdout, err = grec_cli("run", "--recipe", "tiger", "--data", data, "--out", out, "--overrides", small)
     assert code == 0 and err.count("done before with these settings; skipped") == 6
-    assert "| tiger.json | 24 |" in stdout
+    assert "| tiger.jsonl | 24 |" in stdout
 
 
+@slow
 def test_sidlm_recipe_trains_on_whole_sequences_end_to_end(data, tmp_path, grec_cli):
     out = tmp_path / "sidlm"
-    run_small(grec_cli, "sidlm", data, out, "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}")
+    run_small(
+        grec_cli,
+        "sidlm",
+        data,
+        out,
+        "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}",
+    )
     train = json.loads((out / "records" / "train.json").read_text())
     assert len(train) == 64 and {r["template"] for r in train} == {"sequence"}
     state = json.loads((out / "train" / "last" / "training_state.json").read_text())
     assert state["arguments"]["from_scratch"].endswith("sid_llama.json")
 
 
+@slow
 def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):
     out = tmp_path / "sasrec"
-    code, stdout, err = grec_cli("run", "--recipe", "sasrec", "--data", data, "--out", out, "--overrides",
-                                 "{train-task: {num_epochs: 1, data_args: {repeat: 20}}}")  # fmt: skip
+    code, stdout, err = grec_cli(
+        "run",
+        "--recipe",
+        "sasrec",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--overrides",
+        "{train-task: {num_epochs: 1, data_args: {repeat: 20}}}",
+    )
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())
     assert table["sasrec.jsonl"]["records"] == table["popularity.jsonl"]["records"] == 943
@@ -94,6 +116,7 @@ def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):
     assert table["sasrec.jsonl"]["NDCG@10"] > table["popularity.jsonl"]["NDCG@10"]
 
 
+@slow
 def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data, tmp_path):
     import os
     import subprocess
@@ -106,8 +129,22 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
         assert subprocess.run(lint, capture_output=True).returncode == 0, lint
     out = tmp_path / "sweep"
     env = {**os.environ, "GREC": str(Path(sys.executable).parent / "grec"), "PYTHON": sys.executable}
-    command = ["bash", str(script), "--recipe", "sasrec", "--data", str(data), "--out", str(out), "--seeds", "1 2",
-               "--lrs", "0.002", "--overrides", "{train-task: {num_epochs: 1, data_args: {repeat: 3}}}"]  # fmt: skip
+    command = [
+        "bash",
+        str(script),
+        "--recipe",
+        "sasrec",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--seeds",
+        "1 2",
+        "--lrs",
+        "0.002",
+        "--overrides",
+        "{train-task: {num_epochs: 1, data_args: {repeat: 3}}}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["seed1_lr0.002", "seed2_lr0.002"]
@@ -124,21 +161,24 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
     assert again.returncode == 0 and "skipped" in (out / "seed1_lr0.002.log").read_text()
 
 
-LLM_SMOKE = ("{records: {sample: 16}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
-             "val_sample: 4}, infer: {sample: 3, num_beams: 4, num_return_sequences: 4, val_sample: 3, "
-             "gamma_grid: [0.0, 1.0]}}")  # fmt: skip
+LLM_SMOKE = (
+    "{records: {sample: 16}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
+    "val_sample: 4}, infer: {sample: 3, num_beams: 4, num_return_sequences: 4, val_sample: 3, "
+    "gamma_grid: [0.0, 1.0]}}"
+)
 
 
+@slow
 @pytest.mark.parametrize("recipe", ["lcrec", "bigrec"])
 def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_path, grec_cli):
     out = tmp_path / recipe
     code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", LLM_SMOKE)
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())
-    expected = ["lcrec.json"] if recipe == "lcrec" else ["bigrec-grounded.json", "bigrec-trie.json"]
+    expected = ["lcrec.jsonl"] if recipe == "lcrec" else ["bigrec-grounded.jsonl", "bigrec-trie.jsonl"]
     assert sorted(table) == expected
     catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
     for name in expected:
         assert table[name]["records"] == 3 and table[name]["invalid_rate"] == 0.0
-        for record in json.loads((out / "results" / name).read_text()):
+        for record in read_jsonl(out / "results" / name):
             assert record["predict"] and set(record["predict"]) <= catalog

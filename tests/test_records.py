@@ -5,14 +5,21 @@ import json
 import pytest
 
 from grec.base.errors import GrecError
-from grec.records import RecordsConfig, build_records, prompt
 from grec.base.sid import SidMap
+from grec.records import RecordsConfig, build_records, prompt
 
 
 def test_sid_records_with_auxiliary_tasks(ml100k, ml100k_sid, tmp_path):
     out = tmp_path / "sid"
-    counts = build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), max_history=5,
-                                         tasks=["seqrec", "item2index", "index2item"]))  # fmt: skip
+    counts = build_records(
+        RecordsConfig(
+            data=str(ml100k),
+            sid=str(ml100k_sid),
+            out=str(out),
+            max_history=5,
+            tasks=["seqrec", "item2index", "index2item"],
+        )
+    )
     assert counts == {"train": 97171 + 2 * 1682, "valid": 943, "test": 943}
     sid_map = SidMap.load(ml100k_sid)
     test = json.loads((out / "test.json").read_text())
@@ -20,7 +27,9 @@ def test_sid_records_with_auxiliary_tasks(ml100k, ml100k_sid, tmp_path):
     first, row = test[0], prepared[0]
     assert first["output"] == sid_map.sid_string(row["target"]) and first["target"] == row["target"]
     assert first["history"] == row["history"][-5:]
-    assert first["input"] == "The user has interacted with: " + ", ".join(sid_map.sid_string(i) for i in row["history"][-5:])
+    assert first["input"] == "The user has interacted with: " + ", ".join(
+        sid_map.sid_string(i) for i in row["history"][-5:]
+    )
     train = json.loads((out / "train.json").read_text())
     aux = [r for r in train if r["template"] == "index2item"]
     assert len(aux) == 1682 and aux[0]["input"] == sid_map.sid_string(aux[0]["target"])
@@ -33,7 +42,10 @@ def test_title_records_sampled(ml100k, tmp_path):
     counts = build_records(RecordsConfig(data=str(ml100k), style="title", out=str(out), sample=500, seed=3))
     assert counts["train"] == 500
     train = json.loads((out / "train.json").read_text())
-    titles = {json.loads(line)["item_id"]: json.loads(line)["title"] for line in (ml100k / "items.jsonl").read_text().splitlines()}
+    titles = {
+        json.loads(line)["item_id"]: json.loads(line)["title"]
+        for line in (ml100k / "items.jsonl").read_text().splitlines()
+    }
     assert all(r["output"] == f'"{titles[r["target"]]}"' for r in train)
     again = tmp_path / "again"
     build_records(RecordsConfig(data=str(ml100k), style="title", out=str(again), sample=500, seed=3))
@@ -54,8 +66,11 @@ def test_sequence_windows_cover_every_training_interaction_once(ml100k, ml100k_s
     assert sequence_chunks(list("abcdef"), 2) == [list("ab"), list("bcd"), list("def")]
     assert sequence_chunks(["a"], 3) == []
     out = tmp_path / "seq"
-    counts = build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), prompt="plain",
-                                         tasks=["sequence"], max_history=50))  # fmt: skip
+    counts = build_records(
+        RecordsConfig(
+            data=str(ml100k), sid=str(ml100k_sid), out=str(out), prompt="plain", tasks=["sequence"], max_history=50
+        )
+    )
     train = json.loads((out / "train.json").read_text())
     sid_map = SidMap.load(ml100k_sid)
     whole = user_training_sequences(json.loads(line) for line in (ml100k / "train.jsonl").read_text().splitlines())

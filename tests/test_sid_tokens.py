@@ -13,15 +13,23 @@ from grec.base.sid import SidMap, add_sid_tokens
 
 def tiny_llama(vocab: int, tied: bool):
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=tied,
+    )
     return LlamaForCausalLM(config)
 
 
 def tiny_t5(vocab: int):
     torch.manual_seed(0)
-    return T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=16, d_ff=32, d_kv=8, num_layers=1,
-                                               num_heads=2, decoder_start_token_id=0))  # fmt: skip
+    return T5ForConditionalGeneration(
+        T5Config(vocab_size=vocab, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2, decoder_start_token_id=0)
+    )
 
 
 def check_added(tokenizer, model, sid_map):
@@ -81,7 +89,7 @@ def test_incremental_adds_only_missing_and_keeps_trained_rows(ml100k_sid, smol_t
     model = tiny_llama(len(tokenizer), tied=False)
     first = add_sid_tokens(tokenizer, part, model)
     with torch.no_grad():  # pretend training changed the SID rows
-        model.get_input_embeddings().weight[len(tokenizer) - len(first.added):] += 1.0
+        model.get_input_embeddings().weight[len(tokenizer) - len(first.added) :] += 1.0
     trained = model.get_input_embeddings().weight.detach().clone()
     with caplog.at_level(logging.INFO, logger="grec"):
         second = add_sid_tokens(tokenizer, full, model)

@@ -13,8 +13,17 @@ from grec.tasks.ctr import CtrTask
 
 
 def ctr(out, **overrides) -> TaskConfig:
-    settings = dict(task="ctr", data="ml-100k", model="fm", output_dir=str(out), num_epochs=2, batch_size=2048,
-                    learning_rate=5e-3, logging_steps=10, model_args={"embed_dim": 8})  # fmt: skip
+    settings = dict(
+        task="ctr",
+        data="ml-100k",
+        model="fm",
+        output_dir=str(out),
+        num_epochs=2,
+        batch_size=2048,
+        learning_rate=5e-3,
+        logging_steps=10,
+        model_args={"embed_dim": 8},
+    )
     return TaskConfig(**{**settings, **overrides})
 
 
@@ -63,7 +72,9 @@ def test_incremental_training_grows_vocabularies_and_keeps_old_rows(tmp_path, ca
     assert torch.equal(new["inputs.embed.gender.weight"], old["inputs.embed.gender.weight"])  # nothing new: unchanged
     # the continued model still ranks the first half's test rows well (encoded with the grown vocabulary)
     grown = train_task(later)
-    check = CtrTask(ctr(tmp_path / "check", data_args={"window": [0.0, 0.5]}, init_from=str(tmp_path / "second" / "best")))
+    check = CtrTask(
+        ctr(tmp_path / "check", data_args={"window": [0.0, 0.5]}, init_from=str(tmp_path / "second" / "best"))
+    )
     model = check.build_model()
     check.init_model(model, check.cfg.init_from)
     model.eval()
@@ -72,8 +83,9 @@ def test_incremental_training_grows_vocabularies_and_keeps_old_rows(tmp_path, ca
 
 
 def write_features(path, extra: str = "", label: str = "{column: clicked, classes: ['no', 'yes']}"):
-    path.write_text(f"label: {label}\nfeatures:\n  - {{name: city}}\n  - {{name: price, type: numeric, "
-                    f"transform: minmax}}\n{extra}")  # fmt: skip
+    path.write_text(
+        f"label: {label}\nfeatures:\n  - {{name: city}}\n  - {{name: price, type: numeric, transform: minmax}}\n{extra}"
+    )
     return path
 
 
@@ -81,8 +93,18 @@ def test_bad_input_names_the_file_row_and_field(tmp_path, grec_cli):
     data = tmp_path / "clicks.csv"
     data.write_text("city,price,clicked\n" + "paris,3.5,yes\nrome,2,no\n" * 10 + "oslo,cheap,no\n")
     features = write_features(tmp_path / "f.yaml")
-    base = ["train-task", "--task", "ctr", "--data", data, "--output_dir", tmp_path / "run", "--num_epochs", 1,
-            "--data_args"]  # fmt: skip
+    base = [
+        "train-task",
+        "--task",
+        "ctr",
+        "--data",
+        data,
+        "--output_dir",
+        tmp_path / "run",
+        "--num_epochs",
+        1,
+        "--data_args",
+    ]
     code, _, err = grec_cli(*base, f"{{features: {features}}}")
     assert code == 1 and f"{data}:22: numeric feature 'price' has the non-numeric value 'cheap'" in err
     data.write_text("city,price,clicked\n" + "paris,3.5,yes\nrome,2,maybe\n" * 10)
@@ -100,13 +122,30 @@ def test_incremental_training_refuses_a_changed_feature_type(tmp_path):
     data = tmp_path / "clicks.csv"
     data.write_text("city,price,clicked\n" + "paris,3.5,yes\nrome,2,no\nnice,1,no\n" * 20)
     features = write_features(tmp_path / "f.yaml")
-    train_task(TaskConfig(task="ctr", data=str(data), model="lr", data_args={"features": str(features)},
-                          output_dir=str(tmp_path / "a"), num_epochs=1, batch_size=16))  # fmt: skip
+    train_task(
+        TaskConfig(
+            task="ctr",
+            data=str(data),
+            model="lr",
+            data_args={"features": str(features)},
+            output_dir=str(tmp_path / "a"),
+            num_epochs=1,
+            batch_size=16,
+        )
+    )
     changed = tmp_path / "h.yaml"
     changed.write_text(features.read_text().replace("type: numeric, transform: minmax", "type: categorical"))
     with pytest.raises(GrecError, match="feature 'price' changed type from 'numeric' to 'categorical'"):
-        train_task(TaskConfig(task="ctr", data=str(data), model="lr", data_args={"features": str(changed)},
-                              init_from=str(tmp_path / "a" / "best"), output_dir=str(tmp_path / "b")))  # fmt: skip
+        train_task(
+            TaskConfig(
+                task="ctr",
+                data=str(data),
+                model="lr",
+                data_args={"features": str(changed)},
+                init_from=str(tmp_path / "a" / "best"),
+                output_dir=str(tmp_path / "b"),
+            )
+        )
 
 
 def test_two_process_accelerate_launch_runs_a_task(tmp_path):
@@ -118,12 +157,33 @@ def test_two_process_accelerate_launch_runs_a_task(tmp_path):
     from helpers import free_port
 
     root = Path(__file__).resolve().parent.parent
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
-                str(root / "train.py"), "--task", "ctr", "--data", "adult", "--model", "fm", "--num_epochs", "2",
-                "--batch_size", "2048", "--learning_rate", "0.01", "--output_dir", str(tmp_path)]  # fmt: skip
-    result = subprocess.run(launcher, capture_output=True, text=True, timeout=600, cwd=root,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        str(root / "train.py"),
+        "--task",
+        "ctr",
+        "--data",
+        "adult",
+        "--model",
+        "fm",
+        "--num_epochs",
+        "2",
+        "--batch_size",
+        "2048",
+        "--learning_rate",
+        "0.01",
+        "--output_dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        launcher, capture_output=True, text=True, timeout=600, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("trained ctr") == 1  # only rank 0 reports
     state = json.loads((tmp_path / "training_state.json").read_text())

@@ -17,9 +17,17 @@ from grec.tasks.lm_pretrain import LmPretrainTask
 
 
 def lm(out, **overrides) -> TaskConfig:
-    settings = dict(task="lm_pretrain", output_dir=str(out), num_epochs=2, batch_size=16, learning_rate=3e-3,
-                    lr_scheduler="cosine", warmup_ratio=0.05, logging_steps=5,
-                    data_args={"max_documents": 400, "block_size": 32, "vocab_size": 1000})  # fmt: skip
+    settings = dict(
+        task="lm_pretrain",
+        output_dir=str(out),
+        num_epochs=2,
+        batch_size=16,
+        learning_rate=3e-3,
+        lr_scheduler="cosine",
+        warmup_ratio=0.05,
+        logging_steps=5,
+        data_args={"max_documents": 400, "block_size": 32, "vocab_size": 1000},
+    )
     return TaskConfig(**{**settings, **overrides})
 
 
@@ -54,8 +62,9 @@ def test_packing_keeps_every_token_once_without_padding(ml100k, tmp_path):
 
 def test_validation_perplexity_falls_on_the_reviews(tmp_path):
     out = tmp_path / "reviews"
-    state = train_task(lm(out, num_epochs=3, batch_size=8,
-                          data_args={"max_documents": 1500, "block_size": 128, "vocab_size": 1000}))  # fmt: skip
+    state = train_task(
+        lm(out, num_epochs=3, batch_size=8, data_args={"max_documents": 1500, "block_size": 128, "vocab_size": 1000})
+    )
     log = json.loads((out / "log.json").read_text())
     first, last = log[0]["valid_perplexity"], log[-1]["valid_perplexity"]
     assert first < 1000 and last < 0.75 * first  # measured 124 -> 78 on 1,500 reviews
@@ -87,9 +96,17 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_gpt2_with_gradient_accumulation(ml100k, tmp_path):
-    state = train_task(lm(tmp_path, data=str(ml100k), model="gpt2", num_epochs=1, micro_batch_size=8,
-                          data_args={"max_documents": 400, "block_size": 32, "vocab_size": 500},
-                          model_args={"hidden_size": 64, "num_layers": 1}))  # fmt: skip
+    state = train_task(
+        lm(
+            tmp_path,
+            data=str(ml100k),
+            model="gpt2",
+            num_epochs=1,
+            micro_batch_size=8,
+            data_args={"max_documents": 400, "block_size": 32, "vocab_size": 500},
+            model_args={"hidden_size": 64, "num_layers": 1},
+        )
+    )
     task = json.loads((tmp_path / "best" / "task.json").read_text())
     blocks = (task["tokens"]["train"] - 1) // 32
     micro_batches = math.ceil(blocks / 8)
@@ -98,9 +115,18 @@ def test_gpt2_with_gradient_accumulation(ml100k, tmp_path):
     assert state["test"]["perplexity"] < 500 / 4  # vocabulary 500: a uniform guess scores 500
 
 
+@pytest.mark.slow
 def test_continued_pretraining_of_smollm2_lowers_its_perplexity_on_item_texts(ml100k, tmp_path):
-    cfg = lm(tmp_path, data=str(ml100k), base_model="smollm2", num_epochs=1, batch_size=8, learning_rate=1e-4,
-             lr_scheduler="constant", data_args={"max_documents": 160, "block_size": 64})  # fmt: skip
+    cfg = lm(
+        tmp_path,
+        data=str(ml100k),
+        base_model="smollm2",
+        num_epochs=1,
+        batch_size=8,
+        learning_rate=1e-4,
+        lr_scheduler="constant",
+        data_args={"max_documents": 160, "block_size": 64},
+    )
     task = LmPretrainTask(cfg)
     assert task.model_name == "causal_lm" and len(task.tokenizer) == 49152
     before = task.evaluate(task.build_model().eval(), "valid")["perplexity"]
@@ -112,8 +138,14 @@ def test_continued_pretraining_of_smollm2_lowers_its_perplexity_on_item_texts(ml
 def test_bad_input(ml100k, tmp_path):
     items = str(ml100k)
     with pytest.raises(GrecError, match="block_size 64 is larger than the model's 32 positions"):
-        LmPretrainTask(lm(tmp_path / "a", data=items, data_args={"block_size": 64, "vocab_size": 500},
-                          model_args={"max_position_embeddings": 32})).build_model()  # fmt: skip
+        LmPretrainTask(
+            lm(
+                tmp_path / "a",
+                data=items,
+                data_args={"block_size": 64, "vocab_size": 500},
+                model_args={"max_position_embeddings": 32},
+            )
+        ).build_model()
     with pytest.raises(GrecError, match="--vocab_size 90000: this corpus supports at most"):
         LmPretrainTask(lm(tmp_path / "b", data=items, data_args={"vocab_size": 90000}))
     latin = tmp_path / "latin.txt"
@@ -134,18 +166,29 @@ def test_bad_input(ml100k, tmp_path):
     LmPretrainTask(lm(tmp_path / "g", data=items, data_args={"vocab_size": 500, "token_dir": str(tmp_path / "t")}))
     shutil.copytree(tmp_path / "t" / "tokenizer", small)
     big = tmp_path / "big-model"
-    LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, eos_token_id=900)).save_pretrained(big)  # fmt: skip
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=1000,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            eos_token_id=900,
+        )
+    ).save_pretrained(big)
     AutoTokenizer.from_pretrained(small).save_pretrained(big)
     with pytest.raises(GrecError, match="eos_token_id is 900, but the tokenizer has 500 tokens"):
-        LmPretrainTask(lm(tmp_path / "h", data=items, base_model=str(big),
-                          data_args={"tokenizer": str(small)})).build_model()  # fmt: skip
+        LmPretrainTask(
+            lm(tmp_path / "h", data=items, base_model=str(big), data_args={"tokenizer": str(small)})
+        ).build_model()
     with pytest.raises(GrecError, match="model 'gpt2' does not start from a pretrained model"):
-        LmPretrainTask(lm(tmp_path / "i", data=items, model="gpt2", base_model=str(big),
-                          data_args={"tokenizer": str(small)})).build_model()  # fmt: skip
+        LmPretrainTask(
+            lm(tmp_path / "i", data=items, model="gpt2", base_model=str(big), data_args={"tokenizer": str(small)})
+        ).build_model()
     assert not any((tmp_path / name).exists() for name in ("b/tokens/meta.json", "c/tokens/meta.json"))
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_tokenisation(tmp_path):
     """Under accelerate launch process 0 splits and tokenises; process 1 waits and reads the same files."""
     import os
@@ -156,12 +199,29 @@ def test_two_processes_share_one_tokenisation(tmp_path):
     from helpers import free_port
 
     root = Path(__file__).resolve().parent.parent
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(root / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port()),
-                str(root / "train.py"), "--task", "lm_pretrain", "--num_epochs", "1", "--batch_size", "16",
-                "--data_args", "{max_documents: 600, block_size: 64, vocab_size: 1000}", "--output_dir", str(tmp_path)]  # fmt: skip
-    result = subprocess.run(launcher, capture_output=True, text=True, timeout=600, cwd=root,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        str(root / "train.py"),
+        "--task",
+        "lm_pretrain",
+        "--num_epochs",
+        "1",
+        "--batch_size",
+        "16",
+        "--data_args",
+        "{max_documents: 600, block_size: 64, vocab_size: 1000}",
+        "--output_dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        launcher, capture_output=True, text=True, timeout=600, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("trained lm_pretrain") == 1
     meta = json.loads((tmp_path / "tokens" / "meta.json").read_text())

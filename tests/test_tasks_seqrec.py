@@ -9,7 +9,7 @@ from grec.base.errors import GrecError
 from grec.base.registry import MODELS, TASKS, load_plugins
 from grec.tasks import TaskConfig, train_task
 
-PLUGIN = '''
+PLUGIN = """
 import torch
 from grec.base.registry import MODELS
 from grec.models.ctr import _CtrModel
@@ -23,7 +23,7 @@ class PluginLR(_CtrModel):
 
     def logit(self, emb, first):
         return self.scale * first.sum(1)
-'''
+"""
 
 
 def test_registry_lists_builtins_and_refuses_unknown_names(grec_cli):
@@ -43,8 +43,10 @@ def test_plugin_file_registers_a_model_usable_from_a_config(tmp_path, grec_cli):
     code, out, _ = grec_cli("list", "--kind", "models", "--plugin", plugin)
     assert code == 0 and "plugin_lr" in out
     config = tmp_path / "run.yaml"
-    config.write_text(f"task: ctr\ndata: adult\nmodel: plugin_lr\nmodel_args: {{scale: 2.0}}\nplugin: [{plugin}]\n"
-                      f"num_epochs: 1\nbatch_size: 2048\nlearning_rate: 0.05\noutput_dir: {tmp_path / 'run'}\n")  # fmt: skip
+    config.write_text(
+        f"task: ctr\ndata: adult\nmodel: plugin_lr\nmodel_args: {{scale: 2.0}}\nplugin: [{plugin}]\n"
+        f"num_epochs: 1\nbatch_size: 2048\nlearning_rate: 0.05\noutput_dir: {tmp_path / 'run'}\n"
+    )
     code, out, err = grec_cli("train-task", "--config", config)
     assert code == 0, err
     metrics = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
@@ -70,13 +72,35 @@ def test_unknown_model_args_are_refused_with_the_settable_ones(ml100k, tmp_path)
 
 def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_path, grec_cli):
     out = tmp_path / "sasrec"
-    code, stdout, err = grec_cli("train-task", "--task", "seqrec", "--data", ml100k, "--output_dir", out,
-                                 "--num_epochs", 2, "--batch_size", 128, "--data_args", "{repeat: 8}",
-                                 "--model_args", "{dim: 32}")  # fmt: skip
+    code, stdout, err = grec_cli(
+        "train-task",
+        "--task",
+        "seqrec",
+        "--data",
+        ml100k,
+        "--output_dir",
+        out,
+        "--num_epochs",
+        2,
+        "--batch_size",
+        128,
+        "--data_args",
+        "{repeat: 8}",
+        "--model_args",
+        "{dim: 32}",
+    )
     assert code == 0, err
     assert "best valid_ndcg@10" in stdout
-    for name in ("best/model.safetensors", "best/task.json", "last/training_state.json", "log.json", "loss.png",
-                 "training_state.json", "test_metrics.json", "test_results.jsonl"):  # fmt: skip
+    for name in (
+        "best/model.safetensors",
+        "best/task.json",
+        "last/training_state.json",
+        "log.json",
+        "loss.png",
+        "training_state.json",
+        "test_metrics.json",
+        "test_results.jsonl",
+    ):
         assert (out / name).is_file(), name
     state = json.loads((out / "training_state.json").read_text())
     assert state["metric"] == "valid_ndcg@10" and state["epoch"] == 2
@@ -110,7 +134,23 @@ def test_train_py_with_task_runs_the_task_trainer(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "train.py"
-    done = subprocess.run([sys.executable, str(script), "--task", "image_cls", "--data", "digits", "--num_epochs", "1",
-                           "--output_dir", str(tmp_path), "--batch_size", "128"], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--task",
+            "image_cls",
+            "--data",
+            "digits",
+            "--num_epochs",
+            "1",
+            "--output_dir",
+            str(tmp_path),
+            "--batch_size",
+            "128",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained image_cls" in done.stdout and (tmp_path / "best" / "task.json").is_file()

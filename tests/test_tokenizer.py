@@ -12,8 +12,11 @@ from grec.tokenizer import TokenizerConfig, train_tokenizer
 
 def test_t5_tokenizer_with_sid_tokens_round_trips(ml100k, ml100k_sid, tmp_path):
     out = tmp_path / "t5"
-    train_tokenizer(TokenizerConfig(corpus=[str(ml100k / "items.jsonl")], field=["text"], vocab_size=800,
-                                    sid=str(ml100k_sid), out=str(out)))  # fmt: skip
+    train_tokenizer(
+        TokenizerConfig(
+            corpus=[str(ml100k / "items.jsonl")], field=["text"], vocab_size=800, sid=str(ml100k_sid), out=str(out)
+        )
+    )
     tokenizer = AutoTokenizer.from_pretrained(out)
     sid_map = SidMap.load(ml100k_sid)
     assert len(tokenizer) == 800 + len(sid_map.vocabulary())
@@ -29,8 +32,11 @@ def test_t5_tokenizer_with_sid_tokens_round_trips(ml100k, ml100k_sid, tmp_path):
 
 def test_llama_bpe_layout(ml100k, tmp_path):
     out = tmp_path / "llama"
-    train_tokenizer(TokenizerConfig(corpus=[str(ml100k / "items.jsonl")], vocab_size=600, model_type="bpe",
-                                    style="llama", out=str(out)))  # fmt: skip
+    train_tokenizer(
+        TokenizerConfig(
+            corpus=[str(ml100k / "items.jsonl")], vocab_size=600, model_type="bpe", style="llama", out=str(out)
+        )
+    )
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) == (0, 1, 2)
     ids = tokenizer("Toy Story (1995). Genres: Animation.", add_special_tokens=False)["input_ids"]
@@ -39,7 +45,9 @@ def test_llama_bpe_layout(ml100k, tmp_path):
 
 def test_bad_corpora(ml100k, tmp_path):
     with pytest.raises(GrecError, match="--vocab_size 90000: this corpus supports at most"):
-        train_tokenizer(TokenizerConfig(corpus=[str(ml100k / "items.jsonl")], vocab_size=90000, out=str(tmp_path / "a")))
+        train_tokenizer(
+            TokenizerConfig(corpus=[str(ml100k / "items.jsonl")], vocab_size=90000, out=str(tmp_path / "a"))
+        )
     latin = tmp_path / "latin.txt"
     latin.write_bytes("first line\nAmélie\n".encode("latin-1"))
     with pytest.raises(GrecError, match=r"latin.txt:2: not utf-8 text at byte 13"):
@@ -50,10 +58,16 @@ def test_bad_corpora(ml100k, tmp_path):
         train_tokenizer(TokenizerConfig(corpus=[str(empty)], vocab_size=50, out=str(tmp_path / "c")))
     assert not any((tmp_path / name).exists() for name in "abc")
     with pytest.raises(GrecError, match="--vocab_size 12: this corpus needs at least 15"):
-        train_tokenizer(TokenizerConfig(corpus=[str(latin)], vocab_size=12, encoding="latin-1", out=str(tmp_path / "d")))
+        train_tokenizer(
+            TokenizerConfig(corpus=[str(latin)], vocab_size=12, encoding="latin-1", out=str(tmp_path / "d"))
+        )
     train_tokenizer(TokenizerConfig(corpus=[str(latin)], vocab_size=16, encoding="latin-1", out=str(tmp_path / "d")))
-    assert AutoTokenizer.from_pretrained(tmp_path / "d").decode(
-        AutoTokenizer.from_pretrained(tmp_path / "d")("Amélie", add_special_tokens=False)["input_ids"]) == "Amélie"
+    assert (
+        AutoTokenizer.from_pretrained(tmp_path / "d").decode(
+            AutoTokenizer.from_pretrained(tmp_path / "d")("Amélie", add_special_tokens=False)["input_ids"]
+        )
+        == "Amélie"
+    )
 
 
 @pytest.mark.parametrize("style", ["t5", "llama"])
@@ -71,8 +85,9 @@ def test_segmentation_is_sentencepieces_own(style, model_type, tmp_path):
     corpus = tmp_path / "reviews.txt"
     corpus.write_text("\n".join(texts[:2500]) + "\n")
     out = tmp_path / "tok"
-    train_tokenizer(TokenizerConfig(corpus=[str(corpus)], vocab_size=1500, model_type=model_type, style=style,
-                                    out=str(out)))  # fmt: skip
+    train_tokenizer(
+        TokenizerConfig(corpus=[str(corpus)], vocab_size=1500, model_type=model_type, style=style, out=str(out))
+    )
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(tokenizer) == 1500  # no special token added beside the model's pieces
     processor = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.model"))

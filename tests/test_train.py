@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import free_port
+from helpers import free_port, read_jsonl
 from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from grec.base.errors import GrecError
+from grec.lm.checkpoint import load_trained
 from grec.records import RecordsConfig, build_records, prompt
 from grec.train import TrainConfig, train
 from grec.train.data import tokenize_records
-from grec.lm.checkpoint import load_trained
 from grec.train.export import ExportConfig, export
 
 
@@ -21,17 +21,30 @@ from grec.train.export import ExportConfig, export
 def records(ml100k, ml100k_sid, tmp_path_factory):
     """Small SID record files cut from real ML-100K records: 64 train, 16 valid."""
     folder = tmp_path_factory.mktemp("records")
-    build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "all"), max_history=5,
-                                sample=64, seed=0))  # fmt: skip
+    build_records(
+        RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "all"), max_history=5, sample=64, seed=0)
+    )
     valid = json.loads((folder / "all" / "valid.json").read_text())[:16]
     (folder / "valid16.json").write_text(json.dumps(valid))
     return {"train": str(folder / "all" / "train.json"), "valid": str(folder / "valid16.json"), "sid": str(ml100k_sid)}
 
 
 def config(base, records, out, **overrides):
-    settings = dict(base_model=str(base), train_data_path=[records["train"]], val_data_path=records["valid"],
-                    output_dir=str(out), batch_size=16, micro_batch_size=8, num_epochs=2, learning_rate=5e-3,
-                    finetune="full", warmup_ratio=0.0, logging_steps=1, seed=0, sid=records.get("sid"))  # fmt: skip
+    settings = dict(
+        base_model=str(base),
+        train_data_path=[records["train"]],
+        val_data_path=records["valid"],
+        output_dir=str(out),
+        batch_size=16,
+        micro_batch_size=8,
+        num_epochs=2,
+        learning_rate=5e-3,
+        finetune="full",
+        warmup_ratio=0.0,
+        logging_steps=1,
+        seed=0,
+        sid=records.get("sid"),
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -50,8 +63,13 @@ def test_prompt_tokens_are_masked(smol_tokenizer_dir):
     assert s2s["input_ids"] == prompt_ids and s2s["labels"] == response_ids
     # a long prompt keeps its head and its tail; a response that cannot fit drops the record
     (cut,), _ = tokenize_records([record], tokenizer, seq2seq=False, cutoff_len=len(response_ids) + 10)
-    assert len(cut["input_ids"]) == len(response_ids) + 10 and cut["input_ids"][-len(response_ids) - 1 :][1:] == response_ids
-    kept, dropped = tokenize_records([record, {**record, "output": "x " * 50}], tokenizer, False, len(response_ids) + 10)
+    assert (
+        len(cut["input_ids"]) == len(response_ids) + 10
+        and cut["input_ids"][-len(response_ids) - 1 :][1:] == response_ids
+    )
+    kept, dropped = tokenize_records(
+        [record, {**record, "output": "x " * 50}], tokenizer, False, len(response_ids) + 10
+    )
     assert len(kept) == 1 and dropped == 1
 
 
@@ -59,8 +77,11 @@ def test_full_finetune_learns_and_writes_run_files(tiny_llama_dir, records, tmp_
     import grec.training.loss as loss
 
     shared, forward = [], loss.forward_with_shared_prefix  # batches whose prompt head was encoded once
-    monkeypatch.setattr(loss, "forward_with_shared_prefix",
-                        lambda model, inputs, prefix: shared.append(prefix) or forward(model, inputs, prefix))  # fmt: skip
+    monkeypatch.setattr(
+        loss,
+        "forward_with_shared_prefix",
+        lambda model, inputs, prefix: shared.append(prefix) or forward(model, inputs, prefix),
+    )
     out = tmp_path / "run"
     state = train(config(tiny_llama_dir, records, out, num_epochs=3, learning_rate=3e-2))
     assert len(shared) == 24 + 3 * 2 and min(shared) > 30  # 3 epochs x 8 micro-batches (+ 2 valid batches each)
@@ -113,8 +134,11 @@ def test_t5_seq2seq_trains(t5_tokenizer_dir, records, tmp_path):
 
     tokenizer = T5Tokenizer.from_pretrained(t5_tokenizer_dir)
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1,
-                                                num_heads=2, decoder_start_token_id=0))  # fmt: skip
+    model = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2, decoder_start_token_id=0
+        )
+    )
     base = tmp_path / "t5"
     model.save_pretrained(base)
     tokenizer.save_pretrained(base)
@@ -156,20 +180,42 @@ def launch_two_cpu_processes(tiny_llama_dir, records, out: Path, *extra: str) ->
     import yaml
 
     root = Path(__file__).resolve().parent.parent
-    settings = {"base_model": str(tiny_llama_dir), "train_data_path": [records["train"]],
-                "val_data_path": records["valid"], "sid": records["sid"], "output_dir": str(out), "batch_size": 16,
-                "micro_batch_size": 8, "num_epochs": 2, "learning_rate": 3e-2, "finetune": "full",
-                "warmup_ratio": 0.0, "logging_steps": 1, "seed": 0}  # fmt: skip
+    settings = {
+        "base_model": str(tiny_llama_dir),
+        "train_data_path": [records["train"]],
+        "val_data_path": records["valid"],
+        "sid": records["sid"],
+        "output_dir": str(out),
+        "batch_size": 16,
+        "micro_batch_size": 8,
+        "num_epochs": 2,
+        "learning_rate": 3e-2,
+        "finetune": "full",
+        "warmup_ratio": 0.0,
+        "logging_steps": 1,
+        "seed": 0,
+    }
     (out.parent / f"{out.name}.yaml").write_text(yaml.safe_dump(settings))
-    env = {**os.environ, "TRAIN_CONFIG": str(out.parent / f"{out.name}.yaml"), "OMP_NUM_THREADS": "1",
-           "MAIN_PROCESS_PORT": str(free_port()),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
-    result = subprocess.run(["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", *extra],
-                            capture_output=True, text=True, timeout=600, env=env, cwd=root)  # fmt: skip
+    env = {
+        **os.environ,
+        "TRAIN_CONFIG": str(out.parent / f"{out.name}.yaml"),
+        "OMP_NUM_THREADS": "1",
+        "MAIN_PROCESS_PORT": str(free_port()),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", str(root / "scripts" / "train_multi_gpu.sh"), "cpu", "2", *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, records, tmp_path):
     """scripts/train_multi_gpu.sh cpu 2: plain data-parallel, DeepSpeed ZeRO-2 and ZeRO-3 all follow one process."""
     from safetensors.torch import load_file
@@ -197,6 +243,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
         assert torch.allclose(plain[key], sharded[key], atol=1e-5), key
 
 
+@pytest.mark.slow
 def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     """The packaged SmolLM2-135M-Instruct (GGUF -> cached safetensors), LoRA and SID tokens, a few CPU steps."""
     from grec.base import assets
@@ -205,10 +252,23 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     valid = json.loads(Path(records["valid"]).read_text())[:2]
     (tmp_path / "valid2.json").write_text(json.dumps(valid))
     out = tmp_path / "smol"
-    train(TrainConfig(base_model=str(assets.smollm2_gguf()), train_data_path=[records["train"]],
-                      val_data_path=str(tmp_path / "valid2.json"), sid=records["sid"], output_dir=str(out),
-                      batch_size=4, micro_batch_size=2, num_epochs=2, sample=8, cutoff_len=128, learning_rate=2e-3,
-                      lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], seed=0))  # fmt: skip
+    train(
+        TrainConfig(
+            base_model=str(assets.smollm2_gguf()),
+            train_data_path=[records["train"]],
+            val_data_path=str(tmp_path / "valid2.json"),
+            sid=records["sid"],
+            output_dir=str(out),
+            batch_size=4,
+            micro_batch_size=2,
+            num_epochs=2,
+            sample=8,
+            cutoff_len=128,
+            learning_rate=2e-3,
+            lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+            seed=0,
+        )
+    )
     log = json.loads((out / "log.json").read_text())
     assert log[1]["valid_loss"] < log[0]["valid_loss"]
     converted = gguf_cache_dir(assets.smollm2_gguf())  # converted once per session, whichever test came first
@@ -218,7 +278,9 @@ def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
 
     added = len(SidMap.load(records["sid"]).vocabulary())
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 49152 + added
-    assert tokenizer("<a_1><b_2>", add_special_tokens=False)["input_ids"] == tokenizer.convert_tokens_to_ids(["<a_1>", "<b_2>"])
+    assert tokenizer("<a_1><b_2>", add_special_tokens=False)["input_ids"] == tokenizer.convert_tokens_to_ids(
+        ["<a_1>", "<b_2>"]
+    )
 
 
 def test_from_scratch_t5_with_tiger_layout(t5_tokenizer_dir, records, tmp_path):
@@ -239,8 +301,18 @@ def test_best_by_validation_ndcg(tiny_llama_dir, records, tmp_path):
     out = tmp_path / "ndcg"
     # trained on the validation records themselves, the model soon ranks their targets highly
     memorise = {**records, "train": records["valid"]}
-    state = train(config(tiny_llama_dir, memorise, out, eval_metric="ndcg", eval_beams=10, learning_rate=3e-2,
-                         batch_size=8, num_epochs=8))  # fmt: skip
+    state = train(
+        config(
+            tiny_llama_dir,
+            memorise,
+            out,
+            eval_metric="ndcg",
+            eval_beams=10,
+            learning_rate=3e-2,
+            batch_size=8,
+            num_epochs=8,
+        )
+    )
     log = json.loads((out / "log.json").read_text())
     scores = [row["valid_ndcg@10"] for row in log]
     assert all(0.0 <= s <= 1.0 for s in scores) and len(scores) == 8
@@ -251,10 +323,17 @@ def test_best_by_validation_ndcg(tiny_llama_dir, records, tmp_path):
     from grec.evaluate import RankingMetrics
     from grec.infer import InferConfig, infer
 
-    infer(InferConfig(checkpoint=str(out / "best"), test_data_path=records["valid"], num_beams=10,
-                      exclude_history=True, result_json_data=str(tmp_path / "valid_ranked.json")))  # fmt: skip
+    infer(
+        InferConfig(
+            checkpoint=str(out / "best"),
+            test_data_path=records["valid"],
+            num_beams=10,
+            exclude_history=True,
+            result_json_data=str(tmp_path / "valid_ranked.jsonl"),
+        )
+    )
     metrics = RankingMetrics((10,))
-    for record in json.loads((tmp_path / "valid_ranked.json").read_text()):
+    for record in read_jsonl(tmp_path / "valid_ranked.jsonl"):
         metrics.add(record["predict"], record["target"])
     assert metrics.result()["NDCG@10"] == pytest.approx(state["best_metric"], abs=1e-9)
     with pytest.raises(GrecError, match="--eval_metric ndcg: needs --sid"):
@@ -267,8 +346,8 @@ def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml10
 
     import numpy as np
 
-    from grec.index import IndexConfig, build_index
     from grec.base.sid import SidMap
+    from grec.index import IndexConfig, build_index
 
     items = [json.loads(line) for line in (ml100k / "items.jsonl").read_text().splitlines()]
     x = np.load(ml100k_sid / "embeddings.npy")
@@ -276,10 +355,13 @@ def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml10
     (tmp_path / "old" / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items[:1500]))
     np.save(tmp_path / "old.npy", x[:1500])
     np.save(tmp_path / "all.npy", x)
-    build_index(IndexConfig(data=str(tmp_path / "old"), out=str(tmp_path / "sid_old"), embeddings=str(tmp_path / "old.npy")))
+    build_index(
+        IndexConfig(data=str(tmp_path / "old"), out=str(tmp_path / "sid_old"), embeddings=str(tmp_path / "old.npy"))
+    )
     shutil.copytree(tmp_path / "sid_old", tmp_path / "sid_all")
-    build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "sid_all"), embeddings=str(tmp_path / "all.npy"),
-                            update=True))  # fmt: skip
+    build_index(
+        IndexConfig(data=str(ml100k), out=str(tmp_path / "sid_all"), embeddings=str(tmp_path / "all.npy"), update=True)
+    )
     old_map, all_map = SidMap.load(tmp_path / "sid_old"), SidMap.load(tmp_path / "sid_all")
     old_items = set(old_map.item_ids)
 
@@ -288,21 +370,41 @@ def test_incremental_training_with_a_grown_sid_map(tiny_llama_dir, records, ml10
         for row in (json.loads(line) for line in (ml100k / "train.jsonl").read_text().splitlines()):
             history = row["history"][-5:]
             if keep(history + [row["target"]]) and len(rows) < 48:
-                rows.append({"instruction": "Next item?", "input": ", ".join(map(sid_map.sid_string, history)),
-                             "output": sid_map.sid_string(row["target"]), "target": row["target"]})  # fmt: skip
+                rows.append(
+                    {
+                        "instruction": "Next item?",
+                        "input": ", ".join(map(sid_map.sid_string, history)),
+                        "output": sid_map.sid_string(row["target"]),
+                        "target": row["target"],
+                    }
+                )
         return rows
 
     (tmp_path / "r_old.json").write_text(json.dumps(records_for(old_map, lambda ids: set(ids) <= old_items)))
     (tmp_path / "r_new.json").write_text(json.dumps(records_for(all_map, lambda ids: not set(ids) <= old_items)))
     first = tmp_path / "first"
-    train(config(tiny_llama_dir, {"train": str(tmp_path / "r_old.json"), "valid": records["valid"],
-                                  "sid": str(tmp_path / "sid_old")}, first, num_epochs=1, val_data_path=None))  # fmt: skip
+    train(
+        config(
+            tiny_llama_dir,
+            {"train": str(tmp_path / "r_old.json"), "valid": records["valid"], "sid": str(tmp_path / "sid_old")},
+            first,
+            num_epochs=1,
+            val_data_path=None,
+        )
+    )
     before = LlamaForCausalLM.from_pretrained(first / "last").get_input_embeddings().weight.detach()
     second = tmp_path / "second"
     with caplog.at_level(logging.INFO, logger="grec"):
-        train(config(first / "last", {"train": str(tmp_path / "r_new.json"), "valid": records["valid"],
-                                      "sid": str(tmp_path / "sid_all")}, second, num_epochs=1, learning_rate=0.0,
-                     val_data_path=None))  # fmt: skip
+        train(
+            config(
+                first / "last",
+                {"train": str(tmp_path / "r_new.json"), "valid": records["valid"], "sid": str(tmp_path / "sid_all")},
+                second,
+                num_epochs=1,
+                learning_rate=0.0,
+                val_data_path=None,
+            )
+        )
     grown = len(set(all_map.vocabulary()) - set(old_map.vocabulary()))
     assert grown > 0 and f"to current:{len(before) + grown}" in caplog.text
     after = LlamaForCausalLM.from_pretrained(second / "last").get_input_embeddings().weight.detach()

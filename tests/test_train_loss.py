@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq, LlamaForCausalLM
 
+from grec.lm.loading import apply_lora
 from grec.train.data import tokenize_records
 from grec.training.loss import LabelledPositions, keeps_logits_by_mask, labelled_token_loss
-from grec.lm.loading import apply_lora
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,11 @@ def ml100k_sid_records(ml100k, ml100k_sid, tmp_path_factory):
     from grec.records import RecordsConfig, build_records
 
     out = tmp_path_factory.mktemp("loss-records")
-    build_records(RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), style="title", max_history=8,
-                                sample=32, seed=1))  # fmt: skip
+    build_records(
+        RecordsConfig(
+            data=str(ml100k), sid=str(ml100k_sid), out=str(out), style="title", max_history=8, sample=32, seed=1
+        )
+    )
     return json.loads((out / "train.json").read_text())
 
 

@@ -34,8 +34,10 @@ class Registry:
         def add(obj: Any) -> Any:
             known = self._entries.get(name)
             if known is not None and known is not obj and _qualname(known) != _qualname(obj):
-                raise GrecError(f"{self.kind} {name!r} is registered twice ({_qualname(known)} and {_qualname(obj)}); "
-                                f"rename one of them")  # fmt: skip
+                raise GrecError(
+                    f"{self.kind} {name!r} is registered twice ({_qualname(known)} and {_qualname(obj)}); "
+                    f"rename one of them"
+                )
             self._entries[name] = obj
             return obj
 
@@ -43,8 +45,10 @@ class Registry:
 
     def get(self, name: str) -> Any:
         if name not in self._entries:
-            raise GrecError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names())}. "
-                            f"A {self.kind} of your own needs --plugin FILE.py with @{self.kind.upper()}S.register")  # fmt: skip
+            raise GrecError(
+                f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names())}. "
+                f"A {self.kind} of your own needs --plugin FILE.py with @{self.kind.upper()}S.register"
+            )
         return self._entries[name]
 
     def names(self) -> list[str]:
@@ -81,6 +85,8 @@ def load_plugins(plugins: list[str]) -> None:
         except GrecError:
             raise
         except ImportError as err:
-            raise GrecError(f"--plugin {plugin}: cannot import it ({err}); give a .py file or a module on PYTHONPATH") from None
+            raise GrecError(
+                f"--plugin {plugin}: cannot import it ({err}); give a .py file or a module on PYTHONPATH"
+            ) from None
         except Exception as err:  # the user's code failed while importing: say where
             raise GrecError(f"--plugin {plugin}: importing it failed: {type(err).__name__}: {err}") from err

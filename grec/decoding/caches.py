@@ -24,8 +24,9 @@ def encode_prompts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     Positions are ``generate``'s: the running count of unmasked tokens, 0 on left padding.
     """
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1)  # fmt: skip
+    out = model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
+    )
     return out, positions
 
 
@@ -72,8 +73,13 @@ class CausalCache:
     def step(self, parent: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         self._reorder(parent, tokens)
         self.position = self.position[parent] + 1
-        out = self.model(input_ids=tokens, attention_mask=self.mask, position_ids=self.position,
-                         past_key_values=self.cache, use_cache=True)  # fmt: skip
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=self.mask,
+            position_ids=self.position,
+            past_key_values=self.cache,
+            use_cache=True,
+        )
         self.cache = out.past_key_values
         return out.logits[:, -1, :]
 
@@ -104,10 +110,12 @@ class Seq2SeqCache:
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         batch = input_ids.shape[0]
         encoder = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-        first = torch.full((batch, 1), self.model.config.decoder_start_token_id, dtype=torch.long,
-                           device=input_ids.device)  # fmt: skip
-        out = self.model(encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=first,
-                         use_cache=True)  # fmt: skip
+        first = torch.full(
+            (batch, 1), self.model.config.decoder_start_token_id, dtype=torch.long, device=input_ids.device
+        )
+        out = self.model(
+            encoder_outputs=encoder, attention_mask=attention_mask, decoder_input_ids=first, use_cache=True
+        )
         self._repeat(out.past_key_values)
         encoder.last_hidden_state = encoder.last_hidden_state.repeat_interleave(self.width, 0)
         self.encoder, self.cache = encoder, out.past_key_values
@@ -116,8 +124,13 @@ class Seq2SeqCache:
 
     def step(self, parent: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         self.cache.self_attention_cache.reorder_cache(parent)  # cross-attention rows are equal within a user
-        out = self.model(encoder_outputs=self.encoder, attention_mask=self.mask, decoder_input_ids=tokens,
-                         past_key_values=self.cache, use_cache=True)  # fmt: skip
+        out = self.model(
+            encoder_outputs=self.encoder,
+            attention_mask=self.mask,
+            decoder_input_ids=tokens,
+            past_key_values=self.cache,
+            use_cache=True,
+        )
         self.cache = out.past_key_values
         return out.logits[:, -1, :]
 

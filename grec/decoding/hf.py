@@ -52,22 +52,45 @@ def search_config(num_beams: int, num_return_sequences: int, levels: int, eos_to
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        do_sample=False, num_beams=num_beams, num_return_sequences=num_return_sequences, length_penalty=0.0,
-        max_new_tokens=levels + 1, min_new_tokens=levels + 1, early_stopping=True, eos_token_id=eos_token_id,
-        pad_token_id=pad_token_id, output_scores=True, return_dict_in_generate=True,
-        temperature=None, top_k=None, top_p=None,
-    )  # fmt: skip
+        do_sample=False,
+        num_beams=num_beams,
+        num_return_sequences=num_return_sequences,
+        length_penalty=0.0,
+        max_new_tokens=levels + 1,
+        min_new_tokens=levels + 1,
+        early_stopping=True,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        output_scores=True,
+        return_dict_in_generate=True,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+    )
 
 
 @torch.no_grad()
-def hf_constrained_generate(model, input_ids, attention_mask, index: SidIndex, num_beams: int,
-                            num_return_sequences: int, eos_token_id: int, pad_token_id: int, seq2seq: bool = False):  # fmt: skip
+def hf_constrained_generate(
+    model,
+    input_ids,
+    attention_mask,
+    index: SidIndex,
+    num_beams: int,
+    num_return_sequences: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    seq2seq: bool = False,
+):
     """``model.generate`` under the prefix constraint; returns (item rows, sequence scores), -1 for invalid."""
     prompt_length = 1 if seq2seq else input_ids.shape[1]
     constraint = SidPrefixConstraint(index, prompt_length, eos_token_id)
     config = search_config(num_beams, num_return_sequences, index.levels, eos_token_id, pad_token_id)
-    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
-                         prefix_allowed_tokens_fn=constraint)  # fmt: skip
+    out = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        generation_config=config,
+        prefix_allowed_tokens_fn=constraint,
+    )
     sequences = out.sequences[:, prompt_length : prompt_length + index.levels].cpu().numpy()
     rows = np.full(len(sequences), -1, dtype=np.int64)
     for k, seq in enumerate(sequences):

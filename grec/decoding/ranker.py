@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import torch
 
-from grec.decoding import SidIndex, sid_beam_search
-from grec.decoding.hf import hf_constrained_generate
-from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 from grec.base.errors import GrecError
+from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 from grec.base.sid import SidMap
 from grec.base.sid.tokens import sid_token_ids
+from grec.decoding import SidIndex, sid_beam_search
+from grec.decoding.hf import hf_constrained_generate
 
 
 def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool, device, response_length: int):
@@ -24,8 +24,10 @@ def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool,
     bos = bos_prefix(tokenizer, seq2seq)
     ids = [fit_prompt(t, bos, cutoff_len, response_length) for t in prompt_token_ids(records, tokenizer)]
     if ids and ids[0] is None:
-        raise GrecError(f"--cutoff_len {cutoff_len} leaves no room for a prompt beside the {response_length}-token "
-                        f"response; raise it")  # fmt: skip
+        raise GrecError(
+            f"--cutoff_len {cutoff_len} leaves no room for a prompt beside the {response_length}-token "
+            f"response; raise it"
+        )
     width = max(map(len, ids))
     pad = tokenizer.pad_token_id
     if seq2seq:
@@ -51,8 +53,18 @@ class Ranker:
         device: where the model runs.
     """
 
-    def __init__(self, model, tokenizer, sid_map: SidMap, seq2seq: bool, num_beams: int,
-                 num_return_sequences: int, cutoff_len: int = 512, method: str = "vectorised", device="cpu"):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        sid_map: SidMap,
+        seq2seq: bool,
+        num_beams: int,
+        num_return_sequences: int,
+        cutoff_len: int = 512,
+        method: str = "vectorised",
+        device="cpu",
+    ):
         self.model, self.tokenizer, self.sid_map, self.seq2seq = model, tokenizer, sid_map, seq2seq
         self.index = SidIndex.build(sid_map, sid_token_ids(tokenizer, sid_map), device)
         self.beams = min(num_beams, len(sid_map))
@@ -64,18 +76,29 @@ class Ranker:
     @torch.no_grad()
     def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
         """(item ids, scores) per record, best first; history items skipped when ``exclude_history``."""
-        ids, mask = prompt_batch(records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device,
-                                 self.response_length)
+        ids, mask = prompt_batch(
+            records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device, self.response_length
+        )
         if self.method == "hf":
-            rows, scores = hf_constrained_generate(self.model, ids, mask, self.index, self.beams, self.returned,
-                                                   self.tokenizer.eos_token_id, self.tokenizer.pad_token_id,
-                                                   self.seq2seq)  # fmt: skip
+            rows, scores = hf_constrained_generate(
+                self.model,
+                ids,
+                mask,
+                self.index,
+                self.beams,
+                self.returned,
+                self.tokenizer.eos_token_id,
+                self.tokenizer.pad_token_id,
+                self.seq2seq,
+            )
             rows, scores = torch.as_tensor(rows), scores.cpu()
         else:
             exclude = None
             if exclude_history:
                 exclude = [[self.row_of[i] for i in r.get("history", []) if i in self.row_of] for r in records]
-            result = sid_beam_search(self.model, ids, mask, self.index, self.beams, self.returned, self.seq2seq, exclude)
+            result = sid_beam_search(
+                self.model, ids, mask, self.index, self.beams, self.returned, self.seq2seq, exclude
+            )
             rows, scores = result.items.cpu(), result.scores.cpu()
         out = []
         for row, score in zip(rows.tolist(), scores.tolist()):

@@ -17,8 +17,9 @@ from grec.lm.attention import attention_for_block
 NAME = "grec_shared_cross"
 
 
-def shared_cross_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
-                           position_bias=None, **kwargs):  # fmt: skip
+def shared_cross_attention(
+    module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, position_bias=None, **kwargs
+):
     """Attention with (users x beams) query rows over (users) key rows; other shapes go to plain SDPA."""
     import torch
     from transformers.integrations.sdpa_attention import create_position_bias_mask, sdpa_attention_forward
@@ -28,8 +29,17 @@ def shared_cross_attention(module, query, key, value, attention_mask, dropout: f
         if rows != users:
             key = key.repeat_interleave(rows // users, 0)
             value = value.repeat_interleave(rows // users, 0)
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      position_bias=position_bias, **kwargs)  # fmt: skip
+        return sdpa_attention_forward(
+            module,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=dropout,
+            scaling=scaling,
+            position_bias=position_bias,
+            **kwargs,
+        )
     width, heads, dim = rows // users, query.shape[1], query.shape[3]
     if attention_mask is not None and attention_mask.shape[0] == rows:  # equal within a user's beams: keep one
         attention_mask = attention_mask[::width]
@@ -37,8 +47,9 @@ def shared_cross_attention(module, query, key, value, attention_mask, dropout: f
     mask = attention_mask
     if position_bias is not None:
         mask = create_position_bias_mask(position_bias, attention_mask, False, grouped, key)
-    out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=mask, scale=scaling,
-                                                           dropout_p=dropout if module.training else 0.0)  # fmt: skip
+    out = torch.nn.functional.scaled_dot_product_attention(
+        grouped, key, value, attn_mask=mask, scale=scaling, dropout_p=dropout if module.training else 0.0
+    )
     return out.permute(0, 2, 1, 3).reshape(rows, 1, heads, dim), None
 
 

@@ -73,8 +73,9 @@ def shared_prompt_attention(module, query, key, value, attention_mask, dropout: 
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if not isinstance(key, tuple):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)  # fmt: skip
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     (prompt_k, own_k), (prompt_v, own_v) = key, value
     rows, heads, _, dim = query.shape
     users, kv_heads, prompt_len, _ = prompt_k.shape
@@ -85,8 +86,11 @@ def shared_prompt_attention(module, query, key, value, attention_mask, dropout: 
     scores_prompt = torch.matmul(grouped, prompt_k.transpose(-1, -2)) * scale + attention_mask
     own = query.reshape(rows, kv_heads, group, dim)
     scores_own = torch.matmul(own, own_k.transpose(-1, -2)) * scale  # (rows, kv_heads, group, steps)
-    scores_own = scores_own.reshape(users, width, kv_heads, group, -1).transpose(1, 2).reshape(users, kv_heads,
-                                                                                                width * group, -1)  # fmt: skip
+    scores_own = (
+        scores_own.reshape(users, width, kv_heads, group, -1)
+        .transpose(1, 2)
+        .reshape(users, kv_heads, width * group, -1)
+    )
     probs = torch.softmax(torch.cat([scores_prompt, scores_own], -1).float(), -1).to(query.dtype)
     out = torch.matmul(probs[..., :prompt_len], prompt_v)  # (users, kv_heads, width * group, dim)
     own_probs = probs[..., prompt_len:].reshape(users, kv_heads, width, group, -1).transpose(1, 2)

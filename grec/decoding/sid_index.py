@@ -54,8 +54,13 @@ class SidIndex:
             tables.append(torch.from_numpy(table).to(device))
             node = child
         level_tokens = [torch.from_numpy(ids).to(device) for ids in tokens.level_ids]
-        return cls(next_node=tables, level_tokens=level_tokens, item_ids=list(sid_map.item_ids),
-                   item_node=item_node, subtree_size=subtree)  # fmt: skip
+        return cls(
+            next_node=tables,
+            level_tokens=level_tokens,
+            item_ids=list(sid_map.item_ids),
+            item_node=item_node,
+            subtree_size=subtree,
+        )
 
     def dead_nodes(self, level: int, excluded: list[list[int]]) -> torch.Tensor:
         """(users, nodes_level) True where every item below the node is excluded for that user."""
@@ -63,7 +68,9 @@ class SidIndex:
         dead = torch.zeros(len(excluded), len(sizes), dtype=torch.bool, device=sizes.device)
         for user, rows in enumerate(excluded):
             if rows:
-                nodes, counts = self.item_node[level][torch.as_tensor(rows, device=sizes.device)].unique(return_counts=True)
+                nodes, counts = self.item_node[level][torch.as_tensor(rows, device=sizes.device)].unique(
+                    return_counts=True
+                )
                 dead[user, nodes] = counts == sizes[nodes]
         return dead
 

@@ -11,16 +11,26 @@ import numpy as np
 import torch
 
 from grec.decoding.caches import encode_prompts
-from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
 from grec.decoding.ranker import prompt_batch
+from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
 
 
 def title_config(num_beams: int, num_return: int, max_new_tokens: int, eos: int, pad: int):
     from transformers import GenerationConfig
 
-    return GenerationConfig(do_sample=False, num_beams=num_beams, num_return_sequences=num_return,
-                            length_penalty=0.0, max_new_tokens=max_new_tokens, early_stopping=True,
-                            eos_token_id=eos, pad_token_id=pad, temperature=None, top_k=None, top_p=None)  # fmt: skip
+    return GenerationConfig(
+        do_sample=False,
+        num_beams=num_beams,
+        num_return_sequences=num_return,
+        length_penalty=0.0,
+        max_new_tokens=max_new_tokens,
+        early_stopping=True,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+    )
 
 
 def prefill(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
@@ -36,9 +46,19 @@ def prefill(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
 
 
 @torch.no_grad()
-def generate_titles(model, tokenizer, records: list[dict], num_beams: int, num_return: int, seq2seq: bool,
-                    trie: TitleTrie | None, cutoff_len: int = 512, max_new_tokens: int = 64, device="cpu",
-                    response_length: int | None = None):  # fmt: skip
+def generate_titles(
+    model,
+    tokenizer,
+    records: list[dict],
+    num_beams: int,
+    num_return: int,
+    seq2seq: bool,
+    trie: TitleTrie | None,
+    cutoff_len: int = 512,
+    max_new_tokens: int = 64,
+    device="cpu",
+    response_length: int | None = None,
+):
     """Per record: generated token sequences (best first), constrained to catalog titles when ``trie`` is given.
 
     Prompts are cut as in training with ``response_length`` tokens reserved (default: the longest
@@ -51,8 +71,13 @@ def generate_titles(model, tokenizer, records: list[dict], num_beams: int, num_r
     constraint = TitlePrefixConstraint(trie, prompt_length) if trie is not None else None
     config = title_config(num_beams, num_return, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
     cache = None if seq2seq or ids.shape[1] < 2 else prefill(model, ids, mask, num_beams)
-    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, past_key_values=cache,
-                         prefix_allowed_tokens_fn=constraint)  # fmt: skip
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        generation_config=config,
+        past_key_values=cache,
+        prefix_allowed_tokens_fn=constraint,
+    )
     sequences = out[:, prompt_length:].tolist()
     return [sequences[k * num_return : (k + 1) * num_return] for k in range(len(records))]
 
@@ -66,11 +91,15 @@ def constrained_items(trie: TitleTrie, sequences: list[list[int]]) -> list[str]:
     return list(ranked)
 
 
-def ground(generated: np.ndarray, item_vectors: np.ndarray, ci: np.ndarray | None = None, gamma: float = 0.0,
-           top: int = 20) -> np.ndarray:  # fmt: skip
+def ground(
+    generated: np.ndarray, item_vectors: np.ndarray, ci: np.ndarray | None = None, gamma: float = 0.0, top: int = 20
+) -> np.ndarray:
     """Rows of the ``top`` items nearest each generated embedding (L2), scaled by ``(1 + ci)^-gamma``."""
-    dist = np.sqrt(np.maximum(
-        (generated**2).sum(1, keepdims=True) - 2 * generated @ item_vectors.T + (item_vectors**2).sum(1)[None, :], 0))  # fmt: skip
+    dist = np.sqrt(
+        np.maximum(
+            (generated**2).sum(1, keepdims=True) - 2 * generated @ item_vectors.T + (item_vectors**2).sum(1)[None, :], 0
+        )
+    )
     if ci is not None and gamma:
         dist = dist * np.power(1.0 + ci, -gamma)[None, :]
     return np.argsort(dist, axis=1, kind="stable")[:, :top]
@@ -89,9 +118,21 @@ class TitleRanker:
         ci, gamma: per-item collaborative/popularity scores (aligned with ``titles``) and their weight.
     """
 
-    def __init__(self, model, tokenizer, titles: dict[str, str], seq2seq: bool, num_beams: int,
-                 num_return_sequences: int, constrained: bool = True, encoder: str | None = None,
-                 ci: np.ndarray | None = None, gamma: float = 0.0, cutoff_len: int = 512, device="cpu"):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        titles: dict[str, str],
+        seq2seq: bool,
+        num_beams: int,
+        num_return_sequences: int,
+        constrained: bool = True,
+        encoder: str | None = None,
+        ci: np.ndarray | None = None,
+        gamma: float = 0.0,
+        cutoff_len: int = 512,
+        device="cpu",
+    ):
         self.model, self.tokenizer, self.seq2seq = model, tokenizer, seq2seq
         self.item_ids = list(titles)
         self.beams = num_beams
@@ -110,9 +151,18 @@ class TitleRanker:
         """Embeddings of the best freely generated title per record (quotes stripped)."""
         from grec.lm.encoder import embed_texts
 
-        sequences = generate_titles(self.model, self.tokenizer, records, self.beams, 1, self.seq2seq, None,
-                                    self.cutoff_len, device=self.device,
-                                    response_length=self.response_length)  # fmt: skip
+        sequences = generate_titles(
+            self.model,
+            self.tokenizer,
+            records,
+            self.beams,
+            1,
+            self.seq2seq,
+            None,
+            self.cutoff_len,
+            device=self.device,
+            response_length=self.response_length,
+        )
         texts = [self.tokenizer.decode(seqs[0], skip_special_tokens=True).strip().strip('"') for seqs in sequences]
         return embed_texts(texts, self.encoder)
 
@@ -120,8 +170,9 @@ class TitleRanker:
         """NDCG@10 on ``records`` for each gamma in ``grid``; sets ``self.gamma`` to the best (ties: smallest)."""
         from grec.base.metrics import RankingMetrics
 
-        vectors = np.concatenate([self.generated_embeddings(records[k : k + batch_size])
-                                  for k in range(0, len(records), batch_size)])  # fmt: skip
+        vectors = np.concatenate(
+            [self.generated_embeddings(records[k : k + batch_size]) for k in range(0, len(records), batch_size)]
+        )
         results = {}
         for gamma in grid:
             metrics = RankingMetrics((10,))
@@ -133,13 +184,23 @@ class TitleRanker:
 
     def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
         if self.trie is not None:
-            sequences = generate_titles(self.model, self.tokenizer, records, self.beams, self.returned, self.seq2seq,
-                                        self.trie, self.cutoff_len, device=self.device,
-                                        response_length=self.response_length)  # fmt: skip
+            sequences = generate_titles(
+                self.model,
+                self.tokenizer,
+                records,
+                self.beams,
+                self.returned,
+                self.seq2seq,
+                self.trie,
+                self.cutoff_len,
+                device=self.device,
+                response_length=self.response_length,
+            )
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:
-            rows = ground(self.generated_embeddings(records), self.item_vectors, self.ci, self.gamma,
-                          top=len(self.item_ids))  # fmt: skip
+            rows = ground(
+                self.generated_embeddings(records), self.item_vectors, self.ci, self.gamma, top=len(self.item_ids)
+            )
             ranked = [[self.item_ids[r] for r in row] for row in rows]
         out = []
         for record, items in zip(records, ranked):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
-from grec.base.metrics import TOPK, RankingMetrics
 from grec.base.io import atomic_open, read_jsonl, write_json
+from grec.base.metrics import TOPK, RankingMetrics
 
 logger = logging.getLogger("grec")
 RESULT_SUFFIXES = (".json", ".jsonl")
@@ -23,7 +22,7 @@ OWN_FILES = ("metrics.json",)
 class EvaluateConfig:
     """grec evaluate: HR@K, NDCG@K and MRR@K tables for every result file under a folder.
 
-    A result file is a JSON list or JSON lines of records with "target" (item id) and "predict"
+    A result file is JSON lines, one record per line with "target" (item id) and "predict"
     (ranked item ids), as inference.py writes them. Writes metrics.json and metrics.csv to
     --input_dir and prints a markdown table. Example: python eval/evaluate.py --input_dir outputs
 
@@ -50,19 +49,18 @@ class EvaluateConfig:
 
 
 def _records(path: Path):
-    """Records of a JSON-list or JSON-lines result file, numbered from 1."""
+    """Records of a JSON-lines result file, numbered from 1; a JSON list (the old format) is refused with the fix."""
     with open(path, encoding="utf-8") as handle:
         first = handle.read(1)
         while first and first.isspace():
             first = handle.read(1)
     if first == "[":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise GrecError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        yield from enumerate(data, 1)
-    else:
-        yield from read_jsonl(path)
+        convert = "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]"
+        raise GrecError(
+            f"{path}: a JSON list; result files are JSON lines (one record per line, as grec infer writes them). "
+            f"Convert it: python -c '{convert}' {path} > {path.with_suffix('.jsonl')}"
+        )
+    yield from read_jsonl(path)
 
 
 def score_file(path: Path, topk: list[int], catalog: set[str] | None) -> dict:
@@ -137,7 +135,10 @@ def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
         stats = {"seeds": len(rows)}
         for metric in rows[0]:
             values = [r[metric] for r in rows]
-            stats[metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+            stats[metric] = {
+                "mean": statistics.fmean(values),
+                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            }
         out[key] = stats
     return out
 
@@ -165,8 +166,9 @@ def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("H
         values = [table[n].get(key, 0.0) for n in names]
         bars = ax.bar([i + k * width for i in range(len(names))], values, width, label=key)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
-    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(names))], names, rotation=15, ha="right",
-                  fontsize=8)  # fmt: skip
+    ax.set_xticks(
+        [i + width * (len(keys) - 1) / 2 for i in range(len(names))], names, rotation=15, ha="right", fontsize=8
+    )
     ax.set(ylabel="score", title="ranking quality per result file")
     ax.legend()
     fig.tight_layout()
@@ -177,8 +179,14 @@ def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("H
 
 def markdown(table: dict[str, dict], topk: list[int]) -> str:
     """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates."""
-    cols = ["records", *[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk], f"MRR@{topk[-1]}",
-            "invalid_rate", "duplicate_rate"]  # fmt: skip
+    cols = [
+        "records",
+        *[f"HR@{k}" for k in topk],
+        *[f"NDCG@{k}" for k in topk],
+        f"MRR@{topk[-1]}",
+        "invalid_rate",
+        "duplicate_rate",
+    ]
     lines = ["| file | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, row in table.items():
         cells = [f"{row[c]:,}" if c == "records" else f"{row[c]:.4f}" for c in cols]

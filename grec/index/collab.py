@@ -32,8 +32,9 @@ def training_sequences(data: str | Path) -> list[list[str]]:
     return list(user_training_sequences(record for _, record in read_jsonl(path)).values())
 
 
-def cooccurrence_embeddings(data: str | Path, item_ids: list[str], dim: int = 64, window: int = 5,
-                            seed: int = 42) -> np.ndarray:  # fmt: skip
+def cooccurrence_embeddings(
+    data: str | Path, item_ids: list[str], dim: int = 64, window: int = 5, seed: int = 42
+) -> np.ndarray:
     """Unit-length PPMI-SVD vectors per item (rows in ``item_ids`` order; unseen items get zeros)."""
     from scipy import sparse
     from sklearn.decomposition import TruncatedSVD
@@ -75,8 +76,11 @@ def sequence_agreement(data: str | Path, item_ids: list[str], codes: np.ndarray)
     if not path.is_file():
         return {}
     index = {item: k for k, item in enumerate(item_ids)}
-    pairs = [(index[r["history"][-1]], index[r["target"]]) for _, r in read_jsonl(path)
-             if r["history"] and r["history"][-1] in index and r["target"] in index]  # fmt: skip
+    pairs = [
+        (index[r["history"][-1]], index[r["target"]])
+        for _, r in read_jsonl(path)
+        if r["history"] and r["history"][-1] in index and r["target"] in index
+    ]
     if not pairs:
         return {}
     last, target = (np.array(side) for side in zip(*pairs))

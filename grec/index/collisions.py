@@ -143,6 +143,9 @@ def dedup_sinkhorn(
             "index: %d groups of items share all but their last code and outgrow the %d last-level codes (largest: "
             "%d items); the last level is widened to %d codes. Use more --levels, a larger --codebook_size or "
             "--dedup level to avoid this.",
-            len(widened), codebook_size, max(widened), int(codes[:, -1].max()) + 1,
-        )  # fmt: skip
+            len(widened),
+            codebook_size,
+            max(widened),
+            int(codes[:, -1].max()) + 1,
+        )
     return codes

@@ -87,11 +87,20 @@ class IndexConfig:
         if self.levels + (self.dedup == "level") > 26:
             raise GrecError("--levels: at most 26 levels (tokens are named <a_..> to <z_..>)")
         if not 0.0 <= self.collab_weight <= 1.0:
-            raise GrecError(f"--collab_weight: between 0 (text only) and 1 (co-occurrence only), got {self.collab_weight}")
+            raise GrecError(
+                f"--collab_weight: between 0 (text only) and 1 (co-occurrence only), got {self.collab_weight}"
+            )
         if self.balanced and self.method != "rqkmeans":
             raise GrecError("--balanced: only applies to --method rqkmeans")
-        for name in ("batch_size", "max_length", "kmeans_iters", "rqvae_dim", "rqvae_epochs", "rqvae_batch_size",
-                     "collab_dim"):  # fmt: skip
+        for name in (
+            "batch_size",
+            "max_length",
+            "kmeans_iters",
+            "rqvae_dim",
+            "rqvae_epochs",
+            "rqvae_batch_size",
+            "collab_dim",
+        ):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
         items = Path(self.data) / "items.jsonl"

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.base.version import __version__
 from grec.base.errors import GrecError
+from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
+from grec.base.sid import SidMap
+from grec.base.version import __version__
 from grec.index.collab import sequence_agreement
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
 from grec.index.config import IndexConfig
@@ -18,13 +20,18 @@ from grec.index.report import level_report
 from grec.quantizers.rqkmeans import RQKMeans
 from grec.quantizers.rqvae import RQVAE
 from grec.quantizers.simple import random_codes, sequential_codes
-from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
-from grec.base.sid import SidMap
 
 logger = logging.getLogger("grec")
 
-OUTPUTS = ("item_ids.json", "embeddings.npy", "sid_codes.npy", "sid_map.json", "quantizer.npz", "report.json",
-           "settings.json")  # fmt: skip
+OUTPUTS = (
+    "item_ids.json",
+    "embeddings.npy",
+    "sid_codes.npy",
+    "sid_map.json",
+    "quantizer.npz",
+    "report.json",
+    "settings.json",
+)
 MARKER = "settings.json"
 UNRECORDED = ("out", "overwrite", "update", "device")
 
@@ -79,8 +86,18 @@ def item_vectors(cfg: IndexConfig, item_ids: list[str], texts: list[str], rows: 
 def make_quantizer(cfg: IndexConfig):
     if cfg.method == "rqkmeans":
         return RQKMeans(cfg.levels, cfg.codebook_size, cfg.balanced, cfg.kmeans_iters, cfg.seed)
-    return RQVAE(cfg.levels, cfg.codebook_size, cfg.rqvae_hidden, cfg.rqvae_dim, cfg.rqvae_epochs, cfg.rqvae_lr,
-                 cfg.rqvae_batch_size, cfg.rqvae_beta, cfg.seed, cfg.device)  # fmt: skip
+    return RQVAE(
+        cfg.levels,
+        cfg.codebook_size,
+        cfg.rqvae_hidden,
+        cfg.rqvae_dim,
+        cfg.rqvae_epochs,
+        cfg.rqvae_lr,
+        cfg.rqvae_batch_size,
+        cfg.rqvae_beta,
+        cfg.seed,
+        cfg.device,
+    )
 
 
 def uses_embeddings(cfg: IndexConfig) -> bool:
@@ -106,8 +123,10 @@ def resolve(cfg: IndexConfig, codes: np.ndarray, residual, quantizer, known: np.
     """One-to-one codes. ``known`` (update): final codes of existing rows, -1 rows for new items."""
     costs = None
     if residual is not None:
+
         def costs(rows: np.ndarray) -> np.ndarray:
             return quantizer.last_level_costs(residual[rows], codes[rows, -1])
+
     if cfg.dedup == "level":
         extra = None if known is None else known[:, -1]
         if known is not None:
@@ -152,13 +171,21 @@ def new_index(cfg: IndexConfig) -> dict:
     final = resolve(cfg, codes, residual, quantizer)
     sid_map = SidMap(item_ids, final)
     report = {
-        "method": cfg.method, "levels": cfg.levels, "codebook_size": cfg.codebook_size, "balanced": cfg.balanced,
-        "dedup": cfg.dedup, "seed": cfg.seed, "items": len(item_ids), "embedding_dim": None if x is None else int(x.shape[1]),
-        "sid_length": int(final.shape[1]), "collisions_before": before, "collisions_after": collision_stats(final),
+        "method": cfg.method,
+        "levels": cfg.levels,
+        "codebook_size": cfg.codebook_size,
+        "balanced": cfg.balanced,
+        "dedup": cfg.dedup,
+        "seed": cfg.seed,
+        "items": len(item_ids),
+        "embedding_dim": None if x is None else int(x.shape[1]),
+        "sid_length": int(final.shape[1]),
+        "collisions_before": before,
+        "collisions_after": collision_stats(final),
         "per_level": level_report(final, level_sizes(cfg, final)),
         "sequence_agreement": sequence_agreement(cfg.data, item_ids, final),
         **_reconstruction(cfg, quantizer, x, residual),
-    }  # fmt: skip
+    }
     with StagedDir(out, MARKER) as tmp:
         save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **(quantizer.state() if quantizer else {}))
         report["seconds"] = round(time.time() - started, 2)
@@ -190,6 +217,9 @@ def _reconstruction(cfg: IndexConfig, quantizer, x: np.ndarray, residual) -> dic
         return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean())}
     if cfg.method == "rqvae":
         mse = quantizer.reconstruction_mse(x)
-        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
-                "rqvae_final_loss": quantizer.history[-1]}  # fmt: skip
+        return {
+            "reconstruction_mse": mse,
+            "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
+            "rqvae_final_loss": quantizer.history[-1],
+        }
     return {}

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from grec.base.errors import GrecError
+from grec.base.io import StagedDir, read_json, write_json
+from grec.base.sid import SidMap
 from grec.index.collisions import collision_stats
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
@@ -23,8 +25,6 @@ from grec.index.stage import (
     resolve,
     write_index_files,
 )
-from grec.base.io import StagedDir, read_json, write_json
-from grec.base.sid import SidMap
 
 logger = logging.getLogger("grec")
 
@@ -47,8 +47,9 @@ def update_index(cfg: IndexConfig) -> dict:
         raise GrecError(f"{out}: no finished index to update; run grec index without --update first")
     started = time.time()
     recorded = read_json(out / MARKER)["settings"]
-    stored = IndexConfig(**{**recorded, "data": cfg.data, "out": cfg.out, "embeddings": cfg.embeddings,
-                            "device": cfg.device})  # fmt: skip
+    stored = IndexConfig(
+        **{**recorded, "data": cfg.data, "out": cfg.out, "embeddings": cfg.embeddings, "device": cfg.device}
+    )
     old_ids = read_json(out / "item_ids.json")
     old_codes = np.load(out / "sid_codes.npy")
     old_x = np.load(out / "embeddings.npy") if (out / "embeddings.npy").is_file() else None
@@ -65,7 +66,9 @@ def update_index(cfg: IndexConfig) -> dict:
     if old_x is not None:
         x_new = item_vectors(stored, item_ids, texts, new_rows)
         if x_new.shape[1] != old_x.shape[1]:
-            raise GrecError(f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}")
+            raise GrecError(
+                f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}"
+            )
         x_all = np.concatenate([old_x, x_new])
     quantizer = load_quantizer(stored, out / "quantizer.npz")
     if quantizer is None:
@@ -79,17 +82,24 @@ def update_index(cfg: IndexConfig) -> dict:
         raise GrecError("internal error: the update changed existing codes; the index was left as it was")
     all_ids = old_ids + [item_ids[k] for k in new_rows]
     sid_map = SidMap(all_ids, final)
-    report.update({
-        "items": len(all_ids), "collisions_after": collision_stats(final),
-        "per_level": level_report(final, level_sizes(stored, final)),
-        "sid_length": int(final.shape[1]),
-    })  # fmt: skip
-    report.setdefault("updates", []).append({
-        "data": str(Path(cfg.data).resolve()), "added_items": int(len(new_rows)),
-        "items_before": len(old_ids), "indexed_items_missing_from_data": missing,
-        "new_item_collisions_before": collision_stats(codes[len(old_ids):]) if len(new_rows) > 1 else None,
-        "seconds": round(time.time() - started, 2),
-    })  # fmt: skip
+    report.update(
+        {
+            "items": len(all_ids),
+            "collisions_after": collision_stats(final),
+            "per_level": level_report(final, level_sizes(stored, final)),
+            "sid_length": int(final.shape[1]),
+        }
+    )
+    report.setdefault("updates", []).append(
+        {
+            "data": str(Path(cfg.data).resolve()),
+            "added_items": int(len(new_rows)),
+            "items_before": len(old_ids),
+            "indexed_items_missing_from_data": missing,
+            "new_item_collisions_before": collision_stats(codes[len(old_ids) :]) if len(new_rows) > 1 else None,
+            "seconds": round(time.time() - started, 2),
+        }
+    )
     with StagedDir(out, MARKER) as tmp:
         write_index_files(tmp, sid_map, x_all, report)
         write_json(tmp / MARKER, read_json(out / MARKER))

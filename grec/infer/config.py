@@ -15,16 +15,16 @@ class InferConfig:
     """grec infer: rank catalog items for each test record with SID-constrained beam search.
 
     Every recommended item exists in the catalog. Writes the records with "predict" (ranked item
-    ids), "predict_scores" and "predict_sids" to --result_json_data. Example:
+    ids), "predict_scores" and "predict_sids" to --result_json_data, one JSON object per line. Example:
     python inference.py --checkpoint outputs/lcrec/best --test_data_path data/ml-100k/records/sid/test.json
-    --result_json_data outputs/lcrec/test.json --num_beams 20
+    --result_json_data outputs/lcrec/test.jsonl --num_beams 20
 
     Args:
         checkpoint: a best/ or last/ folder from train.py, or a merged folder from grec export.
         lora_weights: BIGRec's name for --checkpoint when it holds LoRA adapters.
         base_model: accepted for BIGRec scripts; the base model recorded in the checkpoint is used, and a different one is an error.
         test_data_path: records file (grec records) to rank items for.
-        result_json_data: output file (JSON list).
+        result_json_data: output file (JSON lines: one record per line, the result format evaluate reads).
         num_beams: beams per user.
         num_return_sequences: items returned per user; default num_beams.
         batch_size: users per forward pass.
@@ -80,12 +80,15 @@ class InferConfig:
         if self.mode not in ("sid", "title"):
             raise GrecError(f"--mode: expected sid or title, got {self.mode!r}")
         if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
-            raise GrecError(f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title")
+            raise GrecError(
+                f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
+            )
         if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
             raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
         self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
-        if self.tune_gamma and (self.mode != "title" or self.constrained or self.ci_score is None
-                                or self.val_data_path is None):  # fmt: skip
+        if self.tune_gamma and (
+            self.mode != "title" or self.constrained or self.ci_score is None or self.val_data_path is None
+        ):
             raise GrecError("--tune_gamma: needs --mode title --constrained false --ci_score FILE --val_data_path FILE")
         if self.ci_score is not None and not Path(self.ci_score).is_file():
             raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")

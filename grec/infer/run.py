@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from grec.lm.cpu_memory import kept_freed_memory
 from grec.base.distributed import barrier, release_processes, world_size
 from grec.base.distributed import rank as process_rank
 from grec.base.errors import GrecError
-from grec.infer.config import InferConfig
+from grec.base.io import read_json, read_jsonl, write_jsonl
+from grec.base.progress import progress
+from grec.base.records import load_records
+from grec.base.sid import SidMap
 from grec.decoding.ranker import Ranker
 from grec.decoding.titles import TitleRanker
-from grec.base.io import atomic_open, read_json, read_jsonl
-from grec.base.progress import progress
-from grec.base.sid import SidMap
-from grec.base.records import load_records
+from grec.infer.config import InferConfig
 from grec.lm.checkpoint import load_trained
+from grec.lm.cpu_memory import kept_freed_memory
 
 logger = logging.getLogger("grec")
 
@@ -55,7 +54,7 @@ def _merge_shards(path: Path, world: int) -> list[dict]:
     merged = []
     for rank in range(world):
         shard = path.with_name(f".{path.name}.shard{rank}")
-        merged.extend(json.loads(shard.read_text(encoding="utf-8")))
+        merged.extend(record for _, record in read_jsonl(shard))
         shard.unlink()
     return merged
 
@@ -63,8 +62,17 @@ def _merge_shards(path: Path, world: int) -> list[dict]:
 def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap | None, titles: dict | None):
     """The SID ranker, or in title mode the title ranker (its fusion weight tuned on validation if asked)."""
     if cfg.mode == "sid":
-        ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.num_beams, cfg.num_return_sequences, cfg.cutoff_len,
-                        cfg.method, cfg.device)  # fmt: skip
+        ranker = Ranker(
+            model,
+            tokenizer,
+            sid_map,
+            seq2seq,
+            cfg.num_beams,
+            cfg.num_return_sequences,
+            cfg.cutoff_len,
+            cfg.method,
+            cfg.device,
+        )
         if ranker.beams < cfg.num_beams:
             logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
         return ranker
@@ -72,8 +80,20 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
     if cfg.ci_score is not None:
         scores = read_json(cfg.ci_score)
         ci = np.array([float(scores.get(item, 0.0)) for item in titles])
-    ranker = TitleRanker(model, tokenizer, titles, seq2seq, cfg.num_beams, cfg.num_return_sequences,
-                         cfg.constrained, cfg.encoder, ci, cfg.ci_gamma, cfg.cutoff_len, cfg.device)  # fmt: skip
+    ranker = TitleRanker(
+        model,
+        tokenizer,
+        titles,
+        seq2seq,
+        cfg.num_beams,
+        cfg.num_return_sequences,
+        cfg.constrained,
+        cfg.encoder,
+        ci,
+        cfg.ci_gamma,
+        cfg.cutoff_len,
+        cfg.device,
+    )
     if cfg.tune_gamma:
         tried = ranker.tune_gamma(load_records([cfg.val_data_path], cfg.val_sample), cfg.gamma_grid, cfg.batch_size)
         logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
@@ -125,8 +145,11 @@ def infer(cfg: InferConfig) -> dict:
     records, rank, world = _shard(records)
     unknown = sum(1 for r in records if str(r.get("target")) not in catalog)
     if unknown:
-        logger.warning("infer: %d of %d records have a target outside the checkpoint's catalog; they count as misses",
-                       unknown, len(records))  # fmt: skip
+        logger.warning(
+            "infer: %d of %d records have a target outside the checkpoint's catalog; they count as misses",
+            unknown,
+            len(records),
+        )
     model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     model = model.to(cfg.device).eval()
     with kept_freed_memory(cfg.keep_cpu_memory and torch.device(cfg.device).type == "cpu"):
@@ -134,14 +157,18 @@ def infer(cfg: InferConfig) -> dict:
         seconds = rank_records(cfg, ranker, records, sid_map, titles)
     out = Path(cfg.result_json_data)
     if world > 1:
-        with atomic_open(out.with_name(f".{out.name}.shard{rank}")) as handle:
-            json.dump(records, handle, ensure_ascii=False)
+        write_jsonl(out.with_name(f".{out.name}.shard{rank}"), records)
         barrier()
         if rank == 0:
             records = _merge_shards(out, world)
     if rank == 0:
-        with atomic_open(out) as handle:
-            json.dump(records, handle, ensure_ascii=False, indent=1)
+        write_jsonl(out, records)
     release_processes()
-    return {"records": total, "seconds": round(seconds, 2), "users_per_second": total / max(seconds, 1e-9),
-            "unknown_targets": unknown, "num_beams": ranker.beams, "gamma": getattr(ranker, "gamma", None)}  # fmt: skip
+    return {
+        "records": total,
+        "seconds": round(seconds, 2),
+        "users_per_second": total / max(seconds, 1e-9),
+        "unknown_targets": unknown,
+        "num_beams": ranker.beams,
+        "gamma": getattr(ranker, "gamma", None),
+    }

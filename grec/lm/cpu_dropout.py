@@ -58,14 +58,24 @@ class Dropout(nn.Dropout):
         return dropout(x, self.p, self.training)
 
 
-def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, position_bias=None,
-              **kwargs):  # fmt: skip
+def attention(
+    module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, position_bias=None, **kwargs
+):
     """transformers' attention-function signature; SDPA unless training with attention dropout."""
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     if not module.training or not dropout:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      position_bias=position_bias, **kwargs)  # fmt: skip
+        return sdpa_attention_forward(
+            module,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=dropout,
+            scaling=scaling,
+            position_bias=position_bias,
+            **kwargs,
+        )
     groups = getattr(module, "num_key_value_groups", 1)
     if groups > 1:
         key, value = repeat_kv(key, groups), repeat_kv(value, groups)

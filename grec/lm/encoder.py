@@ -36,7 +36,9 @@ def load_encoder(path: str | Path | None, device: str = "cpu"):
         model, kind = T5EncoderModel.from_pretrained(folder), "encoder"
     else:
         model = AutoModel.from_pretrained(folder)
-        kind = "causal" if getattr(config, "is_decoder", False) or "CausalLM" in str(config.architectures) else "encoder"
+        kind = (
+            "causal" if getattr(config, "is_decoder", False) or "CausalLM" in str(config.architectures) else "encoder"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device).eval(), kind
@@ -71,8 +73,9 @@ def embed_texts(
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     for start in progress(range(0, len(texts), batch_size), desc="index: embed items", unit="batch"):
         rows = order[start : start + batch_size]
-        batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
-                          return_tensors="pt").to(device)  # fmt: skip
+        batch = tokenizer(
+            [texts[i] for i in rows], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        ).to(device)
         hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         vectors = torch.nn.functional.normalize(pool(hidden, batch["attention_mask"], pooling).float(), dim=-1)
         out[rows] = vectors.cpu().numpy()

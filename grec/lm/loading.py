@@ -106,12 +106,16 @@ def build_from_config(config_file: str, tokenizer_source: str, model_type: str =
 
     settings = json.loads(Path(config_file).read_text())
     if "model_type" not in settings:
-        raise GrecError(f"{config_file}: a model config needs a 'model_type' (e.g. \"t5\" or \"llama\")")
+        raise GrecError(f'{config_file}: a model config needs a \'model_type\' (e.g. "t5" or "llama")')
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    settings.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                    bos_token_id=tokenizer.bos_token_id)  # fmt: skip
+    settings.update(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     config = AutoConfig.for_model(**settings)
     if getattr(config, "is_encoder_decoder", False):
         config.decoder_start_token_id = tokenizer.pad_token_id
@@ -125,8 +129,9 @@ def module_names(model) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
 
 
-def apply_lora(model, seq2seq: bool, r: int, alpha: int, dropout: float, targets: list[str],
-               token_ids: list[int] | None = None):  # fmt: skip
+def apply_lora(
+    model, seq2seq: bool, r: int, alpha: int, dropout: float, targets: list[str], token_ids: list[int] | None = None
+):
     """Wrap ``model`` with LoRA adapters on ``targets``; ``token_ids`` rows of the embeddings (and an
     untied output layer) are trained too."""
     from peft import LoraConfig, TaskType, get_peft_model
@@ -148,6 +153,10 @@ def apply_lora(model, seq2seq: bool, r: int, alpha: int, dropout: float, targets
             trainable[names[head]] = list(token_ids)
     config = LoraConfig(
         task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, trainable_token_indices=trainable,
-    )  # fmt: skip
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets,
+        trainable_token_indices=trainable,
+    )
     return get_peft_model(model, config)

@@ -127,8 +127,14 @@ class DCNv2(_CtrModel):
     """DCN-V2 (Wang et al. 2021), stacked: full-rank cross layers x_{l+1} = x0 * (W x_l + b) + x_l, then an MLP.
     Args: embed_dim, cross_layers, hidden, dropout."""
 
-    def __init__(self, fields: dict, embed_dim: int = 16, cross_layers: int = 3, hidden: list[int] | None = None,
-                 dropout: float = 0.2):  # fmt: skip
+    def __init__(
+        self,
+        fields: dict,
+        embed_dim: int = 16,
+        cross_layers: int = 3,
+        hidden: list[int] | None = None,
+        dropout: float = 0.2,
+    ):
         super().__init__(fields, embed_dim)
         width = self.inputs.num_fields * embed_dim
         self.cross = nn.ModuleList(nn.Linear(width, width) for _ in range(cross_layers))

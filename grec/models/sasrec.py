@@ -37,8 +37,9 @@ class _Block(nn.Module):
 class SASRec(nn.Module):
     """Args: num_items (from the data), max_len, dim, layers, heads, dropout."""
 
-    def __init__(self, num_items: int, max_len: int = 50, dim: int = 64, layers: int = 2, heads: int = 1,
-                 dropout: float = 0.2):  # fmt: skip
+    def __init__(
+        self, num_items: int, max_len: int = 50, dim: int = 64, layers: int = 2, heads: int = 1, dropout: float = 0.2
+    ):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")

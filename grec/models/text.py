@@ -20,8 +20,17 @@ class EncoderClassifier(nn.Module):
     """Args: num_labels (from the data), base_model (a HF encoder folder or hub name; default the packaged
     MiniLM), finetune (full or lora), lora_r, lora_alpha, lora_dropout, pooling (mean or cls), dropout."""
 
-    def __init__(self, num_labels: int, base_model: str | None = None, finetune: str = "full", lora_r: int = 8,
-                 lora_alpha: int = 16, lora_dropout: float = 0.05, pooling: str = "mean", dropout: float = 0.1):  # fmt: skip
+    def __init__(
+        self,
+        num_labels: int,
+        base_model: str | None = None,
+        finetune: str = "full",
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.05,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+    ):
         super().__init__()
         from transformers import AutoModel
 
@@ -31,10 +40,15 @@ class EncoderClassifier(nn.Module):
         if finetune == "lora":
             from peft import LoraConfig, get_peft_model
 
-            targets = [n for n in ("query", "value", "q_proj", "v_proj", "q", "v")
-                       if any(name.endswith(f".{n}") for name, _ in self.encoder.named_modules())][:2]  # fmt: skip
-            self.encoder = get_peft_model(self.encoder, LoraConfig(r=lora_r, lora_alpha=lora_alpha,
-                                                                   lora_dropout=lora_dropout, target_modules=targets))  # fmt: skip
+            targets = [
+                n
+                for n in ("query", "value", "q_proj", "v_proj", "q", "v")
+                if any(name.endswith(f".{n}") for name, _ in self.encoder.named_modules())
+            ][:2]
+            self.encoder = get_peft_model(
+                self.encoder,
+                LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets),
+            )
         self.pooling = pooling
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.config.hidden_size, num_labels)

@@ -93,7 +93,9 @@ class PrepareConfig:
             for flag in flags:
                 value = getattr(self, flag)
                 if dataset != self.dataset and value is not None:
-                    raise GrecError(f"--{flag}: only used with --dataset {dataset}; remove it or set --dataset {dataset}")
+                    raise GrecError(
+                        f"--{flag}: only used with --dataset {dataset}; remove it or set --dataset {dataset}"
+                    )
                 if dataset == self.dataset and flag != "source":
                     if value is None:
                         raise GrecError(f"--{flag}: required with --dataset {dataset}")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.base.version import __version__
 from grec.base.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
+from grec.base.version import __version__
 from grec.prepare.config import PrepareConfig
 from grec.prepare.log import RawLog
 from grec.prepare.plots import plot_stats
@@ -37,9 +37,16 @@ def read_source(cfg: PrepareConfig) -> RawLog:
     from grec.prepare.readers.generic import read_generic
 
     return read_generic(
-        cfg.interactions, cfg.items, cfg.user_col, cfg.item_col, cfg.time_col,
-        cfg.item_id_col, cfg.title_col, cfg.sep, cfg.encoding,
-    )  # fmt: skip
+        cfg.interactions,
+        cfg.items,
+        cfg.user_col,
+        cfg.item_col,
+        cfg.time_col,
+        cfg.item_id_col,
+        cfg.title_col,
+        cfg.sep,
+        cfg.encoding,
+    )
 
 
 def recorded_settings(cfg: PrepareConfig) -> dict:
@@ -72,7 +79,11 @@ def compute_stats(cfg: PrepareConfig, seqs: Sequences, counts: dict[str, int], r
         },
         "examples": counts,
         "time_range": [first, last],
-        "read": {"interactions": int(len(raw.users)), "users": len(raw.user_ids), "items_with_metadata": len(raw.catalog)},
+        "read": {
+            "interactions": int(len(raw.users)),
+            "users": len(raw.user_ids),
+            "items_with_metadata": len(raw.catalog),
+        },
         "removed": dict(sorted(seqs.removed.items())),
         "kcore_rounds": seqs.kcore_rounds,
     }
@@ -98,9 +109,17 @@ def prepare(cfg: PrepareConfig) -> dict:
     with StagedDir(out, MARKER) as tmp:
         write_jsonl(tmp / "items.jsonl", items)
         train, valid, test = leave_one_out(seqs, cfg.max_history, cfg.train_windows)
-        counts = {name: write_jsonl(tmp / f"{name}.jsonl", rows) for name, rows in (("train", train), ("valid", valid), ("test", test))}
+        counts = {
+            name: write_jsonl(tmp / f"{name}.jsonl", rows)
+            for name, rows in (("train", train), ("valid", valid), ("test", test))
+        }
         stats = compute_stats(cfg, seqs, counts, raw)
         write_json(tmp / "stats.json", stats)
-        plot_stats(seqs.sequences, tmp / "stats.png", f"{cfg.dataset}: {stats['users']:,} users, {stats['items']:,} items")
-        write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings, "seconds": round(time.time() - started, 2)})
+        plot_stats(
+            seqs.sequences, tmp / "stats.png", f"{cfg.dataset}: {stats['users']:,} users, {stats['items']:,} items"
+        )
+        write_json(
+            tmp / MARKER,
+            {"grec_version": __version__, "settings": settings, "seconds": round(time.time() - started, 2)},
+        )
     return stats

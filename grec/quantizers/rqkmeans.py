@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
 from grec.base.progress import progress
+from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
 
 
 class RQKMeans:
@@ -40,7 +40,9 @@ class RQKMeans:
             self.codebooks = []
         for level in progress(range(self.levels), desc="index: rq-kmeans", unit="level", disable=not fit):
             if fit:
-                self.codebooks.append(kmeans(residual, self.codebook_size, self.seed + level, self.iters, self.balanced))
+                self.codebooks.append(
+                    kmeans(residual, self.codebook_size, self.seed + level, self.iters, self.balanced)
+                )
             centroids = self.codebooks[level]
             if fit and self.balanced:
                 codes[:, level] = balanced_assign(residual, centroids)

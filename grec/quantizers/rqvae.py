@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from grec.quantizers.kmeans import kmeans, sq_distances
 from grec.base.progress import progress
+from grec.quantizers.kmeans import kmeans, sq_distances
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -70,8 +70,19 @@ class RQVAE:
         device: torch device.
     """
 
-    def __init__(self, levels: int, codebook_size: int, hidden: list[int], dim: int = 32, epochs: int = 200,
-                 lr: float = 1e-3, batch_size: int = 1024, beta: float = 0.25, seed: int = 0, device: str = "cpu"):  # fmt: skip
+    def __init__(
+        self,
+        levels: int,
+        codebook_size: int,
+        hidden: list[int],
+        dim: int = 32,
+        epochs: int = 200,
+        lr: float = 1e-3,
+        batch_size: int = 1024,
+        beta: float = 0.25,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
         self.levels, self.codebook_size, self.hidden, self.dim = levels, codebook_size, list(hidden), dim
         self.epochs, self.lr, self.batch_size, self.beta = epochs, lr, batch_size, beta
         self.seed, self.device = seed, device
@@ -151,6 +162,10 @@ class RQVAE:
         return {f"rqvae.{k}": v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        weights = {k.removeprefix("rqvae."): torch.from_numpy(np.asarray(v)) for k, v in state.items() if k.startswith("rqvae.")}
+        weights = {
+            k.removeprefix("rqvae."): torch.from_numpy(np.asarray(v))
+            for k, v in state.items()
+            if k.startswith("rqvae.")
+        }
         self.model = self._build(weights["encoder.0.weight"].shape[1])
         self.model.load_state_dict(weights)

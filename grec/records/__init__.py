@@ -1,7 +1,7 @@
 """Instruction records (alpaca style) from prepared splits, and the prompt templates train and infer share."""
 
+from grec.base.templates import bos_prefix, prompt
 from grec.records.config import RecordsConfig
 from grec.records.stage import build_records
-from grec.base.templates import bos_prefix, prompt
 
 __all__ = ["RecordsConfig", "bos_prefix", "build_records", "prompt"]

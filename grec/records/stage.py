@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grec.base.version import __version__
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sequences import sequence_chunks, user_training_sequences
-from grec.records.config import RecordsConfig
-from grec.base.templates import fill, quote
 from grec.base.sid import SidMap
+from grec.base.templates import fill, quote
+from grec.base.version import __version__
+from grec.records.config import RecordsConfig
 
 logger = logging.getLogger("grec")
 OUTPUTS = ("train.json", "valid.json", "test.json", "settings.json")
@@ -40,8 +40,16 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
     def sequence(user: str, window: list[str]) -> dict:
         # the first item is the prompt (never a target, as in seqrec); the rest are the response
         text = separator.join(render(i) for i in window[1:])
-        return {"template": "sequence", "instruction": "", "input": render(window[0]), "output": text, **marks,
-                "user_id": user, "target": window[-1], "history": window[:-1]}  # fmt: skip
+        return {
+            "template": "sequence",
+            "instruction": "",
+            "input": render(window[0]),
+            "output": text,
+            **marks,
+            "user_id": user,
+            "target": window[-1],
+            "history": window[:-1],
+        }
 
     return seqrec, sequence
 
@@ -84,8 +92,15 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
             for item in sid_map.item_ids:
                 if item in titles:
                     parts = fill(task, title=titles[item], sid=sid_map.sid_string(item))
-                    splits["train"].append({**parts, **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
-                                            "user_id": None, "target": item, "history": []})
+                    splits["train"].append(
+                        {
+                            **parts,
+                            **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
+                            "user_id": None,
+                            "target": item,
+                            "history": [],
+                        }
+                    )
     if 0 < cfg.sample < len(splits["train"]):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(splits["train"]), cfg.sample, replace=False))
         splits["train"] = [splits["train"][k] for k in keep]

@@ -31,8 +31,9 @@ def build_model(name: str, shapes: dict, args: dict):
     unknown = sorted(set(args) - set(params))
     if unknown:
         settable = sorted(p for p in params if p not in shapes and p != "self")
-        raise GrecError(f"--model_args: model {name!r} has no setting {', '.join(unknown)}; its settings are: "
-                        f"{', '.join(settable)}")  # fmt: skip
+        raise GrecError(
+            f"--model_args: model {name!r} has no setting {', '.join(unknown)}; its settings are: {', '.join(settable)}"
+        )
     clash = sorted(set(args) & set(shapes))
     if clash:
         raise GrecError(f"--model_args: {', '.join(clash)} of model {name!r} comes from the data and cannot be set")
@@ -85,10 +86,17 @@ class Task:
         return build_model(self.model_name, self.shapes(), args)
 
     def save_extra(self, folder: Path) -> None:
-        write_json(Path(folder) / TASK_FILE, {
-            "task": self.cfg.task, "model": self.model_name, "shapes": self.shapes(),
-            "model_args": self.cfg.model_args, "data_args": self.cfg.data_args, **self.extra(),
-        })  # fmt: skip
+        write_json(
+            Path(folder) / TASK_FILE,
+            {
+                "task": self.cfg.task,
+                "model": self.model_name,
+                "shapes": self.shapes(),
+                "model_args": self.cfg.model_args,
+                "data_args": self.cfg.data_args,
+                **self.extra(),
+            },
+        )
 
 
 def read_task_file(folder: str | Path) -> dict:
@@ -108,8 +116,10 @@ def load_weights(model, folder: str | Path) -> None:
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     missing = _untied(model, missing)
     if missing or unexpected:
-        raise GrecError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]}); "
-                        f"was it trained with other --model_args?")  # fmt: skip
+        raise GrecError(
+            f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]}); "
+            f"was it trained with other --model_args?"
+        )
 
 
 def _untied(model, missing: list[str]) -> list[str]:

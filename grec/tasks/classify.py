@@ -11,8 +11,10 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, f
     from sklearn.metrics import f1_score, roc_auc_score
 
     predicted = probs.argmax(1)
-    out = {"accuracy": float((predicted == labels).mean()),
-           "macro_f1": float(f1_score(labels, predicted, average="macro", labels=list(range(probs.shape[1]))))}  # fmt: skip
+    out = {
+        "accuracy": float((predicted == labels).mean()),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=list(range(probs.shape[1])))),
+    }
     present = np.unique(labels)
     if probs.shape[1] == 2 and len(present) == 2:
         out["auc"] = float(roc_auc_score(labels, probs[:, 1]))
@@ -35,12 +37,26 @@ def plot_confusion(labels: np.ndarray, predicted: np.ndarray, names: list[str], 
     np.add.at(matrix, (labels, predicted), 1)
     fig, ax = plt.subplots(figsize=(1.2 + 0.5 * n, 1 + 0.5 * n))
     ax.imshow(matrix, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names, xlabel="predicted",
-           ylabel="true", title="confusion matrix (test)")  # fmt: skip
+    ax.set(
+        xticks=range(n),
+        yticks=range(n),
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="predicted",
+        ylabel="true",
+        title="confusion matrix (test)",
+    )
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+            )
     fig.tight_layout()
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=100)

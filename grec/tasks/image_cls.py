@@ -91,8 +91,9 @@ class ImageClsTask(Task):
             if self.args.channels == 3:
                 images = np.repeat(images, 3, axis=1)
         else:
-            images, labels, self.classes = load_folder(Path(cfg.data), self.args.image_size or 32, self.args.channels,
-                                                       self.args.strict)  # fmt: skip
+            images, labels, self.classes = load_folder(
+                Path(cfg.data), self.args.image_size or 32, self.args.channels, self.args.strict
+            )
         mean, std = images.mean(), images.std() or 1.0
         self.images = torch.from_numpy((images - mean) / std)
         self.labels = torch.from_numpy(labels).long()
@@ -102,8 +103,11 @@ class ImageClsTask(Task):
         self.normalise = (float(mean), float(std))
 
     def shapes(self) -> dict:
-        return {"channels": int(self.images.shape[1]), "image_size": int(self.images.shape[-1]),
-                "num_classes": len(self.classes)}  # fmt: skip
+        return {
+            "channels": int(self.images.shape[1]),
+            "image_size": int(self.images.shape[-1]),
+            "num_classes": len(self.classes),
+        }
 
     def extra(self) -> dict:
         return {"classes": self.classes, "normalise": self.normalise}

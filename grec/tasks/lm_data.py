@@ -76,8 +76,9 @@ def source_fingerprint(data: str | None) -> list:
     return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in files]
 
 
-def split_documents(docs: Iterator[str], folder: Path, fractions: tuple[float, float], seed: int,
-                    max_documents: int) -> dict[str, int]:  # fmt: skip
+def split_documents(
+    docs: Iterator[str], folder: Path, fractions: tuple[float, float], seed: int, max_documents: int
+) -> dict[str, int]:
     """Write each document to one of train/valid/test.txt (a seeded draw per document); return counts."""
     rng = random.Random(seed)
     counts = dict.fromkeys(SPLITS, 0)
@@ -94,8 +95,10 @@ def split_documents(docs: Iterator[str], folder: Path, fractions: tuple[float, f
             counts[name] += 1
     for name in SPLITS:
         if counts[name] == 0:
-            raise GrecError(f"lm_pretrain: the {name} split got no documents ({sum(counts.values())} in all); "
-                            f"use a larger corpus or change valid_fraction / test_fraction in --data_args")  # fmt: skip
+            raise GrecError(
+                f"lm_pretrain: the {name} split got no documents ({sum(counts.values())} in all); "
+                f"use a larger corpus or change valid_fraction / test_fraction in --data_args"
+            )
     return counts
 
 
@@ -138,8 +141,9 @@ def is_built(folder: Path, key: dict) -> bool:
     return meta_file.is_file() and read_json(meta_file).get("fingerprint") == _fingerprint(key)
 
 
-def build_token_files(folder: Path, key: dict, docs: Iterator[str], tokenizer_for, fractions, seed: int,
-                      max_documents: int) -> dict:  # fmt: skip
+def build_token_files(
+    folder: Path, key: dict, docs: Iterator[str], tokenizer_for, fractions, seed: int, max_documents: int
+) -> dict:
     """Split and tokenise into ``folder`` unless ``meta.json`` there was made with the same ``key``.
 
     ``tokenizer_for(train_txt, fresh)`` returns the tokenizer (it may train one on the training
@@ -156,8 +160,13 @@ def build_token_files(folder: Path, key: dict, docs: Iterator[str], tokenizer_fo
     docs_per_split = split_documents(docs, folder, fractions, seed, max_documents)
     tokenizer = tokenizer_for(folder / "train.txt", True)
     tokens = {name: tokenize_file(folder / f"{name}.txt", folder / f"{name}.bin", tokenizer) for name in SPLITS}
-    meta = {"fingerprint": fingerprint, "key": key, "documents": docs_per_split, "tokens": tokens,
-            "dtype": np.dtype(token_dtype(len(tokenizer))).name}  # fmt: skip
+    meta = {
+        "fingerprint": fingerprint,
+        "key": key,
+        "documents": docs_per_split,
+        "tokens": tokens,
+        "dtype": np.dtype(token_dtype(len(tokenizer))).name,
+    }
     write_json(meta_file, meta)
     return {**meta, "tokenizer": tokenizer}
 

@@ -56,11 +56,15 @@ class LmData:
         if not (
             0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1 and self.valid_fraction + self.test_fraction < 1
         ):
-            raise GrecError(f"--data_args valid_fraction / test_fraction: each in (0, 1) with a sum below 1, got "
-                            f"{self.valid_fraction} and {self.test_fraction}")  # fmt: skip
+            raise GrecError(
+                f"--data_args valid_fraction / test_fraction: each in (0, 1) with a sum below 1, got "
+                f"{self.valid_fraction} and {self.test_fraction}"
+            )
         if self.tokenizer and not Path(self.tokenizer, "tokenizer_config.json").is_file():
-            raise GrecError(f"{self.tokenizer}: not a Hugging Face tokenizer folder (no tokenizer_config.json); "
-                            f"make one with grec tokenizer")  # fmt: skip
+            raise GrecError(
+                f"{self.tokenizer}: not a Hugging Face tokenizer folder (no tokenizer_config.json); "
+                f"make one with grec tokenizer"
+            )
 
 
 @TASKS.register("lm_pretrain")
@@ -75,8 +79,14 @@ class LmPretrainTask(Task):
         self.args = parse_args(LmData, cfg.data_args, "--data_args")
         folder = Path(self.args.token_dir or Path(cfg.output_dir) / "tokens")
         fractions, limit = (self.args.valid_fraction, self.args.test_fraction), self.args.max_documents
-        key = {"source": source_fingerprint(cfg.data), "fields": self.args.fields, "seed": cfg.seed,
-               "fractions": list(fractions), "max_documents": limit, "tokenizer": self._tokenizer_key()}  # fmt: skip
+        key = {
+            "source": source_fingerprint(cfg.data),
+            "fields": self.args.fields,
+            "seed": cfg.seed,
+            "fractions": list(fractions),
+            "max_documents": limit,
+            "tokenizer": self._tokenizer_key(),
+        }
         docs = documents(cfg.data, self.args.fields)
         build = partial(build_token_files, folder, key, docs, self._tokenizer, fractions, cfg.seed, limit)
         meta = _once(build, folder, key)
@@ -86,8 +96,10 @@ class LmPretrainTask(Task):
         }
         for name, blocks in self.splits.items():
             if len(blocks) == 0:
-                raise GrecError(f"lm_pretrain: the {name} split has {meta['tokens'][name]} tokens, fewer than one "
-                                f"block of {self.args.block_size} + 1; lower block_size or use more text")  # fmt: skip
+                raise GrecError(
+                    f"lm_pretrain: the {name} split has {meta['tokens'][name]} tokens, fewer than one "
+                    f"block of {self.args.block_size} + 1; lower block_size or use more text"
+                )
         self.train_set = self.splits["train"]  # validation is the perplexity scorer, not the Trainer's loop
 
     def _tokenizer_key(self):
@@ -100,8 +112,10 @@ class LmPretrainTask(Task):
     def _tokenizer(self, train_text: Path, fresh: bool):
         tokenizer = self._load_tokenizer(train_text, fresh)
         if tokenizer.eos_token_id is None:
-            raise GrecError(f"the tokenizer ({self._tokenizer_key()}) has no end-of-text token; packing separates "
-                            f"documents with it. Give one with an eos token (grec tokenizer makes one)")  # fmt: skip
+            raise GrecError(
+                f"the tokenizer ({self._tokenizer_key()}) has no end-of-text token; packing separates "
+                f"documents with it. Give one with an eos token (grec tokenizer makes one)"
+            )
         return tokenizer
 
     def _load_tokenizer(self, train_text: Path, fresh: bool):
@@ -118,16 +132,25 @@ class LmPretrainTask(Task):
         folder = train_text.parent / "tokenizer"
         if fresh or not (folder / "tokenizer_config.json").is_file():
             shutil.rmtree(folder, ignore_errors=True)
-            settings = TokenizerConfig(corpus=[str(train_text)], vocab_size=self.args.vocab_size, style="llama",
-                                       model_type=self.args.tokenizer_type, max_sentences=self.args.tokenizer_sample,
-                                       out=str(folder))  # fmt: skip
+            settings = TokenizerConfig(
+                corpus=[str(train_text)],
+                vocab_size=self.args.vocab_size,
+                style="llama",
+                model_type=self.args.tokenizer_type,
+                max_sentences=self.args.tokenizer_sample,
+                out=str(folder),
+            )
             return train_tokenizer(settings)
         return AutoTokenizer.from_pretrained(folder)
 
     def shapes(self) -> dict:
         t = self.tokenizer
-        return {"vocab_size": len(t), "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
-                "pad_token_id": t.pad_token_id}  # fmt: skip
+        return {
+            "vocab_size": len(t),
+            "bos_token_id": t.bos_token_id,
+            "eos_token_id": t.eos_token_id,
+            "pad_token_id": t.pad_token_id,
+        }
 
     def build_model(self):
         from grec.models.lm import positions
@@ -135,16 +158,20 @@ class LmPretrainTask(Task):
         model = super().build_model()
         limit = positions(model)
         if limit is not None and self.args.block_size > limit:
-            raise GrecError(f"--data_args block_size {self.args.block_size} is larger than the model's {limit} positions; "
-                            f"lower block_size" + ("" if self.cfg.base_model else
-                                                   " or raise max_position_embeddings in --model_args"))  # fmt: skip
+            raise GrecError(
+                f"--data_args block_size {self.args.block_size} is larger than the model's {limit} positions; "
+                f"lower block_size"
+                + ("" if self.cfg.base_model else " or raise max_position_embeddings in --model_args")
+            )
         vocab = len(self.tokenizer)
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = getattr(model.config, name, None)
             for token in value if isinstance(value, list) else [value]:
                 if token is not None and not 0 <= token < vocab:
-                    raise GrecError(f"the model config's {name} is {token}, but the tokenizer has {vocab} tokens; "
-                                    f"use the tokenizer the model was trained with (--data_args tokenizer)")  # fmt: skip
+                    raise GrecError(
+                        f"the model config's {name} is {token}, but the tokenizer has {vocab} tokens; "
+                        f"use the tokenizer the model was trained with (--data_args tokenizer)"
+                    )
         return model
 
     def extra(self) -> dict:

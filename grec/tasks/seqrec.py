@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from grec.base.errors import GrecError
-from grec.base.metrics import RankingMetrics
 from grec.base.io import read_jsonl, write_jsonl
+from grec.base.metrics import RankingMetrics
 from grec.base.registry import TASKS
 from grec.tasks.base import Task, parse_args
 
@@ -64,8 +64,10 @@ class SeqrecTask(Task):
         self.folder = folder
         self.item_ids = [str(row["item_id"]) for _, row in read_jsonl(folder / "items.jsonl")]
         self.index = {item: k + 1 for k, item in enumerate(self.item_ids)}
-        sequences = [self._ids(row["history"] + [row["target"]], folder / "train.jsonl")
-                     for row in _last_lines(folder / "train.jsonl").values()]  # fmt: skip
+        sequences = [
+            self._ids(row["history"] + [row["target"]], folder / "train.jsonl")
+            for row in _last_lines(folder / "train.jsonl").values()
+        ]
         self.train_set = [seq for seq in sequences if len(seq) > 1] * self.args.repeat
         self.splits = {split: [row for _, row in read_jsonl(folder / f"{split}.jsonl")] for split in ("valid", "test")}
         self.valid_set = None  # the validation score is NDCG@10 by full ranking
@@ -81,8 +83,10 @@ class SeqrecTask(Task):
 
     def collate(self, rows: list[list[int]]) -> dict:
         length = min(max(len(seq) for seq in rows) - 1, self.args.max_len)
-        return {"input_ids": left_pad([seq[:-1] for seq in rows], length),
-                "labels": left_pad([seq[1:] for seq in rows], length)}  # fmt: skip
+        return {
+            "input_ids": left_pad([seq[:-1] for seq in rows], length),
+            "labels": left_pad([seq[1:] for seq in rows], length),
+        }
 
     @torch.no_grad()
     def rank(self, model, rows: list[dict], k: int) -> tuple[list[list[str]], list[list[float]]]:

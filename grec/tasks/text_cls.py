@@ -54,7 +54,9 @@ def _rows(data: str | None):
     from grec.base.tables import read_table
 
     if not Path(data).is_file():
-        raise GrecError(f"{data}: data file not found (given as --data); or leave --data empty for the packaged reviews")
+        raise GrecError(
+            f"{data}: data file not found (given as --data); or leave --data empty for the packaged reviews"
+        )
     for line, row in read_table(data, []):
         yield f"{data}:{line}", row
 
@@ -74,14 +76,17 @@ class TextClsTask(Task):
         for where, row in _rows(cfg.data):
             missing = [c for c in [*self.args.text_columns, self.args.label_column] if c not in row]
             if missing:
-                raise GrecError(f"{where}: no column {missing[0]!r}; the data has {', '.join(map(str, row))}. "
-                                f"Set text_columns / label_column in --data_args")  # fmt: skip
+                raise GrecError(
+                    f"{where}: no column {missing[0]!r}; the data has {', '.join(map(str, row))}. "
+                    f"Set text_columns / label_column in --data_args"
+                )
             texts.append(". ".join(t for t in (_cell(row[c]) for c in self.args.text_columns) if t))
             raw_labels.append((where, _cell(row[self.args.label_column])))
         self.classes = self.args.classes or sorted({label for _, label in raw_labels})
         if len(self.classes) < 2:
-            raise GrecError(f"--data_args label_column {self.args.label_column!r}: needs at least two classes, "
-                            f"found {self.classes}")  # fmt: skip
+            raise GrecError(
+                f"--data_args label_column {self.args.label_column!r}: needs at least two classes, found {self.classes}"
+            )
         index = {c: k for k, c in enumerate(self.classes)}
         for where, label in raw_labels:
             if label not in index:

@@ -15,8 +15,8 @@ from grec.base.io import write_json
 from grec.base.registry import TASKS, load_plugins
 from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
-from grec.training.artifacts import RunArtifacts
 from grec.training.arguments import training_arguments
+from grec.training.artifacts import RunArtifacts
 from grec.training.loop import run_trainer
 
 
@@ -45,15 +45,28 @@ def train_task(cfg: TaskConfig) -> dict:
         task.init_model(model, cfg.init_from)
     steps = max(1, len(task.train_set) // cfg.batch_size)
     if cfg.batch_size % world:
-        raise GrecError(f"--batch_size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
-    arguments = training_arguments(cfg, world, cfg.per_device_batch(world), cfg.eval_batch_size, steps,
-                                   task.valid_set is not None, save_total_limit=2,
-                                   dataloader_num_workers=cfg.num_workers)  # fmt: skip
+        raise GrecError(
+            f"--batch_size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}"
+        )
+    arguments = training_arguments(
+        cfg,
+        world,
+        cfg.per_device_batch(world),
+        cfg.eval_batch_size,
+        steps,
+        task.valid_set is not None,
+        save_total_limit=2,
+        dataloader_num_workers=cfg.num_workers,
+    )
     artifacts = RunArtifacts(cfg, task.save_extra, _Scorer(task))
     trainer = Trainer(
-        model=model, args=arguments, train_dataset=task.train_set,
-        eval_dataset=task.valid_set, data_collator=task.collate, callbacks=[artifacts],
-    )  # fmt: skip
+        model=model,
+        args=arguments,
+        train_dataset=task.train_set,
+        eval_dataset=task.valid_set,
+        data_collator=task.collate,
+        callbacks=[artifacts],
+    )
     state = run_trainer(trainer, artifacts, resume, cfg.output_dir, cfg.keep_cpu_memory)
     if rank() == 0:
         best = Path(cfg.output_dir) / (state.get("best_dir") or "last")

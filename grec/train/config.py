@@ -128,7 +128,9 @@ class TrainConfig:
         if self.eval_metric not in ("loss", "ndcg"):
             raise GrecError(f"--eval_metric: expected loss or ndcg, got {self.eval_metric!r}")
         if self.eval_metric == "ndcg" and (self.sid is None or self.val_data_path is None):
-            raise GrecError("--eval_metric ndcg: needs --sid and --val_data_path (it ranks the validation users' items)")
+            raise GrecError(
+                "--eval_metric ndcg: needs --sid and --val_data_path (it ranks the validation users' items)"
+            )
         if self.report_to not in REPORTS:
             raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
         if self.report_to != "none":
@@ -136,14 +138,18 @@ class TrainConfig:
 
             package = "tensorboard" if self.report_to == "tensorboard" else "wandb"
             if importlib.util.find_spec(package) is None:
-                raise GrecError(f"--report_to {self.report_to}: the {package} package is missing; pip install {package}")
+                raise GrecError(
+                    f"--report_to {self.report_to}: the {package} package is missing; pip install {package}"
+                )
         if self.bf16 and self.fp16:
             raise GrecError("--bf16 and --fp16: choose one")
         for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "logging_steps"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
         if self.batch_size % self.micro_batch_size:
-            raise GrecError(f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}")
+            raise GrecError(
+                f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
+            )
         for name in ("sample", "val_sample"):
             if getattr(self, name) == 0 or getattr(self, name) < -1:
                 raise GrecError(f"--{name}: give a positive number of records, or -1 for all")

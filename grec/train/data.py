@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-
 from grec.base.errors import GrecError
 from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 
@@ -20,8 +19,9 @@ logger = logging.getLogger("grec")
 FIELDS = ("instruction", "input", "output")
 
 
-def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int,
-                     train_on_inputs: bool = False) -> tuple[list[dict], int]:  # fmt: skip
+def tokenize_records(
+    records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int, train_on_inputs: bool = False
+) -> tuple[list[dict], int]:
     """Token ids, attention masks and labels per record; returns (examples, records dropped)."""
     eos = tokenizer.eos_token_id
     if eos is None:
@@ -37,16 +37,27 @@ def tokenize_records(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: 
             dropped += 1
             continue
         if seq2seq:
-            examples.append({"input_ids": p_ids, "attention_mask": [1] * len(p_ids), "labels": r_ids,
-                             "length": len(p_ids) + len(r_ids)})  # fmt: skip
+            examples.append(
+                {
+                    "input_ids": p_ids,
+                    "attention_mask": [1] * len(p_ids),
+                    "labels": r_ids,
+                    "length": len(p_ids) + len(r_ids),
+                }
+            )
         else:
             ids = p_ids + r_ids
             labels = ids if train_on_inputs else [-100] * len(p_ids) + r_ids
-            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(labels),
-                             "length": len(ids)})  # fmt: skip
+            examples.append(
+                {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(labels), "length": len(ids)}
+            )
     if dropped:
-        logger.warning("train: %d of %d records dropped: their response alone exceeds --cutoff_len %d",
-                       dropped, len(records), cutoff_len)  # fmt: skip
+        logger.warning(
+            "train: %d of %d records dropped: their response alone exceeds --cutoff_len %d",
+            dropped,
+            len(records),
+            cutoff_len,
+        )
     if not examples:
         raise GrecError(f"no record fits --cutoff_len {cutoff_len}; raise it")
     return examples, dropped

@@ -15,18 +15,18 @@ from pathlib import Path
 from grec.base.distributed import rank, release_processes, world_size
 from grec.base.errors import GrecError
 from grec.base.io import read_json, read_jsonl
-from grec.base.sid import SidMap, add_sid_tokens
-from grec.training.artifacts import RunArtifacts
-from grec.training.arguments import training_arguments
-from grec.training.loop import run_trainer
-from grec.train.config import TrainConfig
-from grec.lm.cpu_dropout import cpu_dropout
 from grec.base.records import load_records
-from grec.train.data import tokenize_records
+from grec.base.sid import SidMap, add_sid_tokens
 from grec.lm.checkpoint import load_trained
-from grec.training.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
+from grec.lm.cpu_dropout import cpu_dropout
 from grec.lm.loading import apply_lora, build_from_config, load_model, resolve_base_model
+from grec.train.config import TrainConfig
+from grec.train.data import tokenize_records
 from grec.train.scoring import SidNdcg
+from grec.training.arguments import training_arguments
+from grec.training.artifacts import RunArtifacts
+from grec.training.loop import run_trainer
+from grec.training.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
 
 logger = logging.getLogger("grec")
 SID_TOKEN = re.compile(r"<[a-z]_\d+>")
@@ -63,8 +63,9 @@ def _wait_for_debugger(port: int) -> None:
 def load_for_training(cfg: TrainConfig):
     """(model, tokenizer, seq2seq, sid_map, SID token ids) ready for LoRA or full fine-tuning."""
     if cfg.from_scratch:
-        model, tokenizer, seq2seq = build_from_config(cfg.from_scratch, resolve_base_model(cfg.base_model, True),
-                                                      cfg.model_type)  # fmt: skip
+        model, tokenizer, seq2seq = build_from_config(
+            cfg.from_scratch, resolve_base_model(cfg.base_model, True), cfg.model_type
+        )
     elif (Path(cfg.base_model) / "adapter_config.json").is_file():  # a grec LoRA checkpoint: continue from it merged
         model, tokenizer, seq2seq = load_trained(cfg.base_model)
         model = model.merge_and_unload()
@@ -98,14 +99,22 @@ def train(cfg: TrainConfig) -> dict:
     model, tokenizer, seq2seq, sid_map, token_ids = load_for_training(cfg)
     _check_sid_tokens(train_records, tokenizer)
     if cfg.finetune == "lora":
-        model = apply_lora(model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules,
-                           token_ids)  # fmt: skip
+        model = apply_lora(
+            model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, token_ids
+        )
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
-    args = training_arguments(cfg, world, cfg.micro_batch_size, cfg.micro_batch_size,
-                              max(1, len(train_set) // cfg.batch_size), val_set is not None, fp16=cfg.fp16,
-                              deepspeed=cfg.deepspeed,
-                              train_sampling_strategy="group_by_length" if cfg.group_by_length else "random")
+    args = training_arguments(
+        cfg,
+        world,
+        cfg.micro_batch_size,
+        cfg.micro_batch_size,
+        max(1, len(train_set) // cfg.batch_size),
+        val_set is not None,
+        fp16=cfg.fp16,
+        deepspeed=cfg.deepspeed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+    )
 
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
@@ -116,13 +125,18 @@ def train(cfg: TrainConfig) -> dict:
     artifacts = RunArtifacts(cfg, save_extra, scorer)
     collator, loss_func = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100), None
     trainer_class = Trainer
-    if not seq2seq and keeps_logits_by_mask(model):  # skip work on the prompt: docs in grec/train/loss.py
+    if not seq2seq and keeps_logits_by_mask(model):  # skip work on the prompt: docs in grec/training/loss.py
         collator, loss_func, trainer_class = LabelledPositions(collator), labelled_token_loss, causal_trainer_class()
     trainer = trainer_class(
-        model=model, args=args, train_dataset=Dataset.from_list(train_set),
-        eval_dataset=Dataset.from_list(val_set) if val_set else None, data_collator=collator,
-        processing_class=tokenizer, callbacks=[artifacts], compute_loss_func=loss_func,
-    )  # fmt: skip
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_set),
+        eval_dataset=Dataset.from_list(val_set) if val_set else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[artifacts],
+        compute_loss_func=loss_func,
+    )
     with cpu_dropout(model) if not torch.cuda.is_available() else nullcontext() as swapped:
         if swapped:
             logger.info("train: dropout masks drawn by grec.lm.cpu_dropout (CPU)")

@@ -21,8 +21,16 @@ class SidNdcg:
         from grec.decoding.ranker import Ranker
 
         beams = self.cfg.eval_beams
-        ranker = Ranker(model, self.tokenizer, self.sid_map, self.seq2seq, beams, beams, self.cfg.cutoff_len,
-                        device=next(model.parameters()).device)  # fmt: skip
+        ranker = Ranker(
+            model,
+            self.tokenizer,
+            self.sid_map,
+            self.seq2seq,
+            beams,
+            beams,
+            self.cfg.cutoff_len,
+            device=next(model.parameters()).device,
+        )
         metrics = RankingMetrics((10,))
         step = self.cfg.micro_batch_size
         for start in range(0, len(self.records), step):

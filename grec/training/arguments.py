@@ -21,8 +21,9 @@ def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -
     return batch_size // per_step
 
 
-def training_arguments(cfg, world: int, per_device_batch: int, eval_batch: int, steps_per_epoch: int,
-                       validate: bool, **extra):  # fmt: skip
+def training_arguments(
+    cfg, world: int, per_device_batch: int, eval_batch: int, steps_per_epoch: int, validate: bool, **extra
+):
     """``TrainingArguments`` from a trainer's config (``output_dir``, ``batch_size``, ``num_epochs``,
     ``learning_rate``, ``warmup_ratio``, ``lr_scheduler``, ``weight_decay``, ``logging_steps``,
     ``seed``, ``bf16``, ``report_to``) for ``world`` processes of ``per_device_batch`` examples.
@@ -34,13 +35,26 @@ def training_arguments(cfg, world: int, per_device_batch: int, eval_batch: int, 
 
     cpu = not torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=cfg.output_dir, per_device_train_batch_size=per_device_batch, per_device_eval_batch_size=eval_batch,
+        output_dir=cfg.output_dir,
+        per_device_train_batch_size=per_device_batch,
+        per_device_eval_batch_size=eval_batch,
         gradient_accumulation_steps=accumulation_steps(cfg.batch_size, per_device_batch, world),
-        num_train_epochs=cfg.num_epochs, learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
-        logging_steps=min(cfg.logging_steps, steps_per_epoch), eval_strategy="epoch" if validate else "no",
-        save_strategy="epoch", seed=cfg.seed, data_seed=cfg.seed, bf16=cfg.bf16,
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to], remove_unused_columns=False,
-        disable_tqdm=False, dataloader_pin_memory=not cpu, use_cpu=cpu, ddp_backend="gloo" if world > 1 and cpu else None,
+        num_train_epochs=cfg.num_epochs,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        weight_decay=cfg.weight_decay,
+        logging_steps=min(cfg.logging_steps, steps_per_epoch),
+        eval_strategy="epoch" if validate else "no",
+        save_strategy="epoch",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cfg.bf16,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        remove_unused_columns=False,
+        disable_tqdm=False,
+        dataloader_pin_memory=not cpu,
+        use_cpu=cpu,
+        ddp_backend="gloo" if world > 1 and cpu else None,
         **extra,
-    )  # fmt: skip
+    )

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from grec.base.version import __version__
 from grec.base.io import read_json, write_json
+from grec.base.version import __version__
 
 STATE = "training_state.json"
 
@@ -128,12 +128,18 @@ class RunArtifacts(TrainerCallback):
         import transformers
 
         return {
-            "epoch": int(round(state.epoch or 0)), "global_step": state.global_step, "metric": self.metric,
-            "best_metric": self.best, "best_epoch": self.best_epoch,
-            "best_dir": "best" if self.best_epoch is not None else None, "seconds": self.seconds, "scores": self.scores,
-            "seed": self.cfg.seed, "arguments": dataclasses.asdict(self.cfg),
+            "epoch": int(round(state.epoch or 0)),
+            "global_step": state.global_step,
+            "metric": self.metric,
+            "best_metric": self.best,
+            "best_epoch": self.best_epoch,
+            "best_dir": "best" if self.best_epoch is not None else None,
+            "seconds": self.seconds,
+            "scores": self.scores,
+            "seed": self.cfg.seed,
+            "arguments": dataclasses.asdict(self.cfg),
             "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
-        }  # fmt: skip
+        }
 
     def _save(self, name: str, state) -> None:
         final = self.output_dir / name

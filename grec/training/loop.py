@@ -31,8 +31,9 @@ def latest_complete_checkpoint(output_dir: str) -> str | None:
     return None
 
 
-def run_trainer(trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str,
-                keep_cpu_memory: bool = True) -> dict:  # fmt: skip
+def run_trainer(
+    trainer, artifacts: RunArtifacts, resume: str | None, output_dir: str, keep_cpu_memory: bool = True
+) -> dict:
     """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json.
 
     On a CPU, freed memory stays in the process while training unless ``keep_cpu_memory`` is false

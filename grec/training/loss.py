@@ -99,8 +99,14 @@ def forward_with_shared_prefix(model, inputs, prefix: int):
     cache = head.past_key_values
     cache.batch_repeat_interleave(rows)
     positions = torch.arange(prefix, length, device=ids.device).expand(rows, -1)
-    return model(input_ids=ids[:, prefix:], attention_mask=mask, position_ids=positions, past_key_values=cache,
-                 use_cache=True, logits_to_keep=keep[:, prefix:])  # fmt: skip
+    return model(
+        input_ids=ids[:, prefix:],
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=keep[:, prefix:],
+    )
 
 
 def causal_trainer_class():

@@ -71,8 +71,9 @@ def sid_token_ids(tokenizer, sid_map: SidMap) -> SidTokens:
     return SidTokens(item_ids=item_ids, level_ids=level_ids, added=[])
 
 
-def add_sid_tokens(tokenizer, sid_map: SidMap, model=None, init: str = "mean",
-                   titles: dict[str, str] | None = None) -> SidTokens:  # fmt: skip
+def add_sid_tokens(
+    tokenizer, sid_map: SidMap, model=None, init: str = "mean", titles: dict[str, str] | None = None
+) -> SidTokens:
     """Add ``sid_map``'s tokens to ``tokenizer`` (only the missing ones) and grow ``model`` to match.
 
     Args:
@@ -114,11 +115,14 @@ def _check_single_tokens(tokenizer, sid_map: SidMap, ids: SidTokens) -> None:
         text = "".join(token(level, int(c)) for c in codes)
         got = tokenizer(text, add_special_tokens=False)["input_ids"]
         if got != ids.level_ids[level][codes].tolist():
-            raise GrecError(f"the tokenizer splits level-{level_name(level)} SID tokens; it cannot hold them as added tokens")
+            raise GrecError(
+                f"the tokenizer splits level-{level_name(level)} SID tokens; it cannot hold them as added tokens"
+            )
 
 
-def _grow_embeddings(model, vocab_size: int, new_ids: torch.Tensor, init: str, tokenizer, sid_map: SidMap,
-                     titles: dict[str, str] | None) -> None:  # fmt: skip
+def _grow_embeddings(
+    model, vocab_size: int, new_ids: torch.Tensor, init: str, tokenizer, sid_map: SidMap, titles: dict[str, str] | None
+) -> None:
     inputs = model.get_input_embeddings()
     history = inputs.weight.shape[0]
     if vocab_size > history:
@@ -142,8 +146,9 @@ def _grow_embeddings(model, vocab_size: int, new_ids: torch.Tensor, init: str, t
                 table[new_ids] = table[old].mean(0).to(table.dtype)
 
 
-def _title_means(table: torch.Tensor, tokenizer, sid_map: SidMap, titles: dict[str, str],
-                 new_ids: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def _title_means(
+    table: torch.Tensor, tokenizer, sid_map: SidMap, titles: dict[str, str], new_ids: torch.Tensor
+) -> torch.Tensor:
     """For each new SID token, the mean over its items of the mean embedding of their title tokens."""
     fallback = table[: min(table.shape[0], len(tokenizer) - len(new_ids))].mean(0)
     item_vectors = []

@@ -23,9 +23,18 @@ REVIEW_FIELDS = {
     "2023": ("user_id", "parent_asin", "timestamp"),
 }
 KEPT_FIELDS = (
-    "brand", "store", "main_cat", "main_category", "category", "categories",
-    "description", "feature", "features", "price", "details",
-)  # fmt: skip
+    "brand",
+    "store",
+    "main_cat",
+    "main_category",
+    "category",
+    "categories",
+    "description",
+    "feature",
+    "features",
+    "price",
+    "details",
+)
 TEXT_DESCRIPTION_CHARS = 1000
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
 from grec.base.tables import read_table
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
 
 RESERVED = ("item_id", "title", "text")
 

@@ -56,10 +56,13 @@ class FeatureEncoder:
 
     def check_columns(self, row: dict, where: str) -> None:
         missing = [f.column for f in self.features if f.column not in row] + (
-            [self.label.column] if self.label.column not in row else [])  # fmt: skip
+            [self.label.column] if self.label.column not in row else []
+        )
         if missing:
-            raise GrecError(f"{where}: the feature config names column(s) {', '.join(missing)} that the data lacks; "
-                            f"the data has: {', '.join(sorted(row))}")  # fmt: skip
+            raise GrecError(
+                f"{where}: the feature config names column(s) {', '.join(missing)} that the data lacks; "
+                f"the data has: {', '.join(sorted(row))}"
+            )
 
     def fit(self, rows: Iterable[tuple[str, dict]]) -> FeatureEncoder:
         counts, ranges = self._stats(rows)
@@ -110,9 +113,12 @@ class FeatureEncoder:
     def encode(self, rows: Iterable[tuple[str, dict]], count: int) -> dict[str, np.ndarray]:
         """Arrays ``single`` (N x fields, int64), ``multi`` (N x fields x max_len), ``dense``, ``labels``."""
         max_len = max((f.max_len for f in self.multi), default=1)
-        out = {"single": np.zeros((count, len(self.single)), np.int64),
-               "multi": np.zeros((count, len(self.multi), max_len), np.int64),
-               "dense": np.zeros((count, len(self.dense)), np.float32), "labels": np.zeros(count, np.float32)}  # fmt: skip
+        out = {
+            "single": np.zeros((count, len(self.single)), np.int64),
+            "multi": np.zeros((count, len(self.multi), max_len), np.int64),
+            "dense": np.zeros((count, len(self.dense)), np.float32),
+            "labels": np.zeros(count, np.float32),
+        }
         n = 0
         for n, (where, row) in enumerate(rows):
             if n == 0:
@@ -134,16 +140,22 @@ class FeatureEncoder:
 
     def fields(self) -> dict:
         """The model's input layout (goes into task.json and the model's constructor)."""
-        return {"single": [[f.name, self.size(f)] for f in self.single],
-                "multi": [[f.name, self.size(f)] for f in self.multi], "dense": [f.name for f in self.dense]}  # fmt: skip
+        return {
+            "single": [[f.name, self.size(f)] for f in self.single],
+            "multi": [[f.name, self.size(f)] for f in self.multi],
+            "dense": [f.name for f in self.dense],
+        }
 
     # --- saving -----------------------------------------------------------------------------------
     def state(self) -> dict:
         import dataclasses
 
-        return {"label": dataclasses.asdict(self.label), "features": [dataclasses.asdict(f) for f in self.features],
-                "vocabularies": {k: v.values for k, v in self.vocabs.items()},
-                "ranges": {k: list(v) for k, v in self.ranges.items()}}  # fmt: skip
+        return {
+            "label": dataclasses.asdict(self.label),
+            "features": [dataclasses.asdict(f) for f in self.features],
+            "vocabularies": {k: v.values for k, v in self.vocabs.items()},
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> FeatureEncoder:
@@ -158,12 +170,18 @@ class FeatureEncoder:
         for spec in self.features:
             before = old.get(spec.name)
             if before is None:
-                raise GrecError(f"{where}: feature {spec.name!r} is not in the checkpoint's feature config; "
-                                f"incremental training needs the same features")  # fmt: skip
+                raise GrecError(
+                    f"{where}: feature {spec.name!r} is not in the checkpoint's feature config; "
+                    f"incremental training needs the same features"
+                )
             for attr in ("type", "transform", "hash_buckets", "buckets", "max_len"):
                 if getattr(before, attr) != getattr(spec, attr):
-                    raise GrecError(f"{where}: feature {spec.name!r} changed {attr} from {getattr(before, attr)!r} "
-                                    f"to {getattr(spec, attr)!r}; train from scratch or restore the old setting")  # fmt: skip
+                    raise GrecError(
+                        f"{where}: feature {spec.name!r} changed {attr} from {getattr(before, attr)!r} "
+                        f"to {getattr(spec, attr)!r}; train from scratch or restore the old setting"
+                    )
         if set(old) != {f.name for f in self.features}:
-            raise GrecError(f"{where}: the checkpoint has features {sorted(old)}, the config "
-                            f"{sorted(f.name for f in self.features)}; incremental training needs the same ones")  # fmt: skip
+            raise GrecError(
+                f"{where}: the checkpoint has features {sorted(old)}, the config "
+                f"{sorted(f.name for f in self.features)}; incremental training needs the same ones"
+            )

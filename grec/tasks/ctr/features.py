@@ -70,8 +70,10 @@ class LabelSpec:
             return float(number >= self.threshold)
         text = str(value).strip()
         if text not in self.classes:
-            raise GrecError(f"{where}: label column {self.column!r} has {text!r}, not one of the declared classes "
-                            f"{self.classes}; fix the data or the label's classes")  # fmt: skip
+            raise GrecError(
+                f"{where}: label column {self.column!r} has {text!r}, not one of the declared classes "
+                f"{self.classes}; fix the data or the label's classes"
+            )
         return float(text == self.classes[1])
 
 
@@ -80,7 +82,9 @@ def parse_features(mapping: dict, origin: str) -> tuple[LabelSpec, list[FeatureS
     if not isinstance(mapping.get("features"), list) or not isinstance(mapping.get("label"), dict):
         raise GrecError(f"{origin}: a feature config needs `label:` (a mapping) and `features:` (a list)")
     label = from_mappings(LabelSpec, [(f"{origin}: label", mapping["label"])])
-    features = [from_mappings(FeatureSpec, [(f"{origin}: features[{k}]", spec)]) for k, spec in enumerate(mapping["features"])]
+    features = [
+        from_mappings(FeatureSpec, [(f"{origin}: features[{k}]", spec)]) for k, spec in enumerate(mapping["features"])
+    ]
     names = [f.name for f in features]
     if len(set(names)) != len(names):
         raise GrecError(f"{origin}: a feature name appears twice in {names}")
@@ -125,7 +129,9 @@ class Vocabulary:
 
     def grown(self, counts: Counter, min_count: int) -> Vocabulary:
         """This vocabulary with the unseen values of ``counts`` appended (old ids unchanged)."""
-        new = sorted((v for v, c in counts.items() if c >= min_count and v not in self.ids), key=lambda v: (-counts[v], v))
+        new = sorted(
+            (v for v, c in counts.items() if c >= min_count and v not in self.ids), key=lambda v: (-counts[v], v)
+        )
         return Vocabulary(self.values + new)
 
     @property

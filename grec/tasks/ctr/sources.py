@@ -24,26 +24,35 @@ class RowSource:
 ML100K_FEATURES = {
     "label": {"column": "rating", "threshold": 4},
     "features": [
-        {"name": "user_id"}, {"name": "item_id"},
+        {"name": "user_id"},
+        {"name": "item_id"},
         {"name": "age", "type": "numeric", "transform": "bucket", "buckets": 10},
-        {"name": "gender"}, {"name": "occupation"}, {"name": "zip_prefix"},
+        {"name": "gender"},
+        {"name": "occupation"},
+        {"name": "zip_prefix"},
         {"name": "genres", "type": "sequence", "sep": "|", "max_len": 6},
         {"name": "year", "type": "numeric", "transform": "bucket", "buckets": 16},
     ],
-}  # fmt: skip
+}
 
 ADULT_FEATURES = {
     "label": {"column": "income", "classes": ["<=50K", ">50K"]},
     "features": [
         {"name": "age", "type": "numeric", "transform": "bucket", "buckets": 10},
-        {"name": "workclass"}, {"name": "education"}, {"name": "marital-status"}, {"name": "occupation"},
-        {"name": "relationship"}, {"name": "race"}, {"name": "gender"}, {"name": "native-country"},
+        {"name": "workclass"},
+        {"name": "education"},
+        {"name": "marital-status"},
+        {"name": "occupation"},
+        {"name": "relationship"},
+        {"name": "race"},
+        {"name": "gender"},
+        {"name": "native-country"},
         {"name": "capital-gain", "type": "numeric", "transform": "log"},
         {"name": "capital-loss", "type": "numeric", "transform": "log"},
         {"name": "hours-per-week", "type": "numeric", "transform": "bucket", "buckets": 10},
         {"name": "educational-num", "type": "numeric", "transform": "minmax"},
     ],
-}  # fmt: skip
+}
 
 
 @DATASETS.register("ml-100k")
@@ -96,7 +105,9 @@ def file_source(path: str) -> RowSource:
     from grec.base.tables import read_table
 
     if not Path(path).is_file():
-        raise GrecError(f"{path}: data file not found (given as --data); or name a dataset: {', '.join(DATASETS.names())}")
+        raise GrecError(
+            f"{path}: data file not found (given as --data); or name a dataset: {', '.join(DATASETS.names())}"
+        )
 
     def rows() -> Iterator[tuple[str, dict]]:
         for line, row in read_table(path, []):

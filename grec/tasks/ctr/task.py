@@ -69,7 +69,9 @@ class CtrTask(Task):
         elif source.features is not None:
             config, origin = source.features, f"the {source.name} feature config"
         else:
-            raise GrecError(f"{source.name}: give a feature config for this file: --data_args '{{features: FILE.yaml}}'")
+            raise GrecError(
+                f"{source.name}: give a feature config for this file: --data_args '{{features: FILE.yaml}}'"
+            )
         label, features = parse_features(config, origin)
         total = sum(1 for _ in source.rows())
         start, stop = (int(f * total) for f in self.args.window)
@@ -77,8 +79,10 @@ class CtrTask(Task):
         cut2 = cut1 + int(self.args.split[1] * (stop - start))
         bounds = {"train": (start, cut1), "valid": (cut1, cut2), "test": (cut2, stop)}
         if min(b - a for a, b in bounds.values()) < 1:
-            raise GrecError(f"{source.name}: {total} rows leave an empty split with window {self.args.window} "
-                            f"and split {self.args.split}")  # fmt: skip
+            raise GrecError(
+                f"{source.name}: {total} rows leave an empty split with window {self.args.window} "
+                f"and split {self.args.split}"
+            )
 
         def rows(split: str):
             return islice(source.rows(), *bounds[split])
@@ -93,9 +97,12 @@ class CtrTask(Task):
         encoded = self.encoder.encode(islice(source.rows(), start, stop), stop - start)
         self.arrays = {s: {k: v[a - start : b - start] for k, v in encoded.items()} for s, (a, b) in bounds.items()}
         self.train_set, self.valid_set = _Rows(self.arrays["train"]), _Rows(self.arrays["valid"])
-        logger.info("ctr %s: %s rows; positives %.1f%% of train", source.name,
-                    ", ".join(f"{s} {b - a:,}" for s, (a, b) in bounds.items()),
-                    100 * self.arrays["train"]["labels"].mean())  # fmt: skip
+        logger.info(
+            "ctr %s: %s rows; positives %.1f%% of train",
+            source.name,
+            ", ".join(f"{s} {b - a:,}" for s, (a, b) in bounds.items()),
+            100 * self.arrays["train"]["labels"].mean(),
+        )
 
     def shapes(self) -> dict:
         return {"fields": self.encoder.fields()}
@@ -113,8 +120,10 @@ class CtrTask(Task):
         device = next(model.parameters()).device
         out = []
         for start in range(0, len(arrays["labels"]), self.cfg.eval_batch_size):
-            batch = {k: torch.from_numpy(arrays[k][start : start + self.cfg.eval_batch_size]).to(device)
-                     for k in ("single", "multi", "dense")}  # fmt: skip
+            batch = {
+                k: torch.from_numpy(arrays[k][start : start + self.cfg.eval_batch_size]).to(device)
+                for k in ("single", "multi", "dense")
+            }
             out.append(torch.sigmoid(model(**batch)["logits"]).float().cpu().numpy())
         return np.concatenate(out)
 
@@ -124,8 +133,11 @@ class CtrTask(Task):
         labels = self.arrays[split]["labels"]
         probs = self.predict(model, self.arrays[split])
         auc = roc_auc_score(labels, probs) if 0 < labels.sum() < len(labels) else float("nan")
-        return {"auc": float(auc), "logloss": float(log_loss(labels, probs, labels=[0, 1])),
-                "accuracy": float(((probs >= 0.5) == labels).mean())}  # fmt: skip
+        return {
+            "auc": float(auc),
+            "logloss": float(log_loss(labels, probs, labels=[0, 1])),
+            "accuracy": float(((probs >= 0.5) == labels).mean()),
+        }
 
     def init_model(self, model, folder: str) -> None:
         grow_into(model, folder)
@@ -149,8 +161,10 @@ def grow_into(model, folder: str) -> None:
             state[key] = old
             continue
         if not key.startswith("inputs.") or new.shape[1:] != old.shape[1:] or new.shape[0] < old.shape[0]:
-            raise GrecError(f"{folder}: {key} has shape {tuple(old.shape)} there and {tuple(new.shape)} here; "
-                            f"use the same --model and --model_args as the checkpoint")  # fmt: skip
+            raise GrecError(
+                f"{folder}: {key} has shape {tuple(old.shape)} there and {tuple(new.shape)} here; "
+                f"use the same --model and --model_args as the checkpoint"
+            )
         name = key.removeprefix("inputs.").removesuffix(".weight")
         logger.info("%s shape mismatched, current: %s != history: %s", name, tuple(new.shape), tuple(old.shape))
         grown = new.clone()
@@ -159,4 +173,3 @@ def grow_into(model, folder: str) -> None:
         state[key] = grown
         logger.info("%s is updated from history:%d to current:%d", name, old.shape[0], new.shape[0])
     model.load_state_dict(state)
-
