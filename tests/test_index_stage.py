@@ -217,3 +217,27 @@ def test_collaborative_mix_doubles_how_often_the_next_item_shares_a_code(ml100k,
     assert np.allclose(norms, expected, atol=1e-4) and (expected < 1).sum() == 4
     with pytest.raises(GrecError, match="--collab_weight: between 0"):
         IndexConfig(collab_weight=1.5, **settings)
+
+
+def test_a_plugin_quantizer_is_chosen_by_name(ml100k, ml100k_sid, tmp_path):
+    """A user's quantizer registered from a --plugin file indexes the catalog like the built-in ones."""
+    plugin = tmp_path / "sign_codes.py"
+    plugin.write_text(
+        "import numpy as np\n"
+        "from grec.base.registry import QUANTIZERS\n"
+        "from grec.quantizers import SequentialCodes\n\n"
+        "@QUANTIZERS.register('sign')\n"
+        "class SignCodes(SequentialCodes):\n"
+        "    uses_embeddings = True\n"
+        "    def encode(self, x):\n"
+        "        return (x[:, : self.levels] > 0).astype(np.int64), None\n"
+    )
+    out = tmp_path / "sign"
+    settings = dict(data=str(ml100k), out=str(out), method="sign", levels=3, codebook_size=2, dedup="level")
+    report = build_index(IndexConfig(**settings, embeddings=str(ml100k_sid / "embeddings.npy"), plugin=[str(plugin)]))
+    codes = np.load(out / "sid_codes.npy")
+    x = np.load(ml100k_sid / "embeddings.npy")
+    assert report["method"] == "sign" and report["collisions_after"]["items_in_collisions"] == 0
+    assert np.array_equal(codes[:, :3], (x[:, :3] > 0).astype(np.int64))  # the plugin's codes, then the dedup level
+    with pytest.raises(GrecError, match="unknown method 'nope'; choose one of .*rqkmeans"):
+        IndexConfig(**{**settings, "method": "nope"})

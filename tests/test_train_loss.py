@@ -60,6 +60,26 @@ def test_only_positions_before_a_target_are_kept(batch):
     assert keep.sum() < 0.5 * keep.numel()
 
 
+class _CountOnly(torch.nn.Module):
+    """A causal LM that slices its logits by hand (a count or 1-D positions), as a few architectures do."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10)
+
+    def forward(self, input_ids, logits_to_keep=0):
+        from types import SimpleNamespace
+
+        hidden = self.embed(input_ids)
+        kept = hidden[:, -logits_to_keep:] if isinstance(logits_to_keep, int) else hidden[:, logits_to_keep]
+        return SimpleNamespace(logits=self.head(kept))
+
+
+def test_models_that_cannot_keep_logits_by_mask_are_told_apart():
+    assert not keeps_logits_by_mask(_CountOnly())
+    assert not keeps_logits_by_mask(torch.nn.Linear(2, 2))  # no logits_to_keep at all
+
+
 @pytest.mark.parametrize("lora", [False, True])
 def test_sparse_loss_matches_full_logits_loss(tiny_llama_dir, batch, lora):
     model = _model(tiny_llama_dir, lora)

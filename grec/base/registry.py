@@ -65,6 +65,7 @@ def _qualname(obj: Any) -> str:
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")
+QUANTIZERS = Registry("quantizer")
 
 
 def load_plugins(plugins: list[str]) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.registry import QUANTIZERS, load_plugins
 
-METHODS = ("rqkmeans", "rqvae", "random", "sequential")
 DEDUPS = ("level", "sinkhorn")
 
 
@@ -22,7 +22,7 @@ class IndexConfig:
     Args:
         data: a folder written by grec prepare (its items.jsonl is indexed).
         out: output folder; default <data>/sid.
-        method: rqkmeans (residual k-means), rqvae (residual-quantised VAE, TIGER/LC-Rec), random or sequential (baselines).
+        method: rqkmeans (residual k-means), rqvae (residual-quantised VAE, TIGER/LC-Rec), random or sequential (baselines), or a quantizer a --plugin registers in grec.base.registry.QUANTIZERS.
         levels: code levels before de-duplication.
         codebook_size: codes per level.
         balanced: rqkmeans: cap each code at ceil(items / codebook_size) items (even use, fewer collisions).
@@ -45,6 +45,7 @@ class IndexConfig:
         update: give codes to items new in items.jsonl with the quantiser already in --out; existing items keep their codes.
         device: torch device for the encoder and the RQ-VAE (cpu, cuda).
         overwrite: replace an output folder built with different settings.
+        plugin: Python files or modules to import first, so a quantizer they register can be named by --method.
     """
 
     data: str = "data/ml-100k"
@@ -72,12 +73,16 @@ class IndexConfig:
     update: bool = False
     device: str = "cpu"
     overwrite: bool = False
+    plugin: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.out = self.out or str(Path(self.data) / "sid")
         self.rqvae_hidden = list(self.rqvae_hidden) if self.rqvae_hidden else [512, 256, 128]
-        if self.method not in METHODS:
-            raise GrecError(f"--method: unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        load_plugins([self.plugin] if isinstance(self.plugin, str) else list(self.plugin))
+        import grec.quantizers  # noqa: F401  (importing them registers grec's own quantizers)
+
+        if self.method not in QUANTIZERS:
+            raise GrecError(f"--method: unknown method {self.method!r}; choose one of {', '.join(QUANTIZERS.names())}")
         if self.dedup not in DEDUPS:
             raise GrecError(f"--dedup: expected one of {', '.join(DEDUPS)}, got {self.dedup!r}")
         if self.levels < 1:

@@ -11,15 +11,13 @@ import numpy as np
 
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
+from grec.base.registry import QUANTIZERS
 from grec.base.sid import SidMap
 from grec.base.version import __version__
 from grec.index.collab import sequence_agreement
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
 from grec.index.config import IndexConfig
 from grec.index.report import level_report
-from grec.quantizers.rqkmeans import RQKMeans
-from grec.quantizers.rqvae import RQVAE
-from grec.quantizers.simple import random_codes, sequential_codes
 
 logger = logging.getLogger("grec")
 
@@ -33,7 +31,7 @@ OUTPUTS = (
     "settings.json",
 )
 MARKER = "settings.json"
-UNRECORDED = ("out", "overwrite", "update", "device")
+UNRECORDED = ("out", "overwrite", "update", "device", "plugin")
 
 
 def read_items(data: str | Path) -> tuple[list[str], list[str]]:
@@ -84,39 +82,24 @@ def item_vectors(cfg: IndexConfig, item_ids: list[str], texts: list[str], rows: 
 
 
 def make_quantizer(cfg: IndexConfig):
-    if cfg.method == "rqkmeans":
-        return RQKMeans(cfg.levels, cfg.codebook_size, cfg.balanced, cfg.kmeans_iters, cfg.seed)
-    return RQVAE(
-        cfg.levels,
-        cfg.codebook_size,
-        cfg.rqvae_hidden,
-        cfg.rqvae_dim,
-        cfg.rqvae_epochs,
-        cfg.rqvae_lr,
-        cfg.rqvae_batch_size,
-        cfg.rqvae_beta,
-        cfg.seed,
-        cfg.device,
-    )
+    """The quantizer ``--method`` names, from ``grec.base.registry.QUANTIZERS`` (IndexConfig imported them)."""
+    return QUANTIZERS.get(cfg.method).from_config(cfg)
 
 
 def uses_embeddings(cfg: IndexConfig) -> bool:
     """Random and sequential IDs ignore item text: no encoder run unless --embeddings is given."""
-    return cfg.method in ("rqkmeans", "rqvae") or cfg.embeddings is not None
+    return make_quantizer(cfg).uses_embeddings or cfg.embeddings is not None
 
 
 def outputs(cfg: IndexConfig) -> tuple[str, ...]:
     return OUTPUTS if uses_embeddings(cfg) else tuple(n for n in OUTPUTS if n != "embeddings.npy")
 
 
-def raw_codes(cfg: IndexConfig, x: np.ndarray | None, quantizer, start: int, fit: bool, n: int):
-    """Codes of ``n`` items before de-duplication, and the quantiser's final residuals (None for random/sequential)."""
-    if cfg.method == "random":
-        return random_codes(n, cfg.levels, cfg.codebook_size, cfg.seed + start), None
-    if cfg.method == "sequential":
-        return sequential_codes(start, n, cfg.levels, cfg.codebook_size), None
-    codes, residual = quantizer.fit(x) if fit else quantizer.encode(x)
-    return codes, residual
+def item_rows(cfg: IndexConfig, item_ids: list[str], texts: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """What the quantizer reads, one row per item: its vectors, or zero columns for the text-free methods."""
+    if uses_embeddings(cfg):
+        return item_vectors(cfg, item_ids, texts, rows)
+    return np.empty((len(item_ids) if rows is None else len(rows), 0), dtype=np.float32)
 
 
 def resolve(cfg: IndexConfig, codes: np.ndarray, residual, quantizer, known: np.ndarray | None = None) -> np.ndarray:
@@ -164,9 +147,9 @@ def new_index(cfg: IndexConfig) -> dict:
     started = time.time()
     item_ids, texts = read_items(cfg.data)
     check_capacity(cfg, len(item_ids))
-    x = item_vectors(cfg, item_ids, texts) if uses_embeddings(cfg) else None
-    quantizer = None if cfg.method in ("random", "sequential") else make_quantizer(cfg)
-    codes, residual = raw_codes(cfg, x, quantizer, 0, fit=True, n=len(item_ids))
+    x = item_rows(cfg, item_ids, texts)
+    quantizer = make_quantizer(cfg)
+    codes, residual = quantizer.fit(x)
     before = collision_stats(codes)
     final = resolve(cfg, codes, residual, quantizer)
     sid_map = SidMap(item_ids, final)
@@ -178,26 +161,26 @@ def new_index(cfg: IndexConfig) -> dict:
         "dedup": cfg.dedup,
         "seed": cfg.seed,
         "items": len(item_ids),
-        "embedding_dim": None if x is None else int(x.shape[1]),
+        "embedding_dim": int(x.shape[1]) or None,
         "sid_length": int(final.shape[1]),
         "collisions_before": before,
         "collisions_after": collision_stats(final),
         "per_level": level_report(final, level_sizes(cfg, final)),
         "sequence_agreement": sequence_agreement(cfg.data, item_ids, final),
-        **_reconstruction(cfg, quantizer, x, residual),
+        **quantizer.quality(x, residual),
     }
     with StagedDir(out, MARKER) as tmp:
-        save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **(quantizer.state() if quantizer else {}))
+        save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **quantizer.state())
         report["seconds"] = round(time.time() - started, 2)
         write_index_files(tmp, sid_map, x, report)
         write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings})
     return report
 
 
-def write_index_files(folder: Path, sid_map: SidMap, x: np.ndarray | None, report: dict) -> None:
+def write_index_files(folder: Path, sid_map: SidMap, x: np.ndarray, report: dict) -> None:
     """item_ids.json, embeddings.npy (when the method read item text), sid_codes.npy, sid_map.json, report.json."""
     write_json(folder / "item_ids.json", sid_map.item_ids)
-    if x is not None:
+    if x.shape[1]:
         save_npy(folder / "embeddings.npy", x)
     save_npy(folder / "sid_codes.npy", sid_map.codes)
     sid_map.save(folder)
@@ -209,17 +192,3 @@ def level_sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:
     used = (final.max(0) + 1).tolist()
     sizes = [max(cfg.codebook_size, u) for u in used[: cfg.levels]]
     return sizes + used[cfg.levels :]
-
-
-def _reconstruction(cfg: IndexConfig, quantizer, x: np.ndarray, residual) -> dict:
-    if cfg.method == "rqkmeans":
-        mse = float((residual**2).sum(1).mean())
-        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean())}
-    if cfg.method == "rqvae":
-        mse = quantizer.reconstruction_mse(x)
-        return {
-            "reconstruction_mse": mse,
-            "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
-            "rqvae_final_loss": quantizer.history[-1],
-        }
-    return {}

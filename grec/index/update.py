@@ -17,10 +17,9 @@ from grec.index.report import level_report
 from grec.index.stage import (
     MARKER,
     check_capacity,
-    item_vectors,
+    item_rows,
     level_sizes,
     make_quantizer,
-    raw_codes,
     read_items,
     resolve,
     write_index_files,
@@ -30,9 +29,7 @@ logger = logging.getLogger("grec")
 
 
 def load_quantizer(cfg: IndexConfig, path: Path):
-    """The fitted quantiser saved in ``quantizer.npz`` (None for random/sequential IDs)."""
-    if cfg.method in ("random", "sequential"):
-        return None
+    """The fitted quantiser saved in ``quantizer.npz``."""
     with np.load(path) as saved:
         state = {k: saved[k] for k in saved.files if k != "method"}
     quantizer = make_quantizer(cfg)
@@ -62,20 +59,15 @@ def update_index(cfg: IndexConfig) -> dict:
         logger.info("%s: no new items in %s; nothing to do", out, Path(cfg.data) / "items.jsonl")
         return report
     check_capacity(stored, len(old_ids) + len(new_rows))
-    x_all = None
-    if old_x is not None:
-        x_new = item_vectors(stored, item_ids, texts, new_rows)
-        if x_new.shape[1] != old_x.shape[1]:
-            raise GrecError(
-                f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}"
-            )
-        x_all = np.concatenate([old_x, x_new])
+    x_new = item_rows(stored, item_ids, texts, new_rows)
+    old_x = old_x if old_x is not None else np.empty((len(old_ids), 0), dtype=np.float32)
+    if x_new.shape[1] != old_x.shape[1]:
+        raise GrecError(
+            f"new embeddings have {x_new.shape[1]} dimensions but the index was built with {old_x.shape[1]}"
+        )
+    x_all = np.concatenate([old_x, x_new])
     quantizer = load_quantizer(stored, out / "quantizer.npz")
-    if quantizer is None:
-        codes_new, residual = raw_codes(stored, None, None, len(old_ids), fit=False, n=len(new_rows))
-        codes = np.concatenate([old_codes[:, : stored.levels], codes_new])
-    else:
-        codes, residual = quantizer.encode(x_all)
+    codes, residual = quantizer.encode(x_all)
     known = np.concatenate([old_codes, np.full((len(new_rows), old_codes.shape[1]), -1, dtype=np.int64)])
     final = resolve(stored, codes, residual, quantizer, known)
     if not np.array_equal(final[: len(old_ids)], old_codes):

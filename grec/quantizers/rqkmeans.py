@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from grec.base.progress import progress
+from grec.base.registry import QUANTIZERS
 from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
 
 
+@QUANTIZERS.register("rqkmeans")
 class RQKMeans:
     """``levels`` codebooks of ``codebook_size`` centroids, fitted on successive residuals.
 
@@ -24,6 +26,18 @@ class RQKMeans:
         self.levels, self.codebook_size = levels, codebook_size
         self.balanced, self.iters, self.seed = balanced, iters, seed
         self.codebooks: list[np.ndarray] = []
+
+    uses_embeddings = True
+
+    @classmethod
+    def from_config(cls, cfg) -> RQKMeans:
+        """From ``grec index``'s settings (``levels``, ``codebook_size``, ``balanced``, ``kmeans_iters``, ``seed``)."""
+        return cls(cfg.levels, cfg.codebook_size, cfg.balanced, cfg.kmeans_iters, cfg.seed)
+
+    def quality(self, x: np.ndarray, residual: np.ndarray) -> dict[str, float]:
+        """Reconstruction error of the fitted codes, absolute and relative to the vectors' mean squared norm."""
+        mse = float((residual**2).sum(1).mean())
+        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean())}
 
     def fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fit every level; return (codes ``n x levels``, final residuals)."""

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from grec.base.progress import progress
+from grec.base.registry import QUANTIZERS
 from grec.quantizers.kmeans import kmeans, sq_distances
 
 
@@ -54,6 +55,7 @@ class RQVAEModel(nn.Module):
         return codes, recon, commit, residual
 
 
+@QUANTIZERS.register("rqvae")
 class RQVAE:
     """Trainer and encoder around :class:`RQVAEModel` with the same interface as ``RQKMeans``.
 
@@ -88,6 +90,33 @@ class RQVAE:
         self.seed, self.device = seed, device
         self.model: RQVAEModel | None = None
         self.history: list[float] = []
+
+    uses_embeddings = True
+
+    @classmethod
+    def from_config(cls, cfg) -> RQVAE:
+        """From ``grec index``'s settings (``levels``, ``codebook_size`` and the ``rqvae_*`` flags)."""
+        return cls(
+            cfg.levels,
+            cfg.codebook_size,
+            cfg.rqvae_hidden,
+            cfg.rqvae_dim,
+            cfg.rqvae_epochs,
+            cfg.rqvae_lr,
+            cfg.rqvae_batch_size,
+            cfg.rqvae_beta,
+            cfg.seed,
+            cfg.device,
+        )
+
+    def quality(self, x: np.ndarray, residual: np.ndarray) -> dict[str, float]:
+        """Reconstruction error of the decoder's output, and the last training epoch's loss."""
+        mse = self.reconstruction_mse(x)
+        return {
+            "reconstruction_mse": mse,
+            "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
+            "rqvae_final_loss": self.history[-1],
+        }
 
     def _build(self, in_dim: int) -> RQVAEModel:
         torch.manual_seed(self.seed)

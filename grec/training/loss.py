@@ -19,14 +19,25 @@ import inspect
 def keeps_logits_by_mask(model) -> bool:
     """Whether the (possibly peft-wrapped) causal model takes ``logits_to_keep`` as a boolean mask.
 
-    Models written with transformers' ``slice_logits_to_keep`` do (LLaMA, Qwen, GPT-2, SmolLM and
-    nearly all others); the few that slice by hand take only a count or 1-D positions.
+    Asked of the model itself: a three-token forward with the last two positions kept must return
+    exactly two rows of logits. Models written with transformers' ``slice_logits_to_keep`` pass
+    (LLaMA, Qwen, GPT-2, SmolLM and nearly all others); the few that slice by hand, taking only a
+    count or 1-D positions, do not, and train with the full logits.
     """
+    import torch
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        return "slice_logits_to_keep" in inspect.getsource(type(base).forward)
-    except (OSError, TypeError):  # no source to read (compiled or built at run time)
+    if "logits_to_keep" not in inspect.signature(base.forward).parameters:
         return False
+    device = next(base.parameters()).device
+    ids = torch.zeros(1, 3, dtype=torch.long, device=device)
+    keep = torch.tensor([[False, True, True]], device=device)
+    try:
+        with torch.no_grad():
+            logits = base(input_ids=ids, logits_to_keep=keep).logits
+    except (IndexError, RuntimeError, TypeError, ValueError):
+        return False
+    return logits.dim() == 2 and logits.shape[0] == 2
 
 
 class LabelledPositions:
