@@ -162,8 +162,8 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
 
 
 LLM_SMOKE = (
-    "{records: {sample: 16}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
-    "val_sample: 4}, infer: {sample: 3, num_beams: 4, num_return_sequences: 4, val_sample: 3, "
+    "{records: {sample: 8}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
+    "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4, val_sample: 2, "
     "gamma_grid: [0.0, 1.0]}}"
 )
 
@@ -179,6 +179,6 @@ def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_pat
     assert sorted(table) == expected
     catalog = {r["item_id"] for r in read_jsonl(data / "items.jsonl")}
     for name in expected:
-        assert table[name]["records"] == 3 and table[name]["invalid_rate"] == 0.0
+        assert table[name]["records"] == 2 and table[name]["invalid_rate"] == 0.0
         for record in read_jsonl(out / "results" / name):
             assert record["predict"] and set(record["predict"]) <= catalog
