@@ -1,7 +1,10 @@
 """Small helpers shared by the tests."""
 
 import json
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -20,3 +23,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def two_process_launcher(script: Path) -> list[str]:
+    """``accelerate launch`` of ``script`` on two CPU processes (configs/accelerate/cpu_2proc.yaml), a free port."""
+    config = ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"
+    port = str(free_port())
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--main_process_port",
+        port,
+        str(script),
+    ]

@@ -2,10 +2,9 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import free_port
+from helpers import two_process_launcher
 
 SCRIPT = """
 import sys, time
@@ -26,17 +25,8 @@ def test_barrier_waits_for_the_slow_process(tmp_path):
     root = Path(__file__).resolve().parent.parent
     script = tmp_path / "wait.py"
     script.write_text(SCRIPT)
-    launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
-        "--main_process_port",
-        str(free_port()),
-    ]
     result = subprocess.run(
-        [*launcher, str(script), str(tmp_path / "marker")],
+        [*two_process_launcher(script), str(tmp_path / "marker")],
         capture_output=True,
         text=True,
         timeout=300,

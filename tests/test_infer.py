@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from helpers import free_port, read_jsonl
+from helpers import read_jsonl, two_process_launcher
 
 from grec.base.errors import GrecError
 from grec.base.sid import SidMap
@@ -113,7 +113,6 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
 def test_two_processes_write_the_same_result_file(trained, tmp_path):
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
@@ -127,14 +126,7 @@ def test_two_processes_write_the_same_result_file(trained, tmp_path):
     infer(InferConfig(result_json_data=str(tmp_path / "one.jsonl"), **common))
     flags = [f"--{k}={v}" for k, v in common.items()] + [f"--result_json_data={tmp_path / 'two.jsonl'}"]
     launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
-        "--main_process_port",
-        str(free_port()),
-        str(root / "inference.py"),
+        *two_process_launcher(root / "inference.py"),
     ]
     result = subprocess.run(
         [*launcher, *flags],

@@ -151,21 +151,13 @@ def test_incremental_training_refuses_a_changed_feature_type(tmp_path):
 def test_two_process_accelerate_launch_runs_a_task(tmp_path):
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
-    from helpers import free_port
+    from helpers import two_process_launcher
 
     root = Path(__file__).resolve().parent.parent
     launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
-        "--main_process_port",
-        str(free_port()),
-        str(root / "train.py"),
+        *two_process_launcher(root / "train.py"),
         "--task",
         "ctr",
         "--data",

@@ -193,21 +193,13 @@ def test_two_processes_share_one_tokenisation(tmp_path):
     """Under accelerate launch process 0 splits and tokenises; process 1 waits and reads the same files."""
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
-    from helpers import free_port
+    from helpers import two_process_launcher
 
     root = Path(__file__).resolve().parent.parent
     launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(root / "configs" / "accelerate" / "cpu_2proc.yaml"),
-        "--main_process_port",
-        str(free_port()),
-        str(root / "train.py"),
+        *two_process_launcher(root / "train.py"),
         "--task",
         "lm_pretrain",
         "--num_epochs",
