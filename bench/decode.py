@@ -4,7 +4,7 @@ Cases (one run, same prompts and beams): HF unconstrained beam search; HF with a
 prefix_allowed_tokens_fn (the LC-Rec / LETTER way); HF with grec's prefix function; grec's
 vectorised search; and a pure forward-pass loop (encoder + one cached decoder step per level,
 no search logic) as the floor. grec's search and the floor keep freed memory in the process
-between steps, as ``grec infer`` does on a CPU (grec/cpu_memory.py); one more row runs HF's
+between steps, as ``grec infer`` does on a CPU (grec/lm/cpu_memory.py); one more row runs HF's
 unconstrained search with that setting too. Model: the TIGER T5 (d_model 128, 4+4 layers, random weights:
 speed does not depend on training) over a random catalog of SID items.
 
@@ -186,7 +186,7 @@ def main() -> None:
         "forward_floor": forward_floor,
     }
     cases["hf_unconstrained_kept_memory"] = cases["hf_unconstrained"]
-    # grec infer keeps freed memory in the process on a CPU (grec/cpu_memory.py): its search and the
+    # grec infer keeps freed memory in the process on a CPU (grec/lm/cpu_memory.py): its search and the
     # floor run so; HF runs as users run it, and once more with the same setting, for comparison.
     kept = {"grec_vectorised", "forward_floor", "hf_unconstrained_kept_memory"}
     rows = {}

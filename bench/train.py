@@ -3,9 +3,9 @@
 The plain script is what alpaca-lora / BIGRec users run: random batches padded to their longest
 member (DataCollatorForSeq2Seq) and Hugging Face's full-vocabulary loss. grec batches records of
 similar length together (--group_by_length), draws dropout masks with a cheaper generator on the
-CPU (grec/train/cpu_dropout.py), keeps freed memory in the process between steps instead of
-faulting it in again (grec/cpu_memory.py) and, for causal models, projects only the positions before a
-target and encodes a batch's shared prompt head once (grec/train/loss.py). Each side runs in a
+CPU (grec/lm/cpu_dropout.py), keeps freed memory in the process between steps instead of
+faulting it in again (grec/lm/cpu_memory.py) and, for causal models, projects only the positions before a
+target and encodes a batch's shared prompt head once (grec/training/loss.py). Each side runs in a
 fresh process, for its own peak memory; throughput counts real (non-padding) tokens.
 
     .venv/bin/python bench/train.py --quick                        # TIGER T5, 2-3 minutes; ratio on the last line
@@ -116,7 +116,7 @@ def run_grec(records: Path, sid: Path, tok: Path, out: Path, steps_records: int,
 def run_plain(records: Path, sid: Path, tok: Path, out: Path, steps_records: int, keep_memory: bool = False) -> dict:
     """A plain Trainer script: same model, same tokenisation, random batches padded to the longest.
 
-    ``keep_memory``: with grec's allocator setting (grec/cpu_memory.py) around ``train()``.
+    ``keep_memory``: with grec's allocator setting (grec/lm/cpu_memory.py) around ``train()``.
     """
     from datasets import Dataset
     from transformers import (
@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument(
         "--plain_keep_memory",
         action="store_true",
-        help="also run the plain script with grec's allocator setting (grec/cpu_memory.py), "
+        help="also run the plain script with grec's allocator setting (grec/lm/cpu_memory.py), "
         "to show what the rest of grec's changes give",
     )
     parser.add_argument(

@@ -44,7 +44,7 @@ class InferConfig:
         gamma_grid: candidate gammas for --tune_gamma.
         val_data_path: validation records for --tune_gamma.
         val_sample: tune on a seeded random subset of this many validation records; -1 uses all.
-        keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/cpu_memory.py).
+        keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/lm/cpu_memory.py).
     """
 
     checkpoint: str | None = None

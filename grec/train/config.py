@@ -60,7 +60,7 @@ class TrainConfig:
         deepspeed: a DeepSpeed config file (e.g. configs/deepspeed/zero2.json).
         report_to: none, tensorboard or wandb (offline mode works without network).
         logging_steps: optimizer steps between loss logs.
-        keep_cpu_memory: on a CPU, keep freed memory in the process between steps instead of returning it to the system each time (glibc): faster steps, higher peak memory (grec/cpu_memory.py).
+        keep_cpu_memory: on a CPU, keep freed memory in the process between steps instead of returning it to the system each time (glibc): faster steps, higher peak memory (grec/lm/cpu_memory.py).
         debug_port: rank 0 waits for a debugpy client on this port before training (0: off).
     """
 

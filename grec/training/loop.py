@@ -37,7 +37,7 @@ def run_trainer(
     """Train (resuming from a checkpoint, or with "auto" the newest whole one); return training_state.json.
 
     On a CPU, freed memory stays in the process while training unless ``keep_cpu_memory`` is false
-    (grec/cpu_memory.py).
+    (grec/lm/cpu_memory.py).
     """
     artifacts.trainer = trainer
     if resume == "auto":
