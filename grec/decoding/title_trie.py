@@ -12,6 +12,16 @@ from collections import defaultdict
 from grec.base.templates import quote
 
 
+def title_outputs(tokenizer, titles: dict[str, str]) -> list[list[int]]:
+    """Each item's output as training saw it: its quoted title's token ids (EOS not included)."""
+    return tokenizer([quote(t) for t in titles.values()], add_special_tokens=False)["input_ids"]
+
+
+def longest_output(outputs: list[list[int]]) -> int:
+    """Tokens of the longest output, EOS included: what a prompt must leave room for."""
+    return max(map(len, outputs), default=0) + 1
+
+
 class TitleTrie:
     """Token-id trie over ``quote(title) + eos`` for every item; works with any tokenizer."""
 
@@ -19,7 +29,7 @@ class TitleTrie:
         self.eos = tokenizer.eos_token_id
         children: dict[tuple, set[int]] = defaultdict(set)
         self.items_of: dict[tuple, list[str]] = defaultdict(list)
-        ids = tokenizer([quote(t) for t in titles.values()], add_special_tokens=False)["input_ids"]
+        ids = title_outputs(tokenizer, titles)
         for item, tokens in zip(titles, ids):
             path = tuple(tokens)
             self.items_of[path].append(item)
@@ -27,7 +37,7 @@ class TitleTrie:
                 children[path[:depth]].add(path[depth])
             children[path].add(self.eos)
         self.children = {prefix: sorted(nxt) for prefix, nxt in children.items()}
-        self.longest = max(map(len, self.items_of), default=0) + 1  # tokens of the longest output, EOS included
+        self.longest = longest_output(ids)
 
     def allowed(self, prefix: tuple) -> list[int]:
         """Next tokens that keep ``prefix`` on a catalog title (just EOS once a title is complete and nothing longer fits)."""

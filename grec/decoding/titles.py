@@ -12,7 +12,7 @@ import torch
 
 from grec.decoding.caches import encode_prompts
 from grec.decoding.ranker import prompt_batch
-from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie
+from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie, longest_output, title_outputs
 
 
 def title_config(num_beams: int, num_return: int, max_new_tokens: int, eos: int, pad: int):
@@ -140,7 +140,7 @@ class TitleRanker:
         self.cutoff_len, self.device, self.encoder, self.ci, self.gamma = cutoff_len, device, encoder, ci, gamma
         self.trie = TitleTrie(tokenizer, titles) if constrained else None
         # prompts are cut as in training, reserving room for the longest catalog title the model was taught
-        self.response_length = (self.trie or TitleTrie(tokenizer, titles)).longest
+        self.response_length = self.trie.longest if constrained else longest_output(title_outputs(tokenizer, titles))
         self.item_vectors = None
         if not constrained:
             from grec.lm.encoder import embed_texts
