@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from grec.base.config import command
+from grec.base.distributed import rank
 from grec.base.errors import GrecError
 from grec.base.version import __version__
 from grec.stages import STAGES, Stage
@@ -22,9 +23,9 @@ def _stage_command(stage: Stage) -> Callable:
     config_class, function = stage.load()
 
     def run(cfg) -> None:
-        report = stage.report(cfg, function(cfg))
-        if report:
-            print(report)
+        result = function(cfg)
+        if rank() == 0:
+            print(stage.report(cfg, result))
 
     run.__name__ = stage.name
     return command(config_class, run)

@@ -13,19 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grec.base.distributed import rank
-
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: ``function(config)`` where config is ``module.config``; ``report`` says what it did."""
+    """A pipeline stage: ``function(config)`` where config is ``module.config``; ``report`` says what it did
+    (the CLI prints it on the main process only: other ranks of a launch may not hold the whole result)."""
 
     name: str
     description: str
     module: str
     config: str
     function: str
-    report: Callable[[Any, Any], str | None]
+    report: Callable[[Any, Any], str]
 
     def load(self) -> tuple[type, Callable]:
         module = importlib.import_module(self.module)
@@ -49,18 +48,14 @@ def _records(cfg, counts) -> str:
     return f"records ({cfg.style}, tasks {','.join(cfg.tasks)}) -> {cfg.out}: {parts}"
 
 
-def _train(cfg, state) -> str | None:
-    if rank() != 0:
-        return None
+def _train(cfg, state) -> str:
     if state.get("best_metric") is not None:
         metric = state.get("metric", "valid_loss").replace("_", " ")
         return f"trained -> {cfg.output_dir}: best {metric} {state['best_metric']:.4f} at epoch {state['best_epoch']}"
     return f"trained -> {cfg.output_dir} ({state['epoch']} epochs)"
 
 
-def _train_task(cfg, state) -> str | None:
-    if rank() != 0:
-        return None
+def _train_task(cfg, state) -> str:
     test = ", ".join(f"{k} {v:.4f}" for k, v in state["test"].items())
     return (
         f"trained {cfg.task} -> {cfg.output_dir}: best {state['metric']} {state['best_metric']:.4f} "
@@ -68,9 +63,7 @@ def _train_task(cfg, state) -> str | None:
     )
 
 
-def _infer(cfg, summary) -> str | None:
-    if rank() != 0:
-        return None
+def _infer(cfg, summary) -> str:
     return (
         f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
         f"({summary['users_per_second']:.1f} users/s, {summary['num_beams']} beams)"
