@@ -26,7 +26,7 @@ import yaml
 
 from grec.base.io import write_json
 from grec.evaluate.run import score_file
-from grec.recipes import RunConfig, run_recipe
+from grec.recipes import RunConfig, run_recipe, stage_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
@@ -55,7 +55,8 @@ def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[
 
         popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe])))
     else:
-        stage_overrides = json.loads(json.dumps(overrides))
+        keys = stage_keys(recipe)  # one --overrides serves several recipes: each takes the stages it has
+        stage_overrides = {k: dict(v) for k, v in overrides.items() if k in keys}
         stage_overrides.setdefault(TRAIN_STAGE[recipe], {})["seed"] = seed
         run_recipe(RunConfig(recipe=recipe, data=data, out=str(out), overrides=stage_overrides))
     rows = {recipe: RESULT[recipe]} | ALSO.get(recipe, {})

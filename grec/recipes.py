@@ -4,10 +4,12 @@ A recipe (``grec/configs/recipes/NAME.yaml``, packaged with grec, or any YAML pa
 in order, each with the flags of its command; ``{data}`` and ``{out}`` in values are replaced by
 ``--data`` / ``--out``, ``{configs}`` by grec's packaged configs folder. A recipe may start from
 another (``extends: sidlm``), add stages (``stages:``, placed before the first stage of the kind
-named by ``before:``, else at the end) and change flags per stage kind (``set:``).
+named by ``before:``, else at the end) and change flags per stage kind or per stage name
+(``set:``; a stage may carry ``name:`` so that one of several stages of a kind can be addressed).
 A finished stage leaves its settings in ``<out>/.recipe/``; a later run with the same settings
 skips it (``--force`` reruns everything). ``--overrides '{train: {num_epochs: 1}}'`` changes the
-flags of every stage of a kind, e.g. for a short smoke run.
+flags of every stage of a kind (or of the one stage of that name), e.g. for a short smoke run. Every
+stage's flags are checked before the first stage runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grec.base.config import from_mappings, read_yaml
+from grec.base.config import checked_values, from_mappings, read_yaml
 from grec.base.errors import GrecError
 from grec.base.io import read_json, write_json
 from grec.stages import STAGES
@@ -41,7 +43,7 @@ class RunConfig:
         recipe: a recipe name (tiger, sidlm, lcrec, bigrec, sasrec, demo; packaged in grec/configs/recipes) or a YAML file.
         data: the prepared data folder, {data} in the recipe.
         out: the run's folder, {out} in the recipe.
-        overrides: flags to change per stage kind, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
+        overrides: flags to change per stage kind or stage name, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
         force: rerun stages even when their settings match a finished run.
     """
 
@@ -85,13 +87,34 @@ def _merge(flags: dict, changes: dict) -> dict:
     return flags
 
 
-def _check_changes(changes: Any, where: str) -> dict:
+def _check_changes(changes: Any, where: str, stages: list[dict]) -> dict:
+    """``changes`` (stage kind or stage name -> flags), each key naming a stage of ``stages``."""
+    if changes is None:
+        return {}
     if not isinstance(changes, dict):
-        raise GrecError(f"{where}: expected a mapping of stage kind -> flags")
-    unknown = sorted(set(changes) - set(STAGES))
-    if unknown:
-        raise GrecError(f"{where}: unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+        raise GrecError(f"{where}: expected a mapping of stage kind (or stage name) -> flags, got {changes!r}")
+    kinds = {s["stage"] for s in stages}
+    names = {s["name"] for s in stages if "name" in s}
+    for key, flags in changes.items():
+        if key not in kinds and key not in names:
+            if key in STAGES:
+                raise GrecError(f"{where}: this recipe has no {key} stage (its stages: {', '.join(_labels(stages))})")
+            raise GrecError(
+                f"{where}: unknown stage {key!r}; give a stage kind ({', '.join(STAGES)}) "
+                f"or a stage name of this recipe ({', '.join(sorted(names)) or 'none'})"
+            )
+        if not isinstance(flags, dict):
+            raise GrecError(f"{where}: {key}: expected a mapping of flag -> value, got {flags!r}")
     return changes
+
+
+def _labels(stages: list[dict]) -> list[str]:
+    return [f"{s['stage']} ({s['name']})" if "name" in s else s["stage"] for s in stages]
+
+
+def _changes_for(stage: dict, changes: dict) -> dict:
+    """The flags ``changes`` sets on ``stage``: by its kind, then by its name (the name wins)."""
+    return _merge(changes.get(stage["stage"], {}), changes.get(stage.get("name"), {}) if "name" in stage else {})
 
 
 def _stage_list(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
@@ -105,11 +128,13 @@ def _stage_list(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
     for number, entry in enumerate(own, 1):
         if not isinstance(entry, dict) or entry.get("stage") not in STAGES:
             raise GrecError(f"{path}: stage {number} needs `stage:` set to one of {', '.join(STAGES)}")
+        if "name" in entry and (not isinstance(entry["name"], str) or entry["name"] in STAGES):
+            raise GrecError(f"{path}: stage {number}: `name:` must be a word that is not a stage kind")
     if "extends" not in recipe:
         return list(own)
     stages = _stage_list(recipe_path(str(recipe["extends"])), (*seen, path.resolve()))
-    changes = _check_changes(recipe.get("set", {}), f"{path}: set")
-    stages = [{**_merge(s, changes.get(s["stage"], {})), "stage": s["stage"]} for s in stages]
+    changes = _check_changes(recipe.get("set", {}), f"{path}: set", stages)
+    stages = [{**_merge(s, _changes_for(s, changes)), "stage": s["stage"]} for s in stages]
     before = recipe.get("before")
     kinds = [s["stage"] for s in stages]
     if before is not None and before not in kinds:
@@ -118,21 +143,36 @@ def _stage_list(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
     return stages[:at] + list(own) + stages[at:]
 
 
+def stage_keys(recipe: str) -> set[str]:
+    """The stage kinds and stage names of ``recipe``: the keys its ``--overrides`` may use."""
+    stages = _stage_list(recipe_path(recipe))
+    return {s["stage"] for s in stages} | {s["name"] for s in stages if "name" in s}
+
+
 def load_recipe(cfg: RunConfig) -> list[tuple[str, dict]]:
     """The recipe's (stage, flags) list with placeholders filled and overrides applied."""
     path = recipe_path(cfg.recipe)
-    overrides = _check_changes(cfg.overrides, "--overrides")
+    stages = _stage_list(path)
+    overrides = _check_changes(cfg.overrides, "--overrides", stages)
     names = {"data": cfg.data, "out": cfg.out, "configs": str(CONFIGS)}
     out = []
-    for entry in _stage_list(path):
-        flags = _merge({k: v for k, v in entry.items() if k != "stage"}, overrides.get(entry["stage"], {}))
+    for entry in stages:
+        flags = _merge({k: v for k, v in entry.items() if k not in ("stage", "name")}, _changes_for(entry, overrides))
         out.append((entry["stage"], _fill(flags, names)))
     return out
+
+
+def _check_all(stages: list[tuple[str, dict]]) -> None:
+    """Every stage's flag names and value types, before the first stage runs (a typo in the last
+    stage should not cost the run of the first ones). File checks wait for each stage's turn."""
+    for number, (stage, flags) in enumerate(stages, 1):
+        checked_values(STAGES[stage].load()[0], [(f"recipe stage {number} ({stage})", flags)])
 
 
 def run_recipe(cfg: RunConfig) -> dict:
     """Run the chain; return the last evaluate table (or {})."""
     stages = load_recipe(cfg)
+    _check_all(stages)
     marks = Path(cfg.out) / ".recipe"
     table: dict = {}
     for number, (stage, flags) in enumerate(stages, 1):

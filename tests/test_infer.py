@@ -94,6 +94,13 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
     records = str(trained / "records" / "test.json")
     with pytest.raises(GrecError, match="--num_return_sequences 30 > --num_beams 20"):
         InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", num_return_sequences=30)
+    for flag, value, where in (
+        ("ci_gamma", 1.0, "--mode title --constrained false"),
+        ("items", records, "--mode title"),
+        ("val_sample", 5, "--mode title --constrained false"),
+    ):  # a flag of another mode would be silently ignored: refused instead
+        with pytest.raises(GrecError, match=f"--{flag}: applies only with {where} \\(this run is --mode sid\\)"):
+            InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", **{flag: value})
     other = SidMap.load(ml100k_sid)
     shuffled = SidMap(other.item_ids, other.codes[::-1].copy())
     shuffled.save(tmp_path)

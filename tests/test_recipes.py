@@ -36,6 +36,29 @@ def test_every_recipe_states_its_command_and_loads():
         load_recipe(RunConfig(recipe="tiger", overrides={"trian": {}}))
 
 
+def test_overrides_name_stages_of_the_recipe_and_every_flag_is_checked_before_the_first_stage(tmp_path, grec_cli):
+    bigrec = load_recipe(RunConfig(recipe="bigrec", overrides={"infer": {"sample": 3}, "grounded": {"val_sample": 5}}))
+    infers = [flags for stage, flags in bigrec if stage == "infer"]
+    assert [f["sample"] for f in infers] == [3, 3]  # the kind reaches both infer stages
+    assert [f.get("val_sample") for f in infers] == [None, 5]  # the name only the grounded one
+    assert all("name" not in f for f in infers)
+    with pytest.raises(GrecError, match=r"--overrides: this recipe has no infer stage \(its stages: prepare, "):
+        load_recipe(RunConfig(recipe="sasrec", overrides={"infer": {"sample": 3}}))
+    with pytest.raises(GrecError, match="--overrides: unknown stage 'grounded'; give a stage kind"):
+        load_recipe(RunConfig(recipe="lcrec", overrides={"grounded": {}}))
+    with pytest.raises(GrecError, match="--overrides: train: expected a mapping of flag -> value, got 3"):
+        load_recipe(RunConfig(recipe="tiger", overrides={"train": 3}))
+    code, _, err = grec_cli("run", "--recipe", "tiger", "--overrides", "{train: [")
+    assert code != 0 and "--overrides: not valid YAML" in err
+    out = tmp_path / "run"
+    bad = "{evaluate: {topk: [5, ten]}, infer: {num_beamz: 4}}"
+    code, _, err = grec_cli("run", "--recipe", "tiger", "--data", tmp_path / "d", "--out", out, "--overrides", bad)
+    assert code != 0 and "recipe stage 6 (infer): unknown setting 'num_beamz'" in err
+    assert not (tmp_path / "d").exists() and not out.exists()  # nothing ran: prepare is stage 1
+    code, _, err = grec_cli("run", "--recipe", "tiger", "--out", out, "--overrides", "{evaluate: {topk: [5, ten]}}")
+    assert code != 0 and "recipe stage 7 (evaluate): --topk: expected a whole number, got 'ten'" in err
+
+
 def test_a_recipe_extends_another_and_states_only_what_differs(tmp_path):
     demo = load_recipe(RunConfig(recipe="demo", data="D", out="O"))
     sidlm = load_recipe(RunConfig(recipe="sidlm", data="D", out="O"))
@@ -163,16 +186,17 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
 
 LLM_SMOKE = (
     "{records: {sample: 8}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
-    "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4, val_sample: 2, "
-    "gamma_grid: [0.0, 1.0]}}"
+    "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4}"
 )
+GROUNDED_SMOKE = ", grounded: {val_sample: 2, gamma_grid: [0.0, 1.0]}"
 
 
 @slow
 @pytest.mark.parametrize("recipe", ["lcrec", "bigrec"])
 def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_path, grec_cli):
     out = tmp_path / recipe
-    code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", LLM_SMOKE)
+    overrides = LLM_SMOKE + (GROUNDED_SMOKE if recipe == "bigrec" else "") + "}"
+    code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", overrides)
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())
     expected = ["lcrec.jsonl"] if recipe == "lcrec" else ["bigrec-grounded.jsonl", "bigrec-trie.jsonl"]

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from grec.base.errors import GrecError
 
 C = TypeVar("C")
+COMMAND_LINE = "the command line"
 
 _CONFIG_HELP = "config: a YAML file whose keys are these flags; flags given on the command line override it."
 
@@ -54,8 +55,11 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
 
             try:
                 value = yaml.safe_load(value) if value.strip() else {}
-            except yaml.YAMLError:
-                value = None
+            except yaml.YAMLError as err:
+                problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+                raise GrecError(
+                    f"--{name}: not valid YAML ({problem}); write a mapping such as '{{embed_dim: 16}}'"
+                ) from None
         if not isinstance(value, dict):
             raise GrecError(f"--{name}: expected a mapping such as '{{embed_dim: 16}}', got {value!r}")
         return dict(value)
@@ -109,22 +113,34 @@ def load_config(cls: type[C], config_file: str | os.PathLike | None = None, **fl
     sources = []
     if config_file is not None:
         sources.append((str(config_file), read_yaml(config_file)))
-    sources.append(("the command line", flags))
+    sources.append((COMMAND_LINE, flags))
     return from_mappings(cls, sources)
 
 
-def from_mappings(cls: type[C], sources: list[tuple[str, dict]]) -> C:
-    """Build ``cls`` from ``(origin, mapping)`` pairs, later ones winning; ``origin`` names errors."""
+def checked_values(cls: type, sources: list[tuple[str, dict]]) -> dict[str, Any]:
+    """The field values that ``(origin, mapping)`` pairs give ``cls``, later ones winning, each name
+    checked and each value coerced to its field's type; ``origin`` names errors. Builds nothing, so
+    a chain of stages can be checked before the first one runs."""
     fields = {f.name for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for origin, mapping in sources:
         for key, value in mapping.items():
-            name = key.replace("-", "_")
+            name = str(key).replace("-", "_")
             if name not in fields:
                 raise GrecError(f"{origin}: unknown setting {key!r}; known settings are: {', '.join(sorted(fields))}")
-            values[name] = _coerce(name, value, hints[name])
-    return cls(**values)
+            try:
+                values[name] = _coerce(name, value, hints[name])
+            except GrecError as err:
+                if origin == COMMAND_LINE:
+                    raise
+                raise GrecError(f"{origin}: {err}") from None
+    return values
+
+
+def from_mappings(cls: type[C], sources: list[tuple[str, dict]]) -> C:
+    """Build ``cls`` from ``(origin, mapping)`` pairs, later ones winning; ``origin`` names errors."""
+    return cls(**checked_values(cls, sources))
 
 
 def _help_without_config(cls: type) -> str:

@@ -9,6 +9,20 @@ from grec.base.errors import GrecError
 
 METHODS = ("vectorised", "hf")
 
+# Flags that mean something in one mode only, with their defaults: setting one elsewhere is refused,
+# so that no flag's meaning depends on the mode it is read in.
+SID_ONLY = {"method": "vectorised", "sid": None}
+TITLE_ONLY = {"items": None, "constrained": True}
+GROUNDED_ONLY = {  # title mode with --constrained false
+    "encoder": None,
+    "ci_score": None,
+    "ci_gamma": 0.0,
+    "tune_gamma": False,
+    "gamma_grid": None,
+    "val_data_path": None,
+    "val_sample": -1,
+}
+
 
 @dataclass
 class InferConfig:
@@ -18,6 +32,9 @@ class InferConfig:
     ids), "predict_scores" and "predict_sids" to --result_json_data, one JSON object per line. Example:
     python inference.py --checkpoint outputs/lcrec/best --test_data_path data/ml-100k/records/sid/test.json
     --result_json_data outputs/lcrec/test.jsonl --num_beams 20
+
+    Flags marked "sid mode", "title mode" or "grounded" (title mode with --constrained false) apply
+    there only; giving one in another mode is an error.
 
     Args:
         checkpoint: a best/ or last/ folder from train.py, or a merged folder from grec export.
@@ -30,20 +47,20 @@ class InferConfig:
         batch_size: users per forward pass.
         cutoff_len: most prompt tokens (the oldest are cut).
         exclude_history: never recommend an item from the user's history.
-        method: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
-        sid: a SID folder to check against the checkpoint's own map (they must be identical).
+        method: sid mode: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
+        sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
         sample: rank only the first N records; -1 all.
         device: cpu, cuda, or auto.
         mode: sid (generate semantic IDs) or title (generate titles, BIGRec; needs --items).
         items: title mode: the items.jsonl whose titles make up the catalog.
         constrained: title mode: generate only catalog titles (a token trie); false: generate freely and ground each title to items by L2 distance of text embeddings.
-        encoder: title mode, unconstrained: the grounding encoder folder (default: the packaged MiniLM).
-        ci_score: title mode, unconstrained: a JSON file of item id -> collaborative or popularity score, fused into grounding.
-        ci_gamma: weight of --ci_score: distance x (1 + score)^-gamma.
-        tune_gamma: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
-        gamma_grid: candidate gammas for --tune_gamma.
-        val_data_path: validation records for --tune_gamma.
-        val_sample: tune on a seeded random subset of this many validation records; -1 uses all.
+        encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
+        ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
+        ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma.
+        tune_gamma: grounded: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
+        gamma_grid: grounded: candidate gammas for --tune_gamma.
+        val_data_path: grounded: validation records for --tune_gamma.
+        val_sample: grounded: tune on a seeded random subset of this many validation records; -1 uses all.
         keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/lm/cpu_memory.py).
     """
 
@@ -83,13 +100,14 @@ class InferConfig:
             raise GrecError(
                 f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
             )
+        self._check_mode_flags()
         if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
             raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
         self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
-        if self.tune_gamma and (
-            self.mode != "title" or self.constrained or self.ci_score is None or self.val_data_path is None
-        ):
-            raise GrecError("--tune_gamma: needs --mode title --constrained false --ci_score FILE --val_data_path FILE")
+        if self.tune_gamma and (self.ci_score is None or self.val_data_path is None):
+            raise GrecError(
+                "--tune_gamma: needs --ci_score FILE --val_data_path FILE (and --mode title --constrained false)"
+            )
         if self.ci_score is not None and not Path(self.ci_score).is_file():
             raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")
         if not Path(self.test_data_path).is_file():
@@ -111,3 +129,14 @@ class InferConfig:
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _check_mode_flags(self) -> None:
+        grounded = self.mode == "title" and not self.constrained
+        for flags, applies, where in (
+            (SID_ONLY, self.mode == "sid", "--mode sid"),
+            (TITLE_ONLY, self.mode == "title", "--mode title"),
+            (GROUNDED_ONLY, grounded, "--mode title --constrained false"),
+        ):
+            for name, default in flags.items():
+                if not applies and getattr(self, name) != default:
+                    raise GrecError(f"--{name}: applies only with {where} (this run is --mode {self.mode}); drop it")
