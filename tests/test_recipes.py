@@ -152,6 +152,7 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
         assert subprocess.run(lint, capture_output=True).returncode == 0, lint
     out = tmp_path / "sweep"
     env = {**os.environ, "GREC": str(Path(sys.executable).parent / "grec"), "PYTHON": sys.executable}
+    env["OMP_NUM_THREADS"] = "1"  # two runs at once on two cores
     command = [
         "bash",
         str(script),
@@ -165,6 +166,8 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
         "1 2",
         "--lrs",
         "0.002",
+        "--parallel",
+        "2",
         "--overrides",
         "{train-task: {num_epochs: 1, data_args: {repeat: 3}}}",
     ]
@@ -188,7 +191,7 @@ LLM_SMOKE = (
     "{records: {sample: 8}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
     "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4}"
 )
-GROUNDED_SMOKE = ", grounded: {val_sample: 2, gamma_grid: [0.0, 1.0]}"
+GROUNDED_SMOKE = ", grounded: {num_beams: 1, val_sample: 2, gamma_grid: [0.0, 1.0]}"
 
 
 @slow

@@ -125,7 +125,7 @@ def test_continued_pretraining_of_smollm2_lowers_its_perplexity_on_item_texts(ml
         batch_size=8,
         learning_rate=1e-4,
         lr_scheduler="constant",
-        data_args={"max_documents": 160, "block_size": 64},
+        data_args={"max_documents": 64, "block_size": 64},
     )
     task = LmPretrainTask(cfg)
     assert task.model_name == "causal_lm" and len(task.tokenizer) == 49152

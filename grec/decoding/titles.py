@@ -148,7 +148,11 @@ class TitleRanker:
             self.item_vectors = embed_texts(list(titles.values()), encoder)
 
     def generated_embeddings(self, records: list[dict]) -> np.ndarray:
-        """Embeddings of the best freely generated title per record (quotes stripped)."""
+        """Embeddings of the best freely generated title per record (quotes stripped).
+
+        Generation stops at the longest catalog title's length: tokens past it cannot bring the
+        text nearer any title, and each one costs a full decoding step.
+        """
         from grec.lm.encoder import embed_texts
 
         sequences = generate_titles(
@@ -160,6 +164,7 @@ class TitleRanker:
             self.seq2seq,
             None,
             self.cutoff_len,
+            max_new_tokens=self.response_length,
             device=self.device,
             response_length=self.response_length,
         )
