@@ -247,7 +247,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_llama_dir, reco
 def test_real_smollm2_lora_with_sid_tokens(records, tmp_path, grec_cache):
     """The packaged SmolLM2-135M-Instruct (GGUF -> cached safetensors), LoRA and SID tokens, a few CPU steps."""
     from grec.base import assets
-    from grec.lm.loading import gguf_cache_dir
+    from grec.lm.gguf import gguf_cache_dir
 
     valid = json.loads(Path(records["valid"]).read_text())[:2]
     (tmp_path / "valid2.json").write_text(json.dumps(valid))

@@ -2,52 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
 from grec.base.errors import GrecError
-from grec.base.io import cache_dir
-
-logger = logging.getLogger("grec")
-
-
-def gguf_cache_dir(gguf: Path) -> Path:
-    return cache_dir() / "gguf" / f"{gguf.stem}-{gguf.stat().st_size}"
-
-
-def convert_gguf(gguf: Path) -> Path:
-    """A float32 safetensors folder for a GGUF model, converted once and cached.
-
-    transformers de-quantises the GGUF but refuses to save the result; rebuilding the model from
-    its config without the quantisation entry and loading the weights gives a savable copy.
-    """
-    import copy
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = gguf_cache_dir(gguf)
-    if (folder / "config.json").is_file():
-        return folder
-    logger.info("converting %s to a safetensors folder in %s (once; about 40 s)", gguf, folder)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = copy.deepcopy(loaded.config)  # reading the GGUF's metadata again costs ~10 s
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = type(loaded)(config)
-    model.load_state_dict(loaded.state_dict())
-    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, folder)
-    return folder
-
+from grec.lm.gguf import convert_gguf
 
 PACKAGED_LLM = "smollm2"
 
