@@ -30,7 +30,10 @@ logger = logging.getLogger("grec")
 CONFIGS = Path(__file__).resolve().parent / "configs"
 RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
-SPEED_ONLY = {"keep_cpu_memory"}  # flags that change how fast a stage runs, not what it writes: not compared
+SPEED_ONLY = {
+    "keep_cpu_memory",
+    "cache_embeddings",
+}  # flags that change how fast a stage runs, not what it writes: not compared
 
 
 @dataclass

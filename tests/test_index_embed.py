@@ -56,6 +56,29 @@ def test_causal_and_t5_encoder_folders(tmp_path):
         assert np.allclose(x, embed_texts(TEXTS, encoder=folder, pooling=pooling, batch_size=1), atol=1e-5)
 
 
+def test_the_cache_returns_the_same_embeddings_and_notices_a_changed_encoder(tmp_path, grec_cache):
+    import os
+    import shutil
+
+    folder = tmp_path / "minilm"
+    shutil.copytree(assets.minilm_dir(), folder)
+    cached = lambda: sorted((grec_cache / "embeddings").glob("*.npy"))  # noqa: E731
+    before = cached()
+    first = embed_texts(TEXTS, encoder=folder)
+    assert len(cached()) == len(before) + 1
+    stored = np.load(next(p for p in cached() if p not in before))
+    assert np.array_equal(stored, first)
+    np.save(next(p for p in cached() if p not in before), stored * 0)  # a cache hit reads the file
+    assert np.array_equal(embed_texts(TEXTS, encoder=folder), stored * 0)
+    assert np.array_equal(embed_texts(TEXTS, encoder=folder, cache=False), first)  # computed, nothing stored
+    assert len(cached()) == len(before) + 1
+    assert np.allclose(embed_texts(TEXTS[:2], encoder=folder), first[:2], atol=1e-5)  # other texts: another entry
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert np.array_equal(embed_texts(TEXTS, encoder=folder), first)  # a changed encoder file: computed again
+    assert len(cached()) == len(before) + 3
+
+
 def test_bad_encoder_settings(tmp_path):
     with pytest.raises(GrecError, match="encoder folder not found"):
         embed_texts(TEXTS, encoder=tmp_path / "missing")

@@ -44,6 +44,7 @@ class IndexConfig:
         seed: random seed (k-means, RQ-VAE, random IDs).
         update: give codes to items new in items.jsonl with the quantiser already in --out; existing items keep their codes.
         device: torch device for the encoder and the RQ-VAE (cpu, cuda).
+        cache_embeddings: reuse the encoder's output for the same item texts, encoder and settings from grec's cache ($GREC_CACHE/embeddings, default ~/.cache/grec): re-indexing with other quantizer settings skips the encoder.
         overwrite: replace an output folder built with different settings.
         plugin: Python files or modules to import first, so a quantizer they register can be named by --method.
     """
@@ -72,6 +73,7 @@ class IndexConfig:
     seed: int = 42
     update: bool = False
     device: str = "cpu"
+    cache_embeddings: bool = True
     overwrite: bool = False
     plugin: list[str] = field(default_factory=list)
 

@@ -31,7 +31,7 @@ OUTPUTS = (
     "settings.json",
 )
 MARKER = "settings.json"
-UNRECORDED = ("out", "overwrite", "update", "device", "plugin")
+UNRECORDED = ("out", "overwrite", "update", "device", "plugin", "cache_embeddings")
 
 
 def read_items(data: str | Path) -> tuple[list[str], list[str]]:
@@ -62,7 +62,9 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
         from grec.lm.encoder import embed_texts
 
         chosen = texts if rows is None else [texts[k] for k in rows]
-        x = embed_texts(chosen, cfg.encoder, cfg.pooling, cfg.batch_size, cfg.max_length, cfg.device)
+        x = embed_texts(
+            chosen, cfg.encoder, cfg.pooling, cfg.batch_size, cfg.max_length, cfg.device, cfg.cache_embeddings
+        )
     bad = ~np.isfinite(x).all(1)
     if bad.any():
         source = cfg.embeddings or "the encoder output"

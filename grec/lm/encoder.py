@@ -7,7 +7,9 @@ the mean or the last real token. The default encoder is the packaged all-MiniLM-
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 
 from grec.base import assets
 from grec.base.errors import GrecError
+from grec.base.io import cache_dir
 from grec.base.progress import progress
 
 logger = logging.getLogger("grec")
@@ -56,7 +59,18 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
-@torch.no_grad()
+def _cache_file(texts: list[str], folder: Path, settings: tuple) -> Path:
+    digest = hashlib.sha256(repr((str(folder.resolve()), settings, torch.__version__)).encode())
+    for file in sorted(folder.iterdir()):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update(len(texts).to_bytes(8, "little"))
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return cache_dir() / "embeddings" / f"{digest.hexdigest()[:32]}.npy"
+
+
 def embed_texts(
     texts: list[str],
     encoder: str | Path | None = None,
@@ -64,11 +78,32 @@ def embed_texts(
     batch_size: int = 64,
     max_length: int = 128,
     device: str = "cpu",
+    cache: bool = True,
 ) -> np.ndarray:
-    """Embed ``texts``; returns float32 ``len(texts) x dim`` with unit-norm rows."""
+    """Embed ``texts``; returns float32 ``len(texts) x dim`` with unit-norm rows (from the cache when
+    the same texts were embedded alike before, unless ``cache`` is false)."""
     if pooling not in POOLINGS:
         raise GrecError(f"--pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
-    tokenizer, model, _ = load_encoder(encoder, device)
+    folder = Path(encoder) if encoder is not None else assets.minilm_dir()
+    if not cache or not folder.is_dir():
+        return _embed(texts, folder, pooling, batch_size, max_length, device)
+    path = _cache_file(texts, folder, (pooling, batch_size, max_length, str(device)))
+    if path.is_file():
+        cached = np.load(path)
+        if cached.ndim == 2 and len(cached) == len(texts):
+            logger.info("embeddings of %d texts taken from the cache (%s)", len(texts), path)
+            return cached
+    out = _embed(texts, folder, pooling, batch_size, max_length, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npy")
+    np.save(tmp, out)
+    os.replace(tmp, path)
+    return out
+
+
+@torch.no_grad()
+def _embed(texts: list[str], folder: Path, pooling: str, batch_size: int, max_length: int, device: str) -> np.ndarray:
+    tokenizer, model, _ = load_encoder(folder, device)
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     for start in progress(range(0, len(texts), batch_size), desc="index: embed items", unit="batch"):
