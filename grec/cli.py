@@ -18,6 +18,13 @@ class UsageError(GrecError):
     """A command line that does not parse: exit status 2."""
 
 
+def _fail_on_skipped(result) -> None:
+    """Exit non-zero, after the report, when a stage had to leave some of its inputs out."""
+    skipped = getattr(result, "skipped", None)
+    if skipped:
+        raise GrecError(f"{len(skipped)} file(s) could not be used and were left out: {', '.join(skipped)}")
+
+
 def _stage_command(stage: Stage) -> Callable:
     """The fire command of a stage: build its config from the flags, run it, print its report."""
     config_class, function = stage.load()
@@ -26,6 +33,7 @@ def _stage_command(stage: Stage) -> Callable:
         result = function(cfg)
         if rank() == 0:
             print(stage.report(cfg, result))
+        _fail_on_skipped(result)
 
     run.__name__ = stage.name
     return command(config_class, run)
@@ -71,7 +79,8 @@ def _run() -> Callable:
     def run(cfg: RunConfig) -> None:
         table = run_recipe(cfg)
         if table:
-            print(markdown(table, [5, 10, 20]))
+            print(markdown(table))
+        _fail_on_skipped(table)
 
     run.__name__ = "run"
     return command(RunConfig, run)

@@ -81,3 +81,34 @@ def test_script_prints_markdown_and_fails_clearly(tmp_path):
         timeout=120,
     )
     assert result.returncode == 1 and "no result files" in result.stderr
+
+
+def test_one_unreadable_result_file_is_reported_and_the_others_are_scored(tmp_path, grec_cli):
+    write(tmp_path / "good" / "test.jsonl", [{"target": "t", "predict": ["t", "a"]}])
+    bad = tmp_path / "bad" / "test.jsonl"
+    bad.parent.mkdir()
+    bad.write_bytes(b'{"target": "t", "predict": ["t"]}\n{"target": "caf\xe9", "predict": []}\n')  # latin-1
+    code, stdout, err = grec_cli("evaluate", "--input_dir", tmp_path, "--topk", "1,5")
+    assert code == 1  # after the table, not instead of it
+    assert "| good/test.jsonl | 1 | 1.0000" in stdout and "bad/test.jsonl" not in stdout
+    assert "bad/test.jsonl:2: not utf-8 text at byte 49" in err
+    assert "error: 1 file(s) could not be used and were left out: bad/test.jsonl" in err
+    assert list(json.loads((tmp_path / "metrics.json").read_text())) == ["good/test.jsonl"]
+
+
+def test_the_table_shows_the_cutoffs_the_rows_hold():
+    from grec.evaluate import markdown
+
+    row = {"records": 3, "HR@5": 0.5, "HR@10": 0.6, "NDCG@5": 0.2, "NDCG@10": 0.3, "MRR@10": 0.1}
+    table = {"a.jsonl": {**row, "invalid_rate": 0.0, "duplicate_rate": 0.0}}
+    header = markdown(table).splitlines()[0]
+    assert header == "| file | records | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR@10 | invalid_rate | duplicate_rate |"
+
+
+def test_a_recipe_whose_evaluate_lacks_k_20_prints_its_table(tmp_path, grec_cli):
+    write(tmp_path / "results" / "run.jsonl", [{"target": "t", "predict": ["a", "t"]}])
+    recipe = tmp_path / "only-evaluate.yaml"
+    recipe.write_text("stages:\n  - stage: evaluate\n    input_dir: '{out}/results'\n    topk: [1, 2]\n")
+    code, stdout, err = grec_cli("run", "--recipe", recipe, "--out", tmp_path)
+    assert code == 0, err
+    assert "| run.jsonl | 1 | 0.0000 | 1.0000 |" in stdout and "@20" not in stdout

@@ -97,7 +97,7 @@ def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[str
     """Stream the lines of a (possibly gzipped) text file, decoded one line at a time.
 
     Decoding per line lets an encoding error name the exact line and byte offset, and
-    suggest the ``--encoding`` flag. A missing file raises a GrecError naming it.
+    suggest the fix. A missing file raises a GrecError naming it.
     """
     path = Path(path)
     offset, number = 0, 0
@@ -109,7 +109,8 @@ def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[str
                 except UnicodeDecodeError as err:
                     raise GrecError(
                         f"{where(path, number)}: not {encoding} text at byte {offset + err.start} ({err.reason}); "
-                        f"pass --encoding with the file's encoding (e.g. --encoding latin-1)"
+                        f"convert the file to {encoding}, or pass the commands that read it with --encoding "
+                        f"(prepare, tokenizer) the file's encoding (e.g. --encoding latin-1)"
                     ) from None
                 offset += len(raw)
         except (OSError, EOFError) as err:

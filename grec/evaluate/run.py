@@ -48,13 +48,20 @@ class EvaluateConfig:
             raise GrecError(f"{self.items}: file not found (given as --items)")
 
 
+class Scores(dict):
+    """The table ``evaluate`` returns (result file -> metrics), with ``skipped``: result file -> why it
+    could not be scored. The CLI prints the table, then exits non-zero when something was skipped."""
+
+    def __init__(self, rows: dict, skipped: dict[str, str]):
+        super().__init__(rows)
+        self.skipped = skipped
+
+
 def _records(path: Path):
     """Records of a JSON-lines result file, numbered from 1; a JSON list (the old format) is refused with the fix."""
-    with open(path, encoding="utf-8") as handle:
-        first = handle.read(1)
-        while first and first.isspace():
-            first = handle.read(1)
-    if first == "[":
+    with open(path, "rb") as handle:
+        first = handle.read(64).lstrip()[:1]
+    if first == b"[":
         convert = "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]"
         raise GrecError(
             f"{path}: a JSON list; result files are JSON lines (one record per line, as grec infer writes them). "
@@ -93,14 +100,16 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
     if cfg.items is not None:
         catalog = {str(r["item_id"]) for _, r in read_jsonl(cfg.items)}
     table: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
     for path in files:
         name = str(path.relative_to(root))
         try:
             table[name] = score_file(path, cfg.topk, catalog)
         except GrecError as err:
             logger.error("evaluate: skipped %s", err)
+            skipped[name] = str(err)
     if not table:
-        raise GrecError(f"{root}: no result file could be scored")
+        raise GrecError(f"{root}: no result file could be scored ({len(skipped)} tried; see the messages above)")
     write_json(root / "metrics.json", table)
     columns = list(next(iter(table.values())))
     buffer = io.StringIO()
@@ -117,7 +126,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
         write_json(root / "sweep.json", groups)
         with atomic_open(root / "sweep.md") as handle:
             handle.write(seed_markdown(groups, cfg.topk) + "\n")
-    return table
+    return Scores(table, skipped)
 
 
 SEED = re.compile(r"seed[-_]?\d+")
@@ -177,8 +186,15 @@ def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("H
     plt.close(fig)
 
 
-def markdown(table: dict[str, dict], topk: list[int]) -> str:
-    """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates."""
+def table_topk(table: dict[str, dict]) -> list[int]:
+    """The cut-offs K that every row of ``table`` was scored at."""
+    return sorted(set.intersection(*({int(c[3:]) for c in row if c.startswith("HR@")} for row in table.values())))
+
+
+def markdown(table: dict[str, dict], topk: list[int] | None = None) -> str:
+    """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates
+    (``topk``: the cut-offs shown; default every one the rows hold)."""
+    topk = table_topk(table) if topk is None else topk
     cols = [
         "records",
         *[f"HR@{k}" for k in topk],
