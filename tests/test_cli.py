@@ -7,6 +7,7 @@ import pytest
 
 from grec.base.config import load_config
 from grec.base.errors import GrecError
+from grec.evaluate import EvaluateConfig
 from grec.prepare import PrepareConfig
 
 
@@ -54,6 +55,10 @@ def test_config_errors_name_the_field(tmp_path):
         load_config(PrepareConfig, None, max_history="many")
     with pytest.raises(GrecError, match="--min_user_inter: must be at least 3"):
         load_config(PrepareConfig, None, min_user_inter=2)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("input_dir:\n")  # a path left empty: not the folder "None"
+    with pytest.raises(GrecError, match=r"empty.yaml: --input_dir: expected a value, got null"):
+        load_config(EvaluateConfig, empty)
     broken = tmp_path / "broken.yaml"
     broken.write_text("dataset: [ml-100k\n")
     with pytest.raises(GrecError, match=r"broken.yaml:\d+: not valid YAML"):
@@ -70,3 +75,22 @@ def test_console_script_exit_status_on_bad_input(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == "error: --dataset: unknown dataset 'nope'; choose one of ml-100k, amazon, csv"
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_input_is_read(ml100k, tmp_path, grec_cli):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    where = blocker / "out"
+    commands = [
+        ("prepare", "--dataset", "ml-100k", "--out", where),
+        ("index", "--data", ml100k, "--out", where),
+        ("records", "--data", ml100k, "--style", "title", "--out", where),
+        ("train-task", "--task", "sasrec", "--data", ml100k, "--output_dir", where),
+        ("train", "--base_model", "x", "--train_data_path", blocker, "--output_dir", where),
+    ]
+    for command in commands:
+        code, _, err = grec_cli(*command)
+        assert code == 1 and f"{where}: cannot be created: {blocker} is a file, not a folder" in err, command
+    code, _, err = grec_cli("index", "--data", ml100k, "--out", blocker)
+    assert code == 1 and "a-file: is a file; --out takes a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -111,6 +111,20 @@ def test_bad_input(ml100k, ml100k_sid, tmp_path, grec_cli):
     np.save(short, np.zeros((10, 4), dtype=np.float32))
     with pytest.raises(GrecError, match="10 rows but 1682 items"):
         build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / "o2"), embeddings=str(short)))
+    for name, array in (("flat", np.zeros(1682, dtype=np.float32)), ("text", np.array([["a"]] * 1682))):
+        np.save(tmp_path / f"{name}.npy", array)
+    np.save(tmp_path / "objects.npy", np.array([[{"a": 1}]] * 1682, dtype=object), allow_pickle=True)
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "flat.npy").read_bytes()[:100])
+    for name, message in (
+        ("flat", "flat.npy: a 1-D array of shape \\(1682,\\); expected items x dimensions"),
+        ("text", "text.npy: holds <U1 values; expected numbers"),
+        ("objects", "objects.npy: not a whole .npy array of numbers"),
+        ("cut", "cut.npy: not a whole .npy array of numbers"),
+    ):
+        with pytest.raises(GrecError, match=message):
+            build_index(
+                IndexConfig(data=str(ml100k), out=str(tmp_path / "o2"), embeddings=str(tmp_path / f"{name}.npy"))
+            )
     bad = np.load(ml100k_sid / "embeddings.npy")
     bad[17, 3] = np.nan
     np.save(tmp_path / "nan.npy", bad)

@@ -101,6 +101,8 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
     ):  # a flag of another mode would be silently ignored: refused instead
         with pytest.raises(GrecError, match=f"--{flag}: applies only with {where} \\(this run is --mode sid\\)"):
             InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", **{flag: value})
+    with pytest.raises(GrecError, match="is a folder; --result_json_data takes a file path"):
+        InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data=str(tmp_path))  # before ranking
     other = SidMap.load(ml100k_sid)
     shuffled = SidMap(other.item_ids, other.codes[::-1].copy())
     shuffled.save(tmp_path)

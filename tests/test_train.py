@@ -116,6 +116,36 @@ def test_resume_equals_uninterrupted(tiny_llama_dir, records, tmp_path):
     assert log_b[-1]["learning_rate"] == pytest.approx(log_a[-1]["learning_rate"])
 
 
+def cut_short(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_cut_short_checkpoints_are_named_and_nothing_is_written(tiny_llama_dir, records, tmp_path, grec_cli):
+    from grec.infer import InferConfig
+    from grec.training.loop import latest_complete_checkpoint
+
+    run = tmp_path / "run"
+    train(config(tiny_llama_dir, records, run))
+    cut_short(run / "checkpoint-8" / "optimizer.pt")  # as if the copy stopped halfway
+    assert latest_complete_checkpoint(str(run)) == str(run / "checkpoint-4")
+    fresh = tmp_path / "fresh"
+    resume = str(run / "checkpoint-8")
+    with pytest.raises(GrecError, match=r"checkpoint-8: cannot resume from it: optimizer.pt is cut short or damaged"):
+        train(config(tiny_llama_dir, records, fresh, resume_from_checkpoint=resume))
+    assert not fresh.exists()  # refused before the output folder was made
+    cut_short(run / "best" / "model.safetensors")
+    whole = r"best: not a whole checkpoint \(model.safetensors is cut short or damaged"
+    with pytest.raises(GrecError, match=whole):
+        load_trained(run / "best")
+    code, _, err = grec_cli("export", "--checkpoint", run / "best", "--out", tmp_path / "merged")
+    assert code == 1 and "model.safetensors is cut short or damaged" in err and not (tmp_path / "merged").exists()
+    with pytest.raises(GrecError, match=whole):
+        InferConfig(checkpoint=str(run / "best"), test_data_path=records["valid"], result_json_data="r.jsonl")
+    with pytest.raises(GrecError, match="nowhere: checkpoint folder not found"):
+        InferConfig(checkpoint=str(tmp_path / "nowhere"), test_data_path=records["valid"], result_json_data="r.jsonl")
+
+
 def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path):
     out = tmp_path / "lora"
     train(config(tiny_llama_dir, records, out, finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"]))

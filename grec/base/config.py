@@ -85,6 +85,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         except (TypeError, ValueError):
             raise GrecError(f"--{name}: expected a number, got {value!r}") from None
     if annotation is str:
+        if value is None:
+            raise GrecError(f"--{name}: expected a value, got null (an empty YAML value); give it one")
         if isinstance(value, (dict, list, tuple)):
             raise GrecError(f"--{name}: expected a single value, got {value!r}")
         return str(value)

@@ -24,6 +24,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))
 
 
+def check_output(path: str | os.PathLike, flag: str, kind: str = "folder") -> None:
+    """Refuse an output ``path`` that cannot be written, before any input is read: a file where a
+    folder is meant (or the reverse), a parent that is a file, or a place without write permission."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise GrecError(f"{path}: is a folder; {flag} takes a file path (e.g. {path / 'results.jsonl'})")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise GrecError(f"{path}: is a file; {flag} takes a folder")
+    parent = path if kind == "folder" else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GrecError(f"{path}: cannot be created: {parent} is a file, not a folder; choose another {flag}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GrecError(f"{path}: cannot write there (no permission on {parent}); choose another {flag}")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open ``path.tmp`` for writing; on success flush, fsync and rename it to ``path``."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
 from grec.base.registry import QUANTIZERS, load_plugins
 
 DEDUPS = ("level", "sinkhorn")
@@ -79,6 +80,7 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         self.out = self.out or str(Path(self.data) / "sid")
+        check_output(self.out, "--out")
         self.rqvae_hidden = list(self.rqvae_hidden) if self.rqvae_hidden else [512, 256, 128]
         load_plugins([self.plugin] if isinstance(self.plugin, str) else list(self.plugin))
         import grec.quantizers  # noqa: F401  (importing them registers grec's own quantizers)

@@ -48,11 +48,27 @@ def read_items(data: str | Path) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
+def _read_npy(path: str) -> np.ndarray:
+    """A .npy array, memory-mapped; anything else (pickled objects, a cut-short or foreign file) is refused."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise GrecError(f"{path}: file not found (given as --embeddings)") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise GrecError(f"{path}: not a whole .npy array of numbers ({err}); save it with numpy.save") from None
+
+
 def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None = None) -> np.ndarray:
     """``--embeddings`` (checked) or the encoder's output for ``texts`` (``rows`` selects a subset)."""
     if cfg.embeddings is not None:
-        x = np.load(cfg.embeddings, mmap_mode="r")
-        if x.ndim != 2 or len(x) != len(texts):
+        x = _read_npy(cfg.embeddings)
+        if x.ndim != 2:
+            raise GrecError(
+                f"{cfg.embeddings}: a {x.ndim}-D array of shape {x.shape}; expected items x dimensions (2-D)"
+            )
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise GrecError(f"{cfg.embeddings}: holds {x.dtype} values; expected numbers (float32 or float64)")
+        if len(x) != len(texts):
             raise GrecError(
                 f"{cfg.embeddings}: {x.shape[0] if x.ndim else 0} rows but {len(texts)} items in "
                 f"{Path(cfg.data) / 'items.jsonl'}; rows must follow items.jsonl order"

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
+from grec.lm.checkpoint import check_checkpoint
 
 METHODS = ("vectorised", "hf")
 
@@ -96,6 +98,7 @@ class InferConfig:
             raise GrecError("--checkpoint (or --lora_weights): required")
         if self.mode not in ("sid", "title"):
             raise GrecError(f"--mode: expected sid or title, got {self.mode!r}")
+        check_checkpoint(self.checkpoint)
         if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
             raise GrecError(
                 f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
@@ -114,6 +117,7 @@ class InferConfig:
             raise GrecError(f"{self.test_data_path}: records file not found (given as --test_data_path)")
         if not self.result_json_data:
             raise GrecError("--result_json_data: required (where the ranked items go)")
+        check_output(self.result_json_data, "--result_json_data", "file")
         self.num_return_sequences = self.num_return_sequences or self.num_beams
         grounded = self.mode == "title" and not self.constrained  # grounding ranks the whole catalog
         if self.num_return_sequences > self.num_beams and not grounded:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
 
 DATASETS = ("ml-100k", "amazon", "csv")
 # (min_user_inter, min_item_inter) when not given: ML-100K stays whole; Amazon is 5-core.
@@ -72,6 +73,7 @@ class PrepareConfig:
         if self.dataset not in DATASETS:
             raise GrecError(f"--dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         self.out = self.out or str(Path("data") / self.dataset)
+        check_output(self.out, "--out")
         user_default, item_default = KCORE_DEFAULTS[self.dataset]
         self.min_user_inter = user_default if self.min_user_inter is None else self.min_user_inter
         self.min_item_inter = item_default if self.min_item_inter is None else self.min_item_inter

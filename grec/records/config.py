@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
 from grec.base.templates import PROMPTS
 
 STYLES = ("sid", "title")
@@ -68,3 +69,4 @@ class RecordsConfig:
         if self.sample == 0 or self.sample < -1:
             raise GrecError("--sample: give a positive number of records, or -1 for all")
         self.out = self.out or str(Path(self.data) / "records" / self.style)
+        check_output(self.out, "--out")

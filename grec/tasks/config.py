@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
 
 
@@ -80,6 +81,7 @@ class TaskConfig:
         return self.micro_batch_size or self.batch_size // world
 
     def __post_init__(self) -> None:
+        check_output(self.output_dir, "--output_dir")
         for name in ("num_epochs", "batch_size", "eval_batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1, got {getattr(self, name)}")

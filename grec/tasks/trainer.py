@@ -17,7 +17,7 @@ from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
-from grec.training.loop import run_trainer
+from grec.training.loop import check_resume, run_trainer
 
 
 class _Scorer:
@@ -36,8 +36,7 @@ def train_task(cfg: TaskConfig) -> dict:
     load_plugins(cfg.plugin)
     world = world_size()
     resume = cfg.resume_from_checkpoint
-    if resume not in (None, "auto") and not Path(resume).is_dir():
-        raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
+    check_resume(resume)
     torch.manual_seed(cfg.seed)
     task = TASKS.get(cfg.task)(cfg)
     model = task.build_model()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
 
 FINETUNES = ("lora", "full")
@@ -106,6 +107,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.train_data_path = list(self.train_data_path or [])
         self.lora_target_modules = list(self.lora_target_modules or ["q_proj", "v_proj"])
+        check_output(self.output_dir, "--output_dir")
         if not self.base_model:
             raise GrecError("--base_model: required (a model folder, a hub name or a .gguf file)")
         if not self.train_data_path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.sid import SidMap
-from grec.lm.checkpoint import load_trained
+from grec.lm.checkpoint import check_checkpoint, load_trained
 
 
 @dataclass
@@ -26,8 +26,7 @@ class ExportConfig:
     out: str = ""
 
     def __post_init__(self) -> None:
-        if not (Path(self.checkpoint) / "training_state.json").is_file():
-            raise GrecError(f"{self.checkpoint}: not a grec training checkpoint (no training_state.json)")
+        check_checkpoint(self.checkpoint)
         if not self.out:
             raise GrecError("--out: required")
 

@@ -6,29 +6,59 @@ import json
 import logging
 from pathlib import Path
 
+from grec.base.errors import GrecError
 from grec.base.io import read_json
+from grec.lm.checkpoint import file_problem, weights_problem
 from grec.lm.cpu_memory import kept_freed_memory
 from grec.training.artifacts import RunArtifacts
 
 logger = logging.getLogger("grec")
 
 
-def latest_complete_checkpoint(output_dir: str) -> str | None:
-    """The newest checkpoint-N whose trainer_state.json (the Trainer writes it last) is whole.
+def resume_problem(folder: Path) -> str | None:
+    """Why the Trainer cannot resume from ``folder`` (a checkpoint-N it wrote), or None.
 
-    A run killed while saving leaves a checkpoint without it, or with it cut short; such folders
-    are skipped, so resuming picks up the previous whole checkpoint.
+    The Trainer writes trainer_state.json last, so a kill while saving leaves it missing or cut
+    short; a checkpoint copied in part lacks or cuts a weights, optimizer or scheduler file.
     """
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return "trainer_state.json is missing or cut short"
+    deepspeed = any(folder.glob("global_step*"))  # DeepSpeed keeps weights and optimizer state there
+    checks = [] if deepspeed else [weights_problem(folder)]
+    checks += [file_problem(folder / name) for name in ("optimizer.pt", "scheduler.pt") if (folder / name).exists()]
+    return next((problem for problem in checks if problem), None)
+
+
+def latest_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint-N that is whole (``resume_problem``); incomplete ones are skipped, so
+    resuming picks up the previous whole checkpoint."""
     steps = {
         int(p.name.split("-")[1]): p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[1].isdigit()
     }
     for candidate in (steps[k] for k in sorted(steps, reverse=True)):
-        try:
-            json.loads((candidate / "trainer_state.json").read_text())
+        problem = resume_problem(candidate)
+        if problem is None:
             return str(candidate)
-        except (OSError, ValueError):
-            logger.warning("train: skipping %s: it was not saved completely", candidate)
+        logger.warning("train: skipping %s: %s (it was not saved completely)", candidate, problem)
     return None
+
+
+def check_resume(resume: str | None) -> None:
+    """Refuse ``--resume_from_checkpoint PATH`` before any work (and before --output_dir is made)
+    when PATH is not a whole checkpoint; ``auto`` and None pass."""
+    if resume in (None, "auto"):
+        return
+    folder = Path(resume)
+    if not folder.is_dir():
+        raise GrecError(f"{resume}: checkpoint folder not found (given as --resume_from_checkpoint)")
+    problem = resume_problem(folder)
+    if problem:
+        raise GrecError(
+            f"{resume}: cannot resume from it: {problem}; give an earlier checkpoint-N, or "
+            f"--resume_from_checkpoint auto to take the newest whole one in --output_dir"
+        )
 
 
 def run_trainer(
