@@ -255,3 +255,15 @@ def test_a_plugin_quantizer_is_chosen_by_name(ml100k, ml100k_sid, tmp_path):
     assert np.array_equal(codes[:, :3], (x[:, :3] > 0).astype(np.int64))  # the plugin's codes, then the dedup level
     with pytest.raises(GrecError, match="unknown method 'nope'; choose one of .*rqkmeans"):
         IndexConfig(**{**settings, "method": "nope"})
+
+
+def test_a_codebook_larger_than_the_catalog_warns_and_still_indexes(tmp_path, caplog):
+    items = write_items(
+        tmp_path / "small", [{"item_id": str(k), "title": f"t{k}", "text": f"text {k}"} for k in range(40)]
+    )
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))
+    report = build_index(
+        IndexConfig(data=str(items), out=str(tmp_path / "sid"), embeddings=str(tmp_path / "e.npy"), codebook_size=64)
+    )
+    assert report["items"] == 40 and report["collisions_after"]["collision_rate"] == 0.0
+    assert "--codebook_size 64 is more than the 40 items" in caplog.text and "a codebook near 6" in caplog.text

@@ -97,7 +97,7 @@ def test_non_numeric_timestamp(grec_cli, tmp_path, files):
         grec_cli,
         tmp_path,
         ["--dataset", "csv", "--interactions", inter, "--items", items],
-        f"{inter}:3: column 'timestamp' must be a numeric timestamp",
+        f"{inter}:3: column 'timestamp' must be a timestamp (unix seconds, or ISO-8601",
         "'yesterday'",
     )
 

@@ -280,3 +280,14 @@ def test_generic_jsonl_interactions(tmp_path):
     no_dedup = tmp_path / "nd"
     prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(no_dedup), dedup=False))
     assert read_jsonl(no_dedup / "test.jsonl") == [{"user_id": "1", "history": ["x", "y", "z"], "target": "x"}]
+
+
+def test_iso_8601_timestamps_order_a_log_as_unix_seconds_do(tmp_path):
+    times = ["2014-07-01", "2014-07-01T12:30:00Z", "2014-07-01T14:00:00+02:00", "2014-07-02T00:00:00.5"]
+    # as unix seconds: 1404172800, 1404217800, 1404216000 (12:00 UTC), 1404259200.5
+    inter = write_lines(
+        tmp_path / "log.csv", ["user_id,item_id,timestamp", *(f"u,{i},{t}" for i, t in zip("abcd", times))]
+    )
+    items = write_lines(tmp_path / "items.csv", ["item_id,title", *(f"{i},{i.upper()}" for i in "abcd")])
+    prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(tmp_path / "iso")))
+    assert read_jsonl(tmp_path / "iso" / "test.jsonl") == [{"user_id": "u", "history": ["a", "c", "b"], "target": "d"}]

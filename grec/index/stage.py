@@ -147,6 +147,16 @@ def check_capacity(cfg: IndexConfig, n_items: int) -> None:
             f"{n_items} items do not fit in {cfg.codebook_size}^{cfg.levels} = {cfg.codebook_size**cfg.levels} "
             f"semantic IDs; raise --levels or --codebook_size, or use --dedup level"
         )
+    if cfg.codebook_size > n_items:
+        logger.warning(
+            "index: --codebook_size %d is more than the %d items: at most %d codes of a level can be used and the "
+            "levels below the first carry little; a codebook near %d (the square root of the item count) shares "
+            "codes between similar items",
+            cfg.codebook_size,
+            n_items,
+            n_items,
+            max(2, round(n_items**0.5)),
+        )
 
 
 def recorded_settings(cfg: IndexConfig) -> dict:

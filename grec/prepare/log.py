@@ -103,19 +103,35 @@ class CatalogBuilder:
 
 
 def parse_time(value: object, path: object, line: int, column: str) -> float:
-    """A numeric timestamp (unix seconds or milliseconds); anything else names file, line, column."""
+    """A timestamp: a number (unix seconds or milliseconds) or ISO-8601 text (``2014-07-01``,
+    ``2014-07-01T12:30:00Z``, with or without an offset; without one it is read as UTC), as unix
+    seconds. Anything else names file, line and column."""
     if isinstance(value, bool):
         value = None
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        number = math.nan
+        number = _iso_seconds(value)
     if not math.isfinite(number):
         raise GrecError(
-            f"{where(path, line)}: column {column!r} must be a numeric timestamp (e.g. unix seconds), "
-            f"got {value!r}; convert the column or point --time_col at a numeric one"
+            f"{where(path, line)}: column {column!r} must be a timestamp (unix seconds, or ISO-8601 such as "
+            f"2014-07-01T12:30:00Z), got {value!r}; convert the column or point --time_col at another one"
         )
     return number
+
+
+def _iso_seconds(value: object) -> float:
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str):
+        return math.nan
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def clean_id(value: object, path: object, line: int, column: str) -> str:
