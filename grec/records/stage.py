@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,17 @@ def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: 
                 )
 
 
+def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str) -> dict:
+    """An item2index / index2item record: an item's title and its semantic ID, one asking for the other."""
+    return {
+        **fill(task, title=title, sid=sid),
+        **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
+        "user_id": None,
+        "target": item,
+        "history": [],
+    }
+
+
 def build_records(cfg: RecordsConfig) -> dict[str, int]:
     """Write train/valid/test records; return how many records each file holds."""
     out = Path(cfg.out)
@@ -77,33 +89,28 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     titles = {r["item_id"]: r["title"] for _, r in read_jsonl(Path(cfg.data) / "items.jsonl")}
     sid_map = SidMap.load(cfg.sid) if cfg.sid else None
     seqrec, sequence = _writer(cfg, titles, sid_map)
-    splits = {}
+    # each record as a recipe to render it: --sample picks among them first, so only kept ones are rendered
+    makers: dict[str, list] = {}
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
         rows = [row for _, row in read_jsonl(path)]
         _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
         wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
-        splits[name] = [seqrec(row) for row in rows] if wanted else []
+        makers[name] = [partial(seqrec, row) for row in rows] if wanted else []
         if name == "train" and "sequence" in cfg.tasks:
             for user, items in user_training_sequences(rows).items():
-                splits["train"].extend(sequence(user, window) for window in sequence_chunks(items, cfg.max_history))
+                makers["train"].extend(partial(sequence, user, w) for w in sequence_chunks(items, cfg.max_history))
     for task in ("item2index", "index2item"):
         if task in cfg.tasks:
-            for item in sid_map.item_ids:
-                if item in titles:
-                    parts = fill(task, title=titles[item], sid=sid_map.sid_string(item))
-                    splits["train"].append(
-                        {
-                            **parts,
-                            **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
-                            "user_id": None,
-                            "target": item,
-                            "history": [],
-                        }
-                    )
-    if 0 < cfg.sample < len(splits["train"]):
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(splits["train"]), cfg.sample, replace=False))
-        splits["train"] = [splits["train"][k] for k in keep]
+            makers["train"].extend(
+                partial(_item_record, cfg, task, titles[item], sid_map.sid_string(item), item)
+                for item in sid_map.item_ids
+                if item in titles
+            )
+    if 0 < cfg.sample < len(makers["train"]):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(makers["train"]), cfg.sample, replace=False))
+        makers["train"] = [makers["train"][k] for k in keep]
+    splits = {name: [make() for make in recipes] for name, recipes in makers.items()}
     counts = {name: len(rows) for name, rows in splits.items()}
     with StagedDir(out, MARKER) as tmp:
         for name, rows in splits.items():
