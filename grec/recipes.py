@@ -30,10 +30,8 @@ logger = logging.getLogger("grec")
 CONFIGS = Path(__file__).resolve().parent / "configs"
 RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
-SPEED_ONLY = {
-    "keep_cpu_memory",
-    "cache_embeddings",
-}  # flags that change how fast a stage runs, not what it writes: not compared
+# flags that change how a stage runs, not what it writes: not compared when deciding to skip a stage
+SPEED_ONLY = {"keep_cpu_memory", "cache_embeddings", "overwrite"}
 
 
 @dataclass

@@ -87,3 +87,19 @@ def test_sequence_windows_cover_every_training_interaction_once(ml100k, ml100k_s
     assert valid[0]["input"] == "".join(sid_map.sid_string(i) for i in valid[0]["history"])
     with pytest.raises(GrecError, match="--tasks sequence: needs --prompt plain"):
         RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), tasks=["sequence"])
+
+
+def test_a_sid_folder_built_from_another_catalog_is_refused(ml100k, ml100k_sid, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(ml100k, other)
+    lines = (other / "items.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    lines[0] = json.dumps({**first, "text": "Another catalog's item 1"})  # same ids, other items
+    (other / "items.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        GrecError, match=r"rqkmeans: built from another catalog than .*other/items.jsonl \(fingerprint "
+    ):
+        build_records(RecordsConfig(data=str(other), sid=str(ml100k_sid), style="sid", out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()

@@ -146,6 +146,22 @@ def test_cut_short_checkpoints_are_named_and_nothing_is_written(tiny_llama_dir, 
         InferConfig(checkpoint=str(tmp_path / "nowhere"), test_data_path=records["valid"], result_json_data="r.jsonl")
 
 
+def test_a_run_with_other_settings_is_not_written_over_or_resumed(tiny_llama_dir, records, tmp_path):
+    run = tmp_path / "run"
+    train(config(tiny_llama_dir, records, run, num_epochs=1))
+    other = dict(num_epochs=1, learning_rate=1e-3)
+    with pytest.raises(GrecError, match=r"run: holds a run made with other settings \(--learning_rate 0.005 there, "):
+        train(config(tiny_llama_dir, records, run, **other))
+    with pytest.raises(GrecError, match="cannot resume a run made with other settings"):
+        train(config(tiny_llama_dir, records, run, resume_from_checkpoint="auto", **other))
+    with pytest.raises(GrecError, match="--num_epochs 1 there, 2 here"):  # more epochs: only by resuming
+        train(config(tiny_llama_dir, records, run, num_epochs=2))
+    assert json.loads((run / "training_state.json").read_text())["arguments"]["learning_rate"] == 5e-3  # untouched
+    train(config(tiny_llama_dir, records, run, overwrite=True, **other))
+    assert json.loads((run / "training_state.json").read_text())["arguments"]["learning_rate"] == 1e-3
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-4"]  # the old run's files are gone
+
+
 def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path):
     out = tmp_path / "lora"
     train(config(tiny_llama_dir, records, out, finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"]))

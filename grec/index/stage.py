@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
 from grec.base.registry import QUANTIZERS
@@ -201,7 +202,8 @@ def new_index(cfg: IndexConfig) -> dict:
         save_npz(tmp / "quantizer.npz", method=np.array(cfg.method), **quantizer.state())
         report["seconds"] = round(time.time() - started, 2)
         write_index_files(tmp, sid_map, x, report)
-        write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings})
+        marker = {"grec_version": __version__, "settings": settings, "catalog": fingerprint(item_ids, texts)}
+        write_json(tmp / MARKER, marker)
     return report
 
 

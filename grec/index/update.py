@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, read_json, write_json
 from grec.base.sid import SidMap
@@ -94,6 +95,6 @@ def update_index(cfg: IndexConfig) -> dict:
     )
     with StagedDir(out, MARKER) as tmp:
         write_index_files(tmp, sid_map, x_all, report)
-        write_json(tmp / MARKER, read_json(out / MARKER))
+        write_json(tmp / MARKER, {**read_json(out / MARKER), "catalog": fingerprint(item_ids, texts)})
     logger.info("index: added %d items to %s (%d before; every existing code kept)", len(new_rows), out, len(old_ids))
     return report

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sequences import sequence_chunks, user_training_sequences
@@ -66,6 +67,21 @@ def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: 
                 )
 
 
+def _check_catalog(cfg: RecordsConfig, catalog: str) -> None:
+    """A SID folder names the items of the catalog it was built from: refuse it for another one."""
+    built = (
+        read_json(Path(cfg.sid) / "settings.json").get("catalog")
+        if (Path(cfg.sid) / "settings.json").is_file()
+        else None
+    )
+    if built is not None and built != catalog:
+        raise GrecError(
+            f"{cfg.sid}: built from another catalog than {Path(cfg.data) / 'items.jsonl'} (fingerprint {built} there, "
+            f"{catalog} here), so its semantic IDs would name other items; index this data "
+            f"(grec index --data {cfg.data}, or --update to add its new items) or give the SID folder built from it"
+        )
+
+
 def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str) -> dict:
     """An item2index / index2item record: an item's title and its semantic ID, one asking for the other."""
     return {
@@ -86,8 +102,11 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
         logger.info("%s already holds these records; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / MARKER)["counts"]
-    titles = {r["item_id"]: r["title"] for _, r in read_jsonl(Path(cfg.data) / "items.jsonl")}
+    items = [row for _, row in read_jsonl(Path(cfg.data) / "items.jsonl")]
+    titles = {r["item_id"]: r["title"] for r in items}
     sid_map = SidMap.load(cfg.sid) if cfg.sid else None
+    if cfg.sid:
+        _check_catalog(cfg, fingerprint([str(r["item_id"]) for r in items], [str(r.get("text")) for r in items]))
     seqrec, sequence = _writer(cfg, titles, sid_map)
     # each record as a recipe to render it: --sample picks among them first, so only kept ones are rendered
     makers: dict[str, list] = {}

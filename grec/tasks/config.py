@@ -36,6 +36,7 @@ class TaskConfig:
         lr_scheduler: transformers scheduler name (constant, linear, cosine, ...).
         early_stopping_patience: stop after this many epochs without a better validation metric (0: never).
         resume_from_checkpoint: a checkpoint folder, or "auto" for the newest complete one in --output_dir.
+        overwrite: replace a run in --output_dir made with other settings (without it such a folder is refused).
         init_from: a finished run's best/ or last/ to continue from on new data (incremental training: vocabularies grow, old rows are kept).
         plugin: Python files or modules to import first, so the models/datasets/tasks they register can be named.
         seed: seed for initialisation, shuffling and sampling.
@@ -63,6 +64,7 @@ class TaskConfig:
     lr_scheduler: str = "constant"
     early_stopping_patience: int = 0
     resume_from_checkpoint: str | None = None
+    overwrite: bool = False
     init_from: str | None = None
     plugin: list[str] = field(default_factory=list)
     seed: int = 42

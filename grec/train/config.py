@@ -49,6 +49,7 @@ class TrainConfig:
         sid: a folder written by grec index: its tokens are added to the tokenizer and model before LoRA.
         init: how new SID token rows start: mean of existing rows, or text (mean of item title token embeddings).
         resume_from_checkpoint: a checkpoint folder, or auto for the latest in output_dir.
+        overwrite: replace a run in --output_dir made with other settings (without it such a folder is refused).
         early_stopping_patience: stop after this many epochs without a better validation metric; 0 never stops.
         eval_metric: what picks best/: loss (validation loss) or ndcg (NDCG@10 of SID-constrained beam search on the validation records; needs --sid).
         eval_beams: beams for --eval_metric ndcg.
@@ -89,6 +90,7 @@ class TrainConfig:
     sid: str | None = None
     init: str = "mean"
     resume_from_checkpoint: str | None = None
+    overwrite: bool = False
     early_stopping_patience: int = 0
     eval_metric: str = "loss"
     eval_beams: int = 20

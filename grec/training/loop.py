@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from grec.base.distributed import barrier, rank
 from grec.base.errors import GrecError
 from grec.base.io import read_json
 from grec.lm.checkpoint import file_problem, weights_problem
@@ -43,6 +44,47 @@ def latest_complete_checkpoint(output_dir: str) -> str | None:
             return str(candidate)
         logger.warning("train: skipping %s: %s (it was not saved completely)", candidate, problem)
     return None
+
+
+# flags that do not change what a run computes: a run may be resumed or repeated with them changed
+RUN_ONLY = {"output_dir", "resume_from_checkpoint", "overwrite", "keep_cpu_memory", "debug_port", "report_to"}
+EXTENDABLE = {"num_epochs"}  # resuming with more epochs trains a run further
+
+
+def check_previous_run(cfg) -> None:
+    """Refuse to write over a run in ``cfg.output_dir`` that was made with other settings (naming the
+    first flag that differs), unless ``cfg.overwrite`` (the old run is then removed); resuming needs
+    the same settings but --num_epochs, which may grow. A run with the same settings is continued or
+    repeated."""
+    import dataclasses
+    import shutil
+
+    folder = Path(cfg.output_dir)
+    state = folder / "training_state.json"
+    if not state.is_file():
+        return
+    before = read_json(state).get("arguments") or {}
+    now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    ignored = RUN_ONLY | (EXTENDABLE if cfg.resume_from_checkpoint else set())
+    differ = [k for k in now if k not in ignored and k in before and before[k] != now[k]]
+    if not differ:
+        return
+    flag = differ[0]
+    change = f"--{flag} {json.dumps(before[flag])} there, {json.dumps(now[flag])} here"
+    if cfg.resume_from_checkpoint:
+        raise GrecError(
+            f"{folder}: cannot resume a run made with other settings ({change}); resume with its settings, "
+            f"or start a new --output_dir"
+        )
+    if not cfg.overwrite:
+        raise GrecError(
+            f"{folder}: holds a run made with other settings ({change}); pass --overwrite to replace it, "
+            f"or choose another --output_dir"
+        )
+    logger.info("train: --overwrite: removing the previous run in %s (%s)", folder, change)
+    if rank() == 0:
+        shutil.rmtree(folder)
+    barrier()
 
 
 def check_resume(resume: str | None) -> None:
