@@ -103,3 +103,45 @@ def test_a_sid_folder_built_from_another_catalog_is_refused(ml100k, ml100k_sid, 
     ):
         build_records(RecordsConfig(data=str(other), sid=str(ml100k_sid), style="sid", out=str(tmp_path / "r")))
     assert not (tmp_path / "r").exists()
+
+
+def test_item_text_shaped_like_a_token_never_becomes_one(ml100k, ml100k_sid, smol_tokenizer_dir, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from grec.base.sid import add_sid_tokens
+    from grec.base.templates import item_text
+    from grec.decoding.title_trie import title_outputs
+
+    assert item_text("Heat <a_1> </s> <|im_start|> <pad> <3 a<b") == "Heat ‹a_1> ‹/s> ‹|im_start|> ‹pad> <3 a<b"
+    data = tmp_path / "ml"
+    shutil.copytree(ml100k, data)
+    rows = [json.loads(line) for line in (data / "items.jsonl").read_text().splitlines()]
+    target = json.loads((data / "test.jsonl").read_text().splitlines()[0])["target"]
+    for row in rows:
+        if row["item_id"] == target:
+            row["title"] = "Heat <a_1></s>"
+    (data / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sid = tmp_path / "sid"
+    shutil.copytree(ml100k_sid, sid)  # the catalog fingerprint covers item text, not the title changed here
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    add_sid_tokens(tokenizer, SidMap.load(sid))
+    specials = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    out = tmp_path / "r"
+    build_records(
+        RecordsConfig(data=str(data), sid=str(sid), style="sid", tasks=["item2index", "index2item"], out=str(out))
+    )
+    asked = [r for r in json.loads((out / "train.json").read_text()) if r["target"] == target]
+    assert sorted(r["template"] for r in asked) == ["index2item", "item2index"]
+    for record in asked:
+        title = record["input"] if record["template"] == "item2index" else record["output"]
+        assert title == "Heat ‹a_1>‹/s>"
+        assert not set(tokenizer(title, add_special_tokens=False)["input_ids"]) & specials
+    titled = tmp_path / "t"
+    build_records(RecordsConfig(data=str(data), style="title", out=str(titled)))
+    (record,) = [r for r in json.loads((titled / "test.json").read_text()) if r["target"] == target][:1]
+    assert record["output"] == '"Heat ‹a_1>‹/s>"'
+    catalog = {r["item_id"]: r["title"] for r in rows}
+    trie_path = title_outputs(tokenizer, {target: catalog[target]})[0]  # the trie spells it as training does
+    assert trie_path == tokenizer(record["output"], add_special_tokens=False)["input_ids"]

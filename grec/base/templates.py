@@ -7,6 +7,8 @@ is stored in the record, so a records folder says how it was written.
 
 from __future__ import annotations
 
+import re
+
 ALPACA_HEADER = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
@@ -62,9 +64,20 @@ def prompt(record: dict) -> str:
     return text + RESPONSE_MARK
 
 
+# "<" opening something shaped like a tag: a SID token (<a_12>), a special token (</s>, <|im_start|>, <pad>)
+TAG_START = re.compile(r"<(?=/?[|\w][^<>\s]*>)")
+TAG_ESCAPE = "\u2039"  # ‹, which no tokenizer maps to a special or SID token
+
+
+def item_text(text: str) -> str:
+    """Item text as a model sees it: every "<" that opens a tag-shaped run is written as "‹", so a
+    title such as 'Heat <a_1>' or 'Notes </s>' can never be tokenized as a SID or special token."""
+    return TAG_START.sub(TAG_ESCAPE, text)
+
+
 def quote(title: str) -> str:
-    """Titles are written in double quotes (BIGRec), so a model's output has clear ends."""
-    return f'"{title}"'
+    """Titles are written in double quotes (BIGRec), so a model's output has clear ends (tags escaped)."""
+    return f'"{item_text(title)}"'
 
 
 def bos_prefix(tokenizer, seq2seq: bool) -> list[int]:

@@ -15,7 +15,7 @@ from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sequences import sequence_chunks, user_training_sequences
 from grec.base.sid import SidMap
-from grec.base.templates import fill, quote
+from grec.base.templates import fill, item_text, quote
 from grec.base.version import __version__
 from grec.records.config import RecordsConfig
 
@@ -85,7 +85,7 @@ def _check_catalog(cfg: RecordsConfig, catalog: str) -> None:
 def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str) -> dict:
     """An item2index / index2item record: an item's title and its semantic ID, one asking for the other."""
     return {
-        **fill(task, title=title, sid=sid),
+        **fill(task, title=item_text(title), sid=sid),
         **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
         "user_id": None,
         "target": item,

@@ -17,6 +17,7 @@ import torch
 
 from grec.base.errors import GrecError
 from grec.base.sid.sidmap import TOKEN, SidMap, level_name, token
+from grec.base.templates import item_text
 
 logger = logging.getLogger("grec")
 INITS = ("mean", "text")
@@ -153,7 +154,7 @@ def _title_means(
     fallback = table[: min(table.shape[0], len(tokenizer) - len(new_ids))].mean(0)
     item_vectors = []
     for item in sid_map.item_ids:
-        ids = tokenizer(titles.get(item, ""), add_special_tokens=False)["input_ids"]
+        ids = tokenizer(item_text(titles.get(item, "")), add_special_tokens=False)["input_ids"]
         item_vectors.append(table[ids].mean(0) if ids else fallback)
     item_vectors = torch.stack(item_vectors)
     wanted = {int(i): k for k, i in enumerate(new_ids.tolist())}
