@@ -65,3 +65,22 @@ def test_leave_one_out_windows():
     assert [(r["history"], r["target"]) for r in train] == [(["a"], "b"), (["a", "b"], "c"), (["b", "c"], "d")]
     train, _, _ = leave_one_out(seqs, max_history=50, train_windows="last")
     assert list(train) == [{"user_id": "u", "history": ["a", "b", "c"], "target": "d"}]
+
+
+def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path):
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    final = tmp_path / "sid"
+    stale = tmp_path / f".sid.{gone.pid}.k2j4.tmp"
+    live = tmp_path / f".sid.{os.getpid()}.x8q1.tmp"  # another run of this process, still writing
+    other = tmp_path / f".records.{gone.pid}.a1.tmp"  # another stage's: not this one's to remove
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "part.npy").write_bytes(b"half")
+    with StagedDir(final, "done.json") as tmp:
+        write_json(tmp / "done.json", {})
+    assert not stale.exists() and live.exists() and other.exists()
+    assert (final / "done.json").is_file()

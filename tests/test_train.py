@@ -1,6 +1,7 @@
 """train.py on tiny random models with SmolLM2's real tokenizer and real ML-100K records."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -144,6 +145,26 @@ def test_cut_short_checkpoints_are_named_and_nothing_is_written(tiny_llama_dir, 
         InferConfig(checkpoint=str(run / "best"), test_data_path=records["valid"], result_json_data="r.jsonl")
     with pytest.raises(GrecError, match="nowhere: checkpoint folder not found"):
         InferConfig(checkpoint=str(tmp_path / "nowhere"), test_data_path=records["valid"], result_json_data="r.jsonl")
+
+
+def test_a_kill_between_the_renames_that_publish_best_is_repaired(tiny_llama_dir, records, tmp_path):
+    from grec.training.artifacts import recover_published
+
+    run = tmp_path / "run"
+    train(config(tiny_llama_dir, records, run, num_epochs=1))
+    state = (run / "best" / "training_state.json").read_text()
+    os.replace(run / "best", run / ".best.old")  # killed after the first rename: no best/, the new copy staged whole
+    shutil.copytree(run / ".best.old", run / ".best.tmp")
+    (run / ".best.tmp" / "marker").write_text("new")
+    with pytest.raises(GrecError, match="best: not there: the run was killed while publishing it"):
+        load_trained(run / "best")
+    recover_published(run, "best")
+    assert (run / "best" / "marker").read_text() == "new" and not (run / ".best.old").exists()
+    os.replace(run / "best", run / ".best.old")  # killed before the staged copy was whole: the previous one returns
+    (run / ".best.tmp").mkdir()
+    train(config(tiny_llama_dir, records, run, num_epochs=1, resume_from_checkpoint="auto"))  # the next run repairs
+    assert (run / "best" / "training_state.json").read_text() == state
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
 
 
 def test_a_run_with_other_settings_is_not_written_over_or_resumed(tiny_llama_dir, records, tmp_path):

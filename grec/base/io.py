@@ -7,6 +7,7 @@ A stage never leaves a half-written file behind: it writes ``name.tmp``, flushes
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import json
 import os
@@ -156,6 +157,24 @@ def read_jsonl(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tup
         yield number, record
 
 
+def remove_stale_staging(final: Path) -> None:
+    """Remove staging folders of ``final`` left by killed runs: ``.NAME.PID.*.tmp`` whose process is gone."""
+    for folder in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        pid = folder.name[len(final.name) + 2 :].split(".", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StagedDir:
     """Build a stage's output files in a hidden folder, then move them into place together.
 
@@ -173,7 +192,9 @@ class StagedDir:
 
     def __enter__(self) -> Path:
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent))
+        remove_stale_staging(self.final)
+        prefix = f".{self.final.name}.{os.getpid()}."
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.final.parent))
         umask = os.umask(0)
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should not be

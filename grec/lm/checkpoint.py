@@ -45,6 +45,11 @@ def check_checkpoint(checkpoint: str | Path) -> dict:
     """The ``arguments`` a best/, last/ or exported folder was trained with, after checking that it is whole."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
+        if any(checkpoint.with_name(f".{checkpoint.name}.{end}").is_dir() for end in ("tmp", "old")):
+            raise GrecError(
+                f"{checkpoint}: not there: the run was killed while publishing it; run the same training command "
+                f"with --resume_from_checkpoint auto (it restores {checkpoint.name}/ first)"
+            )
         raise GrecError(
             f"{checkpoint}: checkpoint folder not found; give a best/ or last/ folder that grec train wrote"
         )

@@ -1,13 +1,15 @@
 """What a run leaves beside the Trainer checkpoints: best/, last/, log.json, loss.png, training_state.json.
 
 The callback runs on every process (saving a sharded model is collective); only the main
-process writes files. Each of best/ and last/ is written to a temporary folder and swapped in, so
-a run killed at any moment leaves the previous one whole.
+process writes files. Each of best/ and last/ is written to a temporary folder and swapped in; a
+run killed between the two renames of the swap is repaired when the next run starts
+(``recover_published``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import time
@@ -16,9 +18,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from grec.base.distributed import rank
 from grec.base.io import read_json, write_json
 from grec.base.version import __version__
 
+logger = logging.getLogger("grec")
 STATE = "training_state.json"
 
 
@@ -68,6 +72,23 @@ def plot_losses(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def recover_published(output_dir: Path, name: str) -> None:
+    """Finish publishing ``name`` (best/ or last/) if a run was killed between the two renames of
+    ``_save``: the new copy if it was written whole (its training_state.json is written last), else
+    the previous one; leftover copies are removed."""
+    final, tmp, old = (output_dir / n for n in (name, f".{name}.tmp", f".{name}.old"))
+    if not final.exists():
+        if (tmp / STATE).is_file():
+            os.replace(tmp, final)
+        elif old.is_dir():
+            os.replace(old, final)
+        else:
+            return
+        logger.info("train: %s was left half-published by a killed run; restored it", final)
+    for leftover in (old, tmp):  # a copy being written when the run was killed: the published one stands
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 class RunArtifacts(TrainerCallback):
     """Saves best/ and last/ after each epoch's evaluation, writes logs, applies early stopping.
 
@@ -81,6 +102,9 @@ class RunArtifacts(TrainerCallback):
     def __init__(self, cfg, save_extra: Callable[[Path], None], scorer=None):
         self.cfg, self.save_extra, self.scorer = cfg, save_extra, scorer
         self.output_dir = Path(cfg.output_dir)
+        if rank() == 0:
+            for name in ("best", "last"):
+                recover_published(self.output_dir, name)
         self.trainer = None
         self.started: float | None = None
         previous = self.output_dir / STATE
