@@ -163,7 +163,7 @@ def load_recipe(cfg: RunConfig) -> list[tuple[str, dict]]:
     return out
 
 
-def _check_all(stages: list[tuple[str, dict]]) -> None:
+def check_stages(stages: list[tuple[str, dict]]) -> None:
     """Every stage's flag names and value types, before the first stage runs (a typo in the last
     stage should not cost the run of the first ones). File checks wait for each stage's turn."""
     for number, (stage, flags) in enumerate(stages, 1):
@@ -173,7 +173,7 @@ def _check_all(stages: list[tuple[str, dict]]) -> None:
 def run_recipe(cfg: RunConfig) -> dict:
     """Run the chain; return the last evaluate table (or {})."""
     stages = load_recipe(cfg)
-    _check_all(stages)
+    check_stages(stages)
     marks = Path(cfg.out) / ".recipe"
     table: dict = {}
     for number, (stage, flags) in enumerate(stages, 1):

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from helpers import read_jsonl
 from transformers import AutoTokenizer
 
@@ -67,6 +68,45 @@ def test_constrained_titles_are_catalog_items(title_run, ml100k, tmp_path):
         assert record["predict"] and len(record["predict"]) == len(set(record["predict"])) <= 4
         assert all(item in titles for item in record["predict"])
         assert record["predict_titles"] == [titles[i] for i in record["predict"]]
+
+
+def test_history_is_closed_inside_the_title_search(smol_tokenizer_dir):
+    from grec.decoding.title_trie import TitlePrefixConstraint
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    titles = {"1": "Heat (1995)", "2": "Heat (1995)", "3": "Heat (1986)", "4": "Up (2009)", "5": "Ran (1985)"}
+    trie = TitleTrie(tokenizer, titles)
+    eos = tokenizer.eos_token_id
+    assert trie.dead_ends({"1"}) == set()  # item 2 shares the title: it stays reachable
+    heat95, up = trie.path_of["1"], trie.path_of["4"]
+    assert heat95 + (eos,) in trie.dead_ends({"1", "2"})
+    assert up[:1] not in trie.dead_ends({"4"}) and up[:2] in trie.dead_ends({"4"})  # every title opens with '"'
+    constraint = TitlePrefixConstraint(trie, 0, [{"1", "2", "4"}])
+    reachable, frontier = set(), [()]
+    while frontier:  # every title the constrained search can finish
+        prefix = frontier.pop()
+        for token in constraint(0, torch.tensor(prefix, dtype=torch.long)):
+            if token == eos:
+                reachable.update(trie.items(list(prefix)))
+            else:
+                frontier.append(prefix + (token,))
+    assert reachable == {"3", "5"}
+
+
+def test_constrained_titles_exclude_history_and_fill_every_slot(title_run, ml100k):
+    from grec.decoding.titles import TitleRanker
+    from grec.lm.checkpoint import load_trained
+
+    model, tokenizer, _ = load_trained(title_run / "run" / "last")
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    records = json.loads((title_run / "records" / "test.json").read_text())[:4]
+    for record in records[:2]:  # histories that hold what the model would rank first
+        record["history"] = record["history"] + [
+            i for i in TitleRanker(model, tokenizer, titles, False, 6, 6).rank([record])[0][0]
+        ]
+    ranked = TitleRanker(model, tokenizer, titles, False, 8, 8).rank(records, exclude_history=True)
+    for record, (items, _) in zip(records, ranked):
+        assert len(items) == 8 == len(set(items)) and not set(items) & set(record["history"])
 
 
 def test_free_generation_grounded(title_run, ml100k, tmp_path):

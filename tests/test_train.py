@@ -167,6 +167,21 @@ def test_a_kill_between_the_renames_that_publish_best_is_repaired(tiny_llama_dir
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
 
 
+def test_an_epoch_checkpointed_but_not_booked_is_booked_on_resume(tiny_llama_dir, records, tmp_path):
+    whole = tmp_path / "whole"
+    train(config(tiny_llama_dir, records, whole))
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copytree(whole / "checkpoint-8", cut / "checkpoint-8")  # killed before epoch 2's callback wrote anything
+    state = train(config(tiny_llama_dir, records, cut, resume_from_checkpoint="auto"))
+    log_whole, log_cut = (json.loads((d / "log.json").read_text()) for d in (whole, cut))
+    assert [r["valid_loss"] for r in log_cut] == pytest.approx([r["valid_loss"] for r in log_whole], abs=1e-6)
+    assert state["epoch"] == 2 and state["best_epoch"] == 2  # the one epoch whose weights are left
+    assert (cut / "best" / "model.safetensors").is_file()
+    a, b = (LlamaForCausalLM.from_pretrained(d / "last").state_dict() for d in (whole, cut))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_run_with_other_settings_is_not_written_over_or_resumed(tiny_llama_dir, records, tmp_path):
     run = tmp_path / "run"
     train(config(tiny_llama_dir, records, run, num_epochs=1))

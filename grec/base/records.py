@@ -17,7 +17,13 @@ def load_records(paths: list[str], sample: int = -1, seed: int = 0) -> list[dict
     records = []
     for path in paths:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            raise GrecError(f"{path}: records file not found; run grec records first or fix the path") from None
+        except UnicodeDecodeError as err:
+            raise GrecError(
+                f"{path}: not UTF-8 text at byte {err.start} ({err.reason}); rebuild it with grec records"
+            ) from None
         except json.JSONDecodeError as err:
             raise GrecError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
         if not isinstance(data, list) or not data:

@@ -37,7 +37,24 @@ class TitleTrie:
                 children[path[:depth]].add(path[depth])
             children[path].add(self.eos)
         self.children = {prefix: sorted(nxt) for prefix, nxt in children.items()}
+        self.path_of = {item: tuple(tokens) for item, tokens in zip(titles, ids)}
         self.longest = longest_output(ids)
+
+    def dead_ends(self, excluded: set[str]) -> set[tuple]:
+        """Prefixes (a complete title is ``path + (eos,)``) that lead only to titles all of whose items
+        are ``excluded``: a search that never enters them never ends on an excluded item."""
+        dead: set[tuple] = set()
+        for item in excluded:
+            path = self.path_of.get(item)
+            if path is None or not all(owner in excluded for owner in self.items_of[path]):
+                continue
+            dead.add(path + (self.eos,))
+            for depth in range(len(path), 0, -1):  # walk up while every way on from a node is dead
+                node = path[:depth]
+                if not all(node + (t,) in dead for t in self.children[node]):
+                    break
+                dead.add(node)
+        return dead
 
     def allowed(self, prefix: tuple) -> list[int]:
         """Next tokens that keep ``prefix`` on a catalog title (just EOS once a title is complete and nothing longer fits)."""
@@ -51,13 +68,22 @@ class TitleTrie:
 
 
 class TitlePrefixConstraint:
-    """``prefix_allowed_tokens_fn`` over a TitleTrie; the generated part starts after ``prompt_length`` tokens."""
+    """``prefix_allowed_tokens_fn`` over a TitleTrie; the generated part starts after ``prompt_length`` tokens.
 
-    def __init__(self, trie: TitleTrie, prompt_length: int):
+    ``excluded``: per record, items the search must not end on (the user's history); their titles
+    are closed inside the search, so every returned title is an item the user may get.
+    """
+
+    def __init__(self, trie: TitleTrie, prompt_length: int, excluded: list[set[str]] | None = None):
         self.trie, self.prompt_length = trie, prompt_length
+        self.dead = [trie.dead_ends(items) for items in excluded] if excluded is not None else None
 
     def __call__(self, batch_id: int, input_ids) -> list[int]:
         generated = tuple(input_ids[self.prompt_length :].tolist())
         if self.trie.eos in generated:
             return [self.trie.eos]
-        return self.trie.allowed(generated)
+        allowed = self.trie.allowed(generated)
+        if self.dead is not None and self.dead[batch_id]:
+            dead = self.dead[batch_id]
+            allowed = [t for t in allowed if generated + (t,) not in dead] or [self.trie.eos]
+        return allowed

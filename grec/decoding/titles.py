@@ -58,17 +58,19 @@ def generate_titles(
     max_new_tokens: int = 64,
     device="cpu",
     response_length: int | None = None,
+    excluded: list[set[str]] | None = None,
 ):
     """Per record: generated token sequences (best first), constrained to catalog titles when ``trie`` is given.
 
     Prompts are cut as in training with ``response_length`` tokens reserved (default: the longest
-    catalog title of ``trie``, else ``max_new_tokens``).
+    catalog title of ``trie``, else ``max_new_tokens``). ``excluded``: per record, items the
+    constrained search may not end on.
     """
     if response_length is None:
         response_length = trie.longest if trie is not None else max_new_tokens
     ids, mask = prompt_batch(records, tokenizer, cutoff_len, seq2seq, device, response_length)
     prompt_length = 1 if seq2seq else ids.shape[1]
-    constraint = TitlePrefixConstraint(trie, prompt_length) if trie is not None else None
+    constraint = TitlePrefixConstraint(trie, prompt_length, excluded) if trie is not None else None
     config = title_config(num_beams, num_return, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
     cache = None if seq2seq or ids.shape[1] < 2 else prefill(model, ids, mask, num_beams)
     out = model.generate(
@@ -198,8 +200,10 @@ class TitleRanker:
                 self.seq2seq,
                 self.trie,
                 self.cutoff_len,
+                max_new_tokens=self.response_length,  # the longest title and its EOS: every beam can finish
                 device=self.device,
                 response_length=self.response_length,
+                excluded=[set(r.get("history", [])) for r in records] if exclude_history else None,
             )
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:

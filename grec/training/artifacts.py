@@ -113,10 +113,20 @@ class RunArtifacts(TrainerCallback):
         self.best_epoch = state.get("best_epoch")
         self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}
         self.scores = {int(k): v for k, v in state.get("scores", {}).items()}
+        self.recorded_epoch = int(state.get("epoch") or 0)
 
     @property
     def metric(self) -> str:
         return f"valid_{self.scorer.metric}" if self.scorer is not None else "valid_loss"
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """A resumed checkpoint-N whose epoch was never booked (killed between the Trainer's checkpoint
+        and this callback): score it and write best/, last/ and the log now, before training on."""
+        epoch = int(round(state.epoch or 0))
+        at_epoch_end = abs((state.epoch or 0) - epoch) < 1e-6
+        if at_epoch_end and epoch > self.recorded_epoch and state.global_step > 0:
+            logger.info("train: epoch %d was checkpointed but not booked before the run stopped; booking it", epoch)
+            self.on_save(args, state, control)
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.started = time.time()
