@@ -7,9 +7,11 @@ another (``extends: sidlm``), add stages (``stages:``, placed before the first s
 named by ``before:``, else at the end) and change flags per stage kind or per stage name
 (``set:``; a stage may carry ``name:`` so that one of several stages of a kind can be addressed).
 A finished stage leaves its settings in ``<out>/.recipe/``; a later run with the same settings
-skips it (``--force`` reruns everything). ``--overrides '{train: {num_epochs: 1}}'`` changes the
-flags of every stage of a kind (or of the one stage of that name), e.g. for a short smoke run. Every
-stage's flags are checked before the first stage runs.
+skips it (``--force`` reruns everything); a training stage killed part-way resumes from its
+newest whole checkpoint (``resume_from_checkpoint: auto`` unless the recipe says otherwise).
+``--overrides '{train: {num_epochs: 1}}'`` changes the flags of every stage of a kind (or of the one
+stage of that name), e.g. for a short smoke run. Every stage's flags are checked before the first
+stage runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
 # flags that change how a stage runs, not what it writes: not compared when deciding to skip a stage
-SPEED_ONLY = {"keep_cpu_memory", "cache_embeddings", "overwrite"}
+SPEED_ONLY = {"keep_cpu_memory", "cache_embeddings", "overwrite", "resume_from_checkpoint"}
 
 
 @dataclass
@@ -178,6 +180,8 @@ def run_recipe(cfg: RunConfig) -> dict:
     table: dict = {}
     for number, (stage, flags) in enumerate(stages, 1):
         config_class, function = STAGES[stage].load()
+        if "resume_from_checkpoint" in {f.name for f in fields(config_class)}:
+            flags = {"resume_from_checkpoint": "auto", **flags}  # a killed recipe's training goes on where it stopped
         config = from_mappings(config_class, [(f"recipe stage {number} ({stage})", flags)])
         settings = {k: v for k, v in json.loads(json.dumps(asdict(config), default=str)).items() if k not in SPEED_ONLY}
         mark = marks / f"{number:02d}-{stage}.json"

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,3 +85,34 @@ def test_training_killed_at_random_moments_resumes_to_the_uninterrupted_result(
         state["best_epoch"] == best == json.loads((killed / "best" / "training_state.json").read_text())["best_epoch"]
     )
     assert leftovers(killed) == [] and not [p.name for p in killed.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_a_recipe_killed_inside_training_continues_to_the_uninterrupted_table(ml100k, tmp_path):
+    import shutil
+
+    from grec.recipes import RunConfig, run_recipe
+
+    data = tmp_path / "ml-100k"
+    shutil.copytree(ml100k, data)
+    small = "{train-task: {num_epochs: 2, data_args: {repeat: 2}}}"
+    overrides = {"train-task": {"num_epochs": 2, "data_args": {"repeat": 2}}}
+    whole = run_recipe(RunConfig(recipe="sasrec", data=str(data), out=str(tmp_path / "whole"), overrides=overrides))
+    out = tmp_path / "killed"
+    grec = str(Path(sys.executable).parent / "grec")
+    command = [grec, "run", "--recipe", "sasrec", "--data", str(data), "--out", str(out), "--overrides", small]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    while process.poll() is None and not list((out / "sasrec").glob("checkpoint-*")):
+        time.sleep(0.02)
+    killed = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert killed and not (out / "results" / "metrics.json").exists()  # killed inside the training stage
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stderr
+    table = json.loads((out / "results" / "metrics.json").read_text())
+    assert sorted(table) == sorted(whole) == ["popularity.jsonl", "sasrec.jsonl"]
+    for name in table:
+        assert table[name] == pytest.approx(whole[name], abs=1e-6), name

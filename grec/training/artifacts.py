@@ -108,7 +108,8 @@ class RunArtifacts(TrainerCallback):
         self.trainer = None
         self.started: float | None = None
         previous = self.output_dir / STATE
-        state = read_json(previous) if previous.is_file() else {}
+        resuming = getattr(cfg, "resume_from_checkpoint", None) is not None
+        state = read_json(previous) if resuming and previous.is_file() else {}  # a fresh run starts its own books
         self.best = state.get("best_metric")
         self.best_epoch = state.get("best_epoch")
         self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}

@@ -71,14 +71,10 @@ def check_previous_run(cfg) -> None:
         return
     flag = differ[0]
     change = f"--{flag} {json.dumps(before[flag])} there, {json.dumps(now[flag])} here"
-    if cfg.resume_from_checkpoint:
-        raise GrecError(
-            f"{folder}: cannot resume a run made with other settings ({change}); resume with its settings, "
-            f"or start a new --output_dir"
-        )
     if not cfg.overwrite:
+        doing = "cannot resume a run made" if cfg.resume_from_checkpoint else "holds a run made"
         raise GrecError(
-            f"{folder}: holds a run made with other settings ({change}); pass --overwrite to replace it, "
+            f"{folder}: {doing} with other settings ({change}); pass --overwrite to replace it, "
             f"or choose another --output_dir"
         )
     logger.info("train: --overwrite: removing the previous run in %s (%s)", folder, change)
