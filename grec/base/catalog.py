@@ -4,9 +4,6 @@ meaning (a SID folder), so that files made for one catalog are not used with ano
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-
-from grec.base.io import read_jsonl
 
 
 def fingerprint(item_ids: list[str], texts: list[str]) -> str:
@@ -15,9 +12,3 @@ def fingerprint(item_ids: list[str], texts: list[str]) -> str:
     for item, text in zip(item_ids, texts):
         digest.update(f"{item}\0{text}\0".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:16]
-
-
-def catalog_fingerprint(data: str | Path) -> str:
-    """The fingerprint of a prepared folder's items.jsonl."""
-    rows = [row for _, row in read_jsonl(Path(data) / "items.jsonl")]
-    return fingerprint([str(r.get("item_id")) for r in rows], [str(r.get("text")) for r in rows])

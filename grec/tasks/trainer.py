@@ -17,7 +17,7 @@ from grec.tasks.base import load_weights
 from grec.tasks.config import TaskConfig
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
-from grec.training.loop import check_previous_run, check_resume, run_trainer
+from grec.training.loop import check_run_folder, run_trainer
 
 
 class _Scorer:
@@ -36,8 +36,7 @@ def train_task(cfg: TaskConfig) -> dict:
     load_plugins(cfg.plugin)
     world = world_size()
     resume = cfg.resume_from_checkpoint
-    check_resume(resume)
-    check_previous_run(cfg)
+    check_run_folder(cfg)
     torch.manual_seed(cfg.seed)
     task = TASKS.get(cfg.task)(cfg)
     model = task.build_model()

@@ -25,7 +25,7 @@ from grec.train.data import tokenize_records
 from grec.train.scoring import SidNdcg
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
-from grec.training.loop import check_previous_run, check_resume, run_trainer
+from grec.training.loop import check_run_folder, run_trainer
 from grec.training.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
 
 logger = logging.getLogger("grec")
@@ -89,8 +89,7 @@ def train(cfg: TrainConfig) -> dict:
     world = world_size()
     cfg.accumulation_steps(world)  # refuse uneven batch splits before any heavy work
     resume = cfg.resume_from_checkpoint
-    check_resume(resume)
-    check_previous_run(cfg)
+    check_run_folder(cfg)
     if cfg.debug_port and rank() == 0:
         _wait_for_debugger(cfg.debug_port)
     train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)

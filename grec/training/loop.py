@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from grec.base.distributed import barrier, rank
@@ -51,14 +53,18 @@ RUN_ONLY = {"output_dir", "resume_from_checkpoint", "overwrite", "keep_cpu_memor
 EXTENDABLE = {"num_epochs"}  # resuming with more epochs trains a run further
 
 
-def check_previous_run(cfg) -> None:
+def check_run_folder(cfg) -> None:
+    """Before any work: ``--resume_from_checkpoint PATH`` must be a whole checkpoint (``check_resume``),
+    and ``--output_dir`` may hold a run only if it was made with the same settings."""
+    check_resume(cfg.resume_from_checkpoint)
+    _check_previous_run(cfg)
+
+
+def _check_previous_run(cfg) -> None:
     """Refuse to write over a run in ``cfg.output_dir`` that was made with other settings (naming the
     first flag that differs), unless ``cfg.overwrite`` (the old run is then removed); resuming needs
     the same settings but --num_epochs, which may grow. A run with the same settings is continued or
     repeated."""
-    import dataclasses
-    import shutil
-
     folder = Path(cfg.output_dir)
     state = folder / "training_state.json"
     if not state.is_file():
