@@ -1,13 +1,14 @@
 # make demo: install into .venv and run the main job on real MovieLens-100K.
 # make test: install into .venv and run the test suite (make test-fast: without the end-to-end runs).
 # make lint: ruff's checks and format check, as CI runs them.
+# make check-wheel: build the wheel, install it in a fresh venv, run a recipe and the README's Python example outside the repo.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.grec-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
 
-.PHONY: install test test-fast lint demo clean
+.PHONY: install test test-fast lint check-wheel demo clean
 
 install: $(STAMP)
 
@@ -28,6 +29,9 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+check-wheel: install
+	bash scripts/check_wheel.sh
 
 demo: install
 	$(BIN)/grec run --recipe demo --data data/ml-100k --out outputs/demo

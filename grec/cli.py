@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable
 
 from grec.base.config import command
 from grec.base.distributed import rank
 from grec.base.errors import GrecError
+from grec.base.progress import interactive
 from grec.base.version import __version__
 from grec.stages import STAGES, Stage
 
@@ -111,15 +114,29 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
 }
 
 
-def check_flags(name: str, stage: Callable, argv: list[str]) -> None:
-    """Refuse unknown flags and stray words before fire runs anything.
+SHORT_FLAG = re.compile(r"-[A-Za-z](=.*)?")
+
+
+def check_flags(name: str, stage: Callable, argv: list[str]) -> list[str]:
+    """Refuse unknown flags and stray words before fire runs anything; return ``argv`` with short flags spelt out.
 
     fire calls the command with the arguments it could use and only then complains about the
     rest, so a misspelt flag would run a whole stage with defaults; this check comes first.
+    ``--help`` shows ``-t`` beside ``--topk`` where no other flag starts with that letter (fire's
+    rule): such a short flag is accepted and becomes the long one.
     """
     known = set(inspect.signature(stage).parameters)
-    takes_value = False
+    initials = [flag[0] for flag in known]
+    short = {flag[0]: flag for flag in known if initials.count(flag[0]) == 1}
+    out, takes_value = [], False
     for token in argv:
+        if SHORT_FLAG.fullmatch(token):  # -t, -t=5 (a negative number is a value)
+            letter, _, value = token[1:].partition("=")
+            if letter not in short:
+                raise UsageError(
+                    f"grec {name}: unknown flag {token.split('=')[0]}; `grec {name} --help` lists the flags"
+                )
+            token = f"--{short[letter]}" + (f"={value}" if value else "")
         if token.startswith("--"):
             flag = token[2:].split("=", 1)[0].replace("-", "_")
             if flag not in known and not (flag.startswith("no") and flag[2:] in known):
@@ -129,6 +146,8 @@ def check_flags(name: str, stage: Callable, argv: list[str]) -> None:
             takes_value = False
         else:
             raise UsageError(f"grec {name}: unexpected argument {token!r}; write flags as --name value")
+        out.append(token)
+    return out
 
 
 def usage() -> str:
@@ -145,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     import fire
 
     argv = sys.argv[1:] if argv is None else argv
+    if not interactive():  # a log file: the libraries' bars stay quiet, grec's print a few plain lines
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
@@ -163,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(helptext.HelpText(stage, trace.FireTrace(stage, name=name)))
             return 0
-        check_flags(name, stage, rest)
+        rest = check_flags(name, stage, rest)
         fire.Fire(stage, rest, name=name)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -16,6 +16,7 @@ stage runs.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from grec.base.io import read_json, write_json
 from grec.stages import STAGES
 
 logger = logging.getLogger("grec")
-CONFIGS = Path(__file__).resolve().parent / "configs"
+CONFIGS = Path(str(importlib.resources.files("grec") / "configs"))  # package data, wherever grec is installed
 RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
 # flags that change how a stage runs, not what it writes: not compared when deciding to skip a stage

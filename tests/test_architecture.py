@@ -16,7 +16,7 @@ LAYERS = {  # first component under grec -> layer
     "base": 1,
     **dict.fromkeys(("lm", "decoding", "quantizers", "training", "models"), 2),
     **dict.fromkeys(("prepare", "index", "records", "train", "infer", "evaluate", "tokenizer"), 3),
-    **dict.fromkeys(("tasks", "recipes", "stages", "cli", "generate", "__main__", ""), 4),
+    **dict.fromkeys(("tasks", "recipes", "stages", "cli", "generate", "recommender", "__main__", ""), 4),
 }
 NAMES = {1: "base", 2: "shared machinery", 3: "stage", 4: "tasks/recipes/CLI"}
 RULE = (

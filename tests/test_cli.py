@@ -94,3 +94,25 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_input_is_read(ml
     code, _, err = grec_cli("index", "--data", ml100k, "--out", blocker)
     assert code == 1 and "a-file: is a file; --out takes a folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_every_short_flag_help_shows_is_accepted_as_its_long_flag(grec_cli):
+    """fire's --help shows -t beside --topk where no other flag starts with t: each such pair works."""
+    import re
+
+    from grec.cli import COMMANDS, UsageError, check_flags
+
+    pairs = 0
+    for name, (_, build) in COMMANDS.items():
+        if name == "run":
+            continue  # its flags are checked the same way; building it is the same code path
+        code, out, _ = grec_cli(name, "--help")
+        assert code == 0
+        for letter, flag in re.findall(r"^\s+-(\w), --(\w+)", out, re.MULTILINE):
+            pairs += 1
+            assert check_flags(name, build(), [f"-{letter}", "7"]) == [f"--{flag}", "7"]
+    assert pairs >= 10
+    code, _, err = grec_cli("evaluate", "-t", "5", "-p", "false", "--input_dir", "/nonexistent-folder")
+    assert code == 1 and "folder not found (given as --input_dir)" in err  # parsed; the folder failed, not the flags
+    with pytest.raises(UsageError, match="unknown flag -z"):
+        check_flags("evaluate", COMMANDS["evaluate"][1](), ["-z", "1"])

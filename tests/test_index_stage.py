@@ -66,6 +66,7 @@ def test_every_method_is_one_to_one_on_ml100k(ml100k, ml100k_sid, tmp_path, sett
     assert len({tuple(r) for r in codes.tolist()}) == 1682
     assert report["collisions_after"]["collision_rate"] == 0.0
     assert len(SidMap.load(out)) == 1682
+    assert (out / "index.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # usage, items per code, collisions
     if settings.get("balanced"):
         assert report["per_level"][0]["max_items_per_code"] <= 7  # ceil(1682 / 256)
         assert report["collisions_before"]["collision_rate"] < 0.05

@@ -27,6 +27,7 @@ def trained(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
     train(
         TrainConfig(
             base_model=str(tiny_llama_dir),
+            base_model_id="tiny-base",  # recorded in adapter_config.json: where AutoPeftModel looks for the base
             train_data_path=[str(folder / "records" / "train.json")],
             sid=str(ml100k_sid),
             output_dir=str(folder / "run"),
@@ -65,6 +66,83 @@ def test_infer_ranks_catalog_items_and_evaluate_scores_them(trained, ml100k_sid,
         assert record["predict_scores"] == sorted(record["predict_scores"], reverse=True)
     table = evaluate(EvaluateConfig(input_dir=str(tmp_path / "results"), topk=[1, 10]))
     assert table["test.jsonl"]["records"] == 12 and table["test.jsonl"]["duplicate_rate"] == 0.0
+
+
+def test_recommender_from_pretrained_returns_what_infer_writes(trained, ml100k, tmp_path):
+    """The Python API rebuilds the training prompt from item ids alone (records.json in the checkpoint)."""
+    import grec
+
+    out = tmp_path / "results" / "test.jsonl"
+    infer(
+        InferConfig(
+            checkpoint=str(trained / "run" / "last"),
+            test_data_path=str(trained / "records" / "test.json"),
+            result_json_data=str(out),
+            num_beams=10,
+            batch_size=3,
+            sample=6,
+            exclude_history=True,
+        )
+    )
+    assert json.loads((trained / "run" / "last" / "records.json").read_text()) == {
+        "style": "sid",
+        "prompt": "alpaca",
+        "max_history": 5,
+    }
+    titles = {r["item_id"]: r["title"] for r in read_jsonl(ml100k / "items.jsonl")}
+    recommender = grec.Recommender.from_pretrained(trained / "run" / "last", num_beams=10)
+    results = read_jsonl(out)
+    batch = recommender.recommend([r["history"] for r in results], k=10)
+    for record, items in zip(results, batch):
+        assert [i.item_id for i in items] == record["predict"]
+        assert [i.score for i in items] == pytest.approx(record["predict_scores"], abs=1e-4)
+        assert [i.title for i in items] == [titles[i] for i in record["predict"]]
+    one = recommender.recommend(results[0]["history"], k=3, exclude=[results[0]["predict"][0]])
+    assert [i.item_id for i in one] == results[0]["predict"][1:4]
+    with pytest.raises(GrecError, match="'no-such-item' is not in the checkpoint's catalog"):
+        recommender.recommend(["no-such-item"])
+    # each stage is callable with its flags, as on the command line
+    table = grec.evaluate(input_dir=str(tmp_path / "results"), topk=[10])
+    assert table["test.jsonl"]["records"] == 6
+    with pytest.raises(GrecError, match="unknown setting 'top_k'"):
+        grec.evaluate(input_dir=str(tmp_path / "results"), top_k=[10])
+
+
+def test_a_lora_checkpoint_copied_elsewhere_loads_with_auto_peft_and_ranks_the_same(
+    trained, tiny_llama_dir, tmp_path, monkeypatch
+):
+    """best/ and its base model copied to another folder (grec cache empty, the training base gone): plain peft
+    loads it, and so does grec, and both rank as the original does."""
+    import shutil
+
+    from peft import AutoPeftModelForCausalLM
+
+    from grec.decoding.ranker import Ranker
+    from grec.lm.checkpoint import load_trained
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(trained / "run" / "last", elsewhere / "last")
+    shutil.copytree(tiny_llama_dir, elsewhere / "tiny-base")
+    state = json.loads((elsewhere / "last" / "training_state.json").read_text())
+    state["arguments"]["base_model"] = "/gone/tiny-llama"  # the machine it was trained on
+    (elsewhere / "last" / "training_state.json").write_text(json.dumps(state))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "empty-cache"))
+    records = json.loads((trained / "records" / "test.json").read_text())[:4]
+
+    def ranked(model, tokenizer):
+        ranker = Ranker(model.eval(), tokenizer, SidMap.load(elsewhere / "last"), False, 10, 10)
+        return ranker.rank(records, exclude_history=True)
+
+    original = ranked(*load_trained(trained / "run" / "last")[:2])
+    peft_model = AutoPeftModelForCausalLM.from_pretrained("last")
+    from transformers import AutoTokenizer
+
+    assert ranked(peft_model, AutoTokenizer.from_pretrained("last")) == original
+    assert ranked(*load_trained("last")[:2]) == original
+    shutil.rmtree(elsewhere / "tiny-base")
+    with pytest.raises(GrecError, match="nor the base model its adapter config names \\(tiny-base\\)"):
+        load_trained("last")
 
 
 def test_hf_method_agrees_with_vectorised_at_full_width(trained, tmp_path):

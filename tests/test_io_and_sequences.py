@@ -84,3 +84,22 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path):
         write_json(tmp / "done.json", {})
     assert not stale.exists() and live.exists() and other.exists()
     assert (final / "done.json").is_file()
+
+
+def test_progress_in_a_log_file_is_a_few_plain_lines(capsys):
+    """Not a terminal (as under pytest, CI or nohup): one line per tenth of the work and one at the end."""
+    from grec.base.progress import LineProgress, progress
+
+    bar = progress(range(250), desc="index: embed items", unit="batch")
+    assert isinstance(bar, LineProgress)
+    assert sum(1 for _ in bar) == 250
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 10 and "\r" not in "".join(lines)
+    assert lines[0].startswith("index: embed items: 25/250 batch (10%)")
+    assert lines[-1].startswith("index: embed items: 250/250 batch (100%)")
+    counter = progress(total=3, desc="infer: rank items", unit="user")
+    counter.update(3)
+    counter.set_postfix(users_per_s="4.2")
+    counter.close()
+    (line,) = capsys.readouterr().err.splitlines()  # reaching the total prints nothing until close
+    assert line.startswith("infer: rank items: 3/3 user (100%), ") and line.endswith("s, users_per_s=4.2")

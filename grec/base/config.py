@@ -171,3 +171,25 @@ def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
     main.__doc__ = _help_without_config(cls)
     main.__name__ = run.__name__
     return main
+
+
+def callable_stage(module_name: str, cls: type, function: Callable) -> None:
+    """Make the stage package ``module_name`` callable as its stage function, the Python API of a stage:
+    ``grec.prepare(PrepareConfig(...))``, or ``grec.prepare(dataset="ml-100k", out="data/ml-100k")``
+    (keyword arguments are the CLI flags, checked and coerced as the CLI does; ``config=`` names a
+    YAML file of them). The package's modules and names stay reachable as before.
+    """
+    import sys
+
+    module = sys.modules[module_name]
+
+    class StagePackage(type(module)):
+        def __call__(self, cfg=None, /, config: str | None = None, **flags: Any) -> Any:
+            if cfg is not None and (flags or config is not None):
+                raise GrecError(
+                    f"grec.{module_name.rsplit('.', 1)[-1]}: give a {cls.__name__} or keyword settings, not both"
+                )
+            return function(cfg if cfg is not None else load_config(cls, config, **flags))
+
+    StagePackage.__call__.__doc__ = function.__doc__
+    module.__class__ = StagePackage

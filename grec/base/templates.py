@@ -50,6 +50,32 @@ def fill(name: str, **values: str) -> dict[str, str]:
     return {"template": name, **{part: template[part].format(**values) for part in ("instruction", "input", "output")}}
 
 
+def history_record(
+    history: list[str],
+    render,
+    style: str,
+    prompt_style: str,
+    max_history: int,
+    target: str | None = None,
+    user_id: str | None = None,
+) -> dict:
+    """The next-item (seqrec) record of a history, oldest item first: what ``grec records`` writes
+    for every interaction and what a trained recommender reads at serving time.
+
+    ``render(item)`` spells an item as the model reads it (its SID string, or its quoted title);
+    only the last ``max_history`` items are kept; ``prompt_style`` is alpaca or plain (items back
+    to back, no template). Without a ``target`` the output is empty: the model is to generate it.
+    """
+    history = list(history)[-max_history:]
+    plain = prompt_style == "plain"
+    text = ("" if plain else ", ").join(render(item) for item in history)
+    parts = fill(f"seqrec-{style}", history=text, target="" if target is None else render(target))
+    if plain:
+        parts["input"] = text
+    marks = {"prompt": "plain"} if plain else {}
+    return {**parts, **marks, "user_id": user_id, "target": target, "history": history}
+
+
 def prompt(record: dict) -> str:
     """The model's input text for a record: alpaca header, instruction, input, then the response mark.
 

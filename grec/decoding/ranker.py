@@ -39,6 +39,18 @@ def prompt_batch(records: list[dict], tokenizer, cutoff_len: int, seq2seq: bool,
     return torch.tensor(rows, device=device), torch.tensor(masks, device=device)
 
 
+def excluded_items(
+    records: list[dict], exclude_history: bool, exclude: list[list[str]] | None
+) -> list[set[str]] | None:
+    """Per record, the items never to recommend: its history (when ``exclude_history``) and ``exclude[k]``."""
+    if not exclude_history and exclude is None:
+        return None
+    skipped = [set(map(str, r.get("history", []))) if exclude_history else set() for r in records]
+    for items, extra in zip(skipped, exclude or []):
+        items.update(map(str, extra))
+    return skipped
+
+
 class Ranker:
     """Ranks catalog items for records with SID-constrained beam search.
 
@@ -74,8 +86,11 @@ class Ranker:
         self.response_length = self.index.levels + 1  # the SID's tokens and end-of-sequence, as in training
 
     @torch.no_grad()
-    def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
-        """(item ids, scores) per record, best first; history items skipped when ``exclude_history``."""
+    def rank(
+        self, records: list[dict], exclude_history: bool = False, exclude: list[list[str]] | None = None
+    ) -> list[tuple[list[str], list[float]]]:
+        """(item ids, scores) per record, best first; the record's history items skipped when
+        ``exclude_history``, and ``exclude[k]``'s items for record k (the vectorised method only)."""
         ids, mask = prompt_batch(
             records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device, self.response_length
         )
@@ -93,12 +108,9 @@ class Ranker:
             )
             rows, scores = torch.as_tensor(rows), scores.cpu()
         else:
-            exclude = None
-            if exclude_history:
-                exclude = [[self.row_of[i] for i in r.get("history", []) if i in self.row_of] for r in records]
-            result = sid_beam_search(
-                self.model, ids, mask, self.index, self.beams, self.returned, self.seq2seq, exclude
-            )
+            skipped = excluded_items(records, exclude_history, exclude)
+            rows = [[self.row_of[i] for i in items if i in self.row_of] for items in skipped] if skipped else None
+            result = sid_beam_search(self.model, ids, mask, self.index, self.beams, self.returned, self.seq2seq, rows)
             rows, scores = result.items.cpu(), result.scores.cpu()
         out = []
         for row, score in zip(rows.tolist(), scores.tolist()):

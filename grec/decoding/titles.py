@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from grec.decoding.caches import encode_prompts
-from grec.decoding.ranker import prompt_batch
+from grec.decoding.ranker import excluded_items, prompt_batch
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie, longest_output, title_outputs
 
 
@@ -189,7 +189,11 @@ class TitleRanker:
         self.gamma = max(grid, key=lambda g: (results[g], -g))
         return results
 
-    def rank(self, records: list[dict], exclude_history: bool = False) -> list[tuple[list[str], list[float]]]:
+    def rank(
+        self, records: list[dict], exclude_history: bool = False, exclude: list[list[str]] | None = None
+    ) -> list[tuple[list[str], list[float]]]:
+        """Item ids per record, best first (no scores); history and ``exclude[k]`` skipped as in ``Ranker.rank``."""
+        skipped = excluded_items(records, exclude_history, exclude)
         if self.trie is not None:
             sequences = generate_titles(
                 self.model,
@@ -203,7 +207,7 @@ class TitleRanker:
                 max_new_tokens=self.response_length,  # the longest title and its EOS: every beam can finish
                 device=self.device,
                 response_length=self.response_length,
-                excluded=[set(r.get("history", [])) for r in records] if exclude_history else None,
+                excluded=skipped,
             )
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:
@@ -212,9 +216,8 @@ class TitleRanker:
             )
             ranked = [[self.item_ids[r] for r in row] for row in rows]
         out = []
-        for record, items in zip(records, ranked):
-            if exclude_history:
-                seen = set(record.get("history", []))
-                items = [i for i in items if i not in seen]
+        for k, items in enumerate(ranked):
+            if skipped is not None:
+                items = [i for i in items if i not in skipped[k]]
             out.append((items[: self.returned], []))
         return out

@@ -1,5 +1,6 @@
 """Stage 2, index: item text -> embeddings -> collision-free semantic IDs (sid_map.json)."""
 
+from grec.base.config import callable_stage
 from grec.index.config import IndexConfig
 from grec.index.stage import new_index
 from grec.index.update import update_index
@@ -9,5 +10,7 @@ def build_index(cfg: IndexConfig) -> dict:
     """Run ``grec index`` (or ``grec index --update``); return the report written to ``report.json``."""
     return update_index(cfg) if cfg.update else new_index(cfg)
 
+
+callable_stage(__name__, IndexConfig, build_index)  # grec.index(...) runs the stage (grec.base.config)
 
 __all__ = ["IndexConfig", "build_index"]

@@ -18,6 +18,7 @@ from grec.base.version import __version__
 from grec.index.collab import sequence_agreement
 from grec.index.collisions import collision_stats, dedup_level, dedup_sinkhorn
 from grec.index.config import IndexConfig
+from grec.index.plots import plot_index
 from grec.index.report import level_report
 
 logger = logging.getLogger("grec")
@@ -208,13 +209,15 @@ def new_index(cfg: IndexConfig) -> dict:
 
 
 def write_index_files(folder: Path, sid_map: SidMap, x: np.ndarray, report: dict) -> None:
-    """item_ids.json, embeddings.npy (when the method read item text), sid_codes.npy, sid_map.json, report.json."""
+    """item_ids.json, embeddings.npy (when the method read item text), sid_codes.npy, sid_map.json, report.json
+    and index.png."""
     write_json(folder / "item_ids.json", sid_map.item_ids)
     if x.shape[1]:
         save_npy(folder / "embeddings.npy", x)
     save_npy(folder / "sid_codes.npy", sid_map.codes)
     sid_map.save(folder)
     write_json(folder / "report.json", report)
+    plot_index(sid_map.codes, report, folder / "index.png")
 
 
 def level_sizes(cfg: IndexConfig, final: np.ndarray) -> list[int]:

@@ -84,8 +84,26 @@ def _load(checkpoint: Path, arguments: dict):
         return load_model(str(checkpoint), arguments["model_type"])
     from peft import PeftModel
 
-    model, _, seq2seq = load_model(resolve_base_model(arguments["base_model"]), arguments["model_type"])
+    model, _, seq2seq = load_model(_base_model(checkpoint, arguments), arguments["model_type"])
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     return PeftModel.from_pretrained(model, checkpoint), tokenizer, seq2seq
+
+
+def _base_model(checkpoint: Path, arguments: dict) -> str:
+    """The base model of a LoRA checkpoint: the one it was trained from where this machine has it, else the
+    name its adapter config records (``--base_model_id``; a relative path is read from the working folder)."""
+    try:
+        return resolve_base_model(arguments["base_model"])
+    except GrecError as err:
+        recorded = read_json(checkpoint / "adapter_config.json").get("base_model_name_or_path")
+        if not recorded or recorded == arguments["base_model"]:
+            raise GrecError(f"{checkpoint}: its base model is not here ({err})") from None
+        try:
+            return resolve_base_model(recorded)
+        except GrecError:
+            raise GrecError(
+                f"{checkpoint}: neither its training base model {arguments['base_model']} nor the base model its "
+                f"adapter config names ({recorded}) is here; put the base model there, or train with --base_model_id"
+            ) from None

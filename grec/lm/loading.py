@@ -120,3 +120,10 @@ def apply_lora(
         trainable_token_indices=trainable,
     )
     return get_peft_model(model, config)
+
+
+def record_base_model(model, name: str) -> None:
+    """Name the base model in the adapter config a LoRA checkpoint saves (``base_model_name_or_path``),
+    the name peft's ``AutoPeftModel*.from_pretrained`` loads the base from."""
+    for config in model.peft_config.values():
+        config.base_model_name_or_path = name

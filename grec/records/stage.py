@@ -15,7 +15,7 @@ from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sequences import sequence_chunks, user_training_sequences
 from grec.base.sid import SidMap
-from grec.base.templates import fill, item_text, quote
+from grec.base.templates import fill, history_record, item_text, quote
 from grec.base.version import __version__
 from grec.records.config import RecordsConfig
 
@@ -32,12 +32,9 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
     marks = {"prompt": "plain"} if cfg.prompt == "plain" else {}
 
     def seqrec(row: dict) -> dict:
-        history = row["history"][-cfg.max_history :]
-        text = separator.join(render(i) for i in history)
-        parts = fill(f"seqrec-{cfg.style}", history=text, target=render(row["target"]))
-        if cfg.prompt == "plain":
-            parts["input"] = text
-        return {**parts, **marks, "user_id": row["user_id"], "target": row["target"], "history": history}
+        return history_record(
+            row["history"], render, cfg.style, cfg.prompt, cfg.max_history, row["target"], row["user_id"]
+        )
 
     def sequence(user: str, window: list[str]) -> dict:
         # the first item is the prompt (never a target, as in seqrec); the rest are the response

@@ -26,6 +26,7 @@ class TrainConfig:
 
     Args:
         base_model: a Hugging Face model folder, a hub name, a .gguf file (converted once and cached), or smollm2 (the packaged SmolLM2-135M-Instruct).
+        base_model_id: the base model's name to record in a LoRA checkpoint's adapter_config.json (a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, or a path), so that best/ loads with peft's AutoPeftModel classes on another machine; default: --base_model as given (for a .gguf file, its converted folder in the grec cache, which only this machine has).
         train_data_path: one or more records files (JSON lists); several files = multi-domain training.
         val_data_path: records file for validation loss each epoch.
         output_dir: where checkpoints, best/, last/ and logs go.
@@ -67,6 +68,7 @@ class TrainConfig:
     """
 
     base_model: str = ""
+    base_model_id: str | None = None
     train_data_path: list[str] | None = None
     val_data_path: str | None = None
     output_dir: str = "outputs/train"

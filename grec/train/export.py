@@ -9,6 +9,7 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.sid import SidMap
 from grec.lm.checkpoint import check_checkpoint, load_trained
+from grec.lm.serving_files import copy_serving_files
 
 
 @dataclass
@@ -43,6 +44,7 @@ def export(cfg: ExportConfig) -> Path:
     tokenizer.save_pretrained(tmp)
     if (Path(cfg.checkpoint) / "sid_map.json").is_file():
         SidMap.load(cfg.checkpoint).save(tmp)
+    copy_serving_files(Path(cfg.checkpoint), tmp)
     shutil.copy(Path(cfg.checkpoint) / "training_state.json", tmp / "training_state.json")
     if out.exists():
         shutil.rmtree(out)

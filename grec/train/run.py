@@ -19,7 +19,8 @@ from grec.base.records import load_records
 from grec.base.sid import SidMap, add_sid_tokens
 from grec.lm.checkpoint import load_trained
 from grec.lm.cpu_dropout import cpu_dropout
-from grec.lm.loading import apply_lora, build_from_config, load_model, resolve_base_model
+from grec.lm.loading import apply_lora, build_from_config, load_model, record_base_model, resolve_base_model
+from grec.lm.serving_files import records_settings, write_serving_files
 from grec.train.config import TrainConfig
 from grec.train.data import tokenize_records
 from grec.train.scoring import SidNdcg
@@ -101,6 +102,8 @@ def train(cfg: TrainConfig) -> dict:
         model = apply_lora(
             model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, token_ids
         )
+        if cfg.base_model_id or not (Path(cfg.base_model) / "adapter_config.json").is_file():
+            record_base_model(model, cfg.base_model_id or resolve_base_model(cfg.base_model))
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
     val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
     args = training_arguments(
@@ -115,10 +118,13 @@ def train(cfg: TrainConfig) -> dict:
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
 
+    prompt_settings = records_settings(cfg.train_data_path)
+
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
         if sid_map is not None:
             sid_map.save(folder)
+        write_serving_files(folder, prompt_settings)
 
     scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if cfg.eval_metric == "ndcg" else None
     artifacts = RunArtifacts(cfg, save_extra, scorer)

@@ -14,6 +14,7 @@ from grec.base.io import read_json
 from grec.lm.checkpoint import file_problem, weights_problem
 from grec.lm.cpu_memory import kept_freed_memory
 from grec.training.artifacts import RunArtifacts
+from grec.training.progress import plain_progress
 
 logger = logging.getLogger("grec")
 
@@ -114,6 +115,7 @@ def run_trainer(
     (grec/lm/cpu_memory.py).
     """
     artifacts.trainer = trainer
+    plain_progress(trainer)
     if resume == "auto":
         resume = latest_complete_checkpoint(output_dir)
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")

@@ -1,0 +1,5 @@
+import sys
+
+from grec.cli import main
+
+sys.exit(main())

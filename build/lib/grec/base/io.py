@@ -1,0 +1,243 @@
+"""Atomic file writing and line-numbered reading shared by every stage.
+
+A stage never leaves a half-written file behind: it writes ``name.tmp``, flushes, fsyncs and
+``os.replace``-s it over the final name, or it stages a whole folder and moves it in at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from grec.base.errors import GrecError, where
+
+
+def cache_dir() -> Path:
+    """grec's cache (converted GGUF models, downloads): $GREC_CACHE, else ~/.cache/grec."""
+    return Path(os.environ.get("GREC_CACHE", Path.home() / ".cache" / "grec"))
+
+
+def check_output(path: str | os.PathLike, flag: str, kind: str = "folder") -> None:
+    """Refuse an output ``path`` that cannot be written, before any input is read: a file where a
+    folder is meant (or the reverse), a parent that is a file, or a place without write permission."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise GrecError(f"{path}: is a folder; {flag} takes a file path (e.g. {path / 'results.jsonl'})")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise GrecError(f"{path}: is a file; {flag} takes a folder")
+    parent = path if kind == "folder" else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GrecError(f"{path}: cannot be created: {parent} is a file, not a folder; choose another {flag}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GrecError(f"{path}: cannot write there (no permission on {parent}); choose another {flag}")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open ``path.tmp`` for writing; on success flush, fsync and rename it to ``path``."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(final.name + ".tmp")
+    kwargs = {} if "b" in mode else {"encoding": encoding}
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_open(path) as handle:
+        json.dump(obj, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+
+
+def save_npy(path: str | os.PathLike, array: Any) -> None:
+    """``numpy.save``, atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """``numpy.savez``, atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write one JSON object per line, atomically. Returns the number of lines."""
+    count = 0
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False))
+            handle.write("\n")
+            count += 1
+    return count
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file is a GrecError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise GrecError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise GrecError(f"{where(path, err.lineno)}: not valid JSON ({err.msg})") from None
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if not path.is_file():
+        raise GrecError(f"{path}: file not found; check the path")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def text_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[str]:
+    """Stream the lines of a (possibly gzipped) text file, decoded one line at a time.
+
+    Decoding per line lets an encoding error name the exact line and byte offset, and
+    suggest the fix. A missing file raises a GrecError naming it.
+    """
+    path = Path(path)
+    offset, number = 0, 0
+    with _open_binary(path) as handle:
+        try:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    yield raw.decode(encoding)
+                except UnicodeDecodeError as err:
+                    raise GrecError(
+                        f"{where(path, number)}: not {encoding} text at byte {offset + err.start} ({err.reason}); "
+                        f"convert the file to {encoding}, or pass the commands that read it with --encoding "
+                        f"(prepare, tokenizer) the file's encoding (e.g. --encoding latin-1)"
+                    ) from None
+                offset += len(raw)
+        except (OSError, EOFError) as err:
+            raise GrecError(f"{where(path, number + 1)}: cannot read ({err}); is the file complete?") from None
+
+
+def numbered_lines(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for each non-blank line of a (possibly gzipped) text file."""
+    for number, line in enumerate(text_lines(path, encoding), 1):
+        if line.strip():
+            yield number, line
+
+
+def read_jsonl(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` for each line of a JSON-lines file.
+
+    A line that is not a JSON object is a GrecError naming the file and line.
+    """
+    for number, line in numbered_lines(path, encoding):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise GrecError(f"{where(path, number)}: not valid JSON ({err.msg}); fix or remove this line") from None
+        if not isinstance(record, dict):
+            raise GrecError(f"{where(path, number)}: expected a JSON object per line, got {type(record).__name__}")
+        yield number, record
+
+
+def remove_stale_staging(final: Path) -> None:
+    """Remove staging folders of ``final`` left by killed runs: ``.NAME.PID.*.tmp`` whose process is gone."""
+    for folder in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        pid = folder.name[len(final.name) + 2 :].split(".", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StagedDir:
+    """Build a stage's output files in a hidden folder, then move them into place together.
+
+    The staging folder sits beside the final one (same file system, so moves are renames).
+    On ``commit`` each staged file replaces its namesake in ``final``; other files already in
+    ``final`` (say, a later stage's sub-folder) are left alone. ``marker`` is moved last, so a run
+    killed half-way through the moves leaves no marker and the next run redoes the stage.
+    On error the staging folder is removed and ``final`` is untouched.
+    """
+
+    def __init__(self, final: str | os.PathLike, marker: str):
+        self.final = Path(final)
+        self.marker = marker
+        self.path: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(self.final)
+        prefix = f".{self.final.name}.{os.getpid()}."
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.final.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        self.path.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should not be
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.path is not None
+        if exc_type is None:
+            self._commit(self.path)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _commit(self, staged: Path) -> None:
+        if not self.final.exists():
+            os.replace(staged, self.final)
+            return
+        (self.final / self.marker).unlink(missing_ok=True)
+        names = sorted(p.name for p in staged.iterdir() if p.name != self.marker)
+        for name in [*names, self.marker]:
+            if (staged / name).exists():
+                os.replace(staged / name, self.final / name)
+
+
+def stage_is_current(out: Path, settings: dict, outputs: tuple[str, ...], overwrite: bool, marker: str) -> bool:
+    """True if ``out`` already holds a finished run with exactly ``settings`` (nothing to do).
+
+    ``marker`` is the JSON file, written last, that records ``{"settings": ...}``. A folder
+    finished with other settings, or holding outputs without a marker, is refused (GrecError)
+    unless ``overwrite``.
+    """
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise GrecError(f"{out}: exists and is not a folder; choose another --out")
+    if (out / marker).is_file():
+        previous = read_json(out / marker).get("settings") or {}
+        if previous == settings and all((out / name).is_file() for name in outputs):
+            return not overwrite
+        if not overwrite:
+            changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
+            raise GrecError(
+                f"{out}: already holds a run with different settings ({', '.join(changed)} differ); "
+                f"pass --overwrite to replace it, or choose another --out"
+            )
+    elif any((out / name).exists() for name in outputs) and not overwrite:
+        raise GrecError(f"{out}: holds files from an unfinished or unknown run; pass --overwrite to replace them")
+    return False

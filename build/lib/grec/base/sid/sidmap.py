@@ -1,0 +1,139 @@
+"""``SidMap``: item <-> codes <-> token strings, saved as ``sid_map.json`` (LC-Rec / MiniOneRec layout).
+
+``sid_map.json`` is ``{"item_id": ["<a_12>", "<b_7>", "<c_201>", "<d_0>"], ...}``: level k's
+token is ``<{letter k}_{code}>``. A checkpoint keeps a copy, so inference maps generated tokens
+back to the very items the model was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from pathlib import Path
+
+import numpy as np
+
+from grec.base.errors import GrecError
+from grec.base.io import read_json, write_json
+
+TOKEN = re.compile(r"^<([a-z])_(\d+)>$")
+FILENAME = "sid_map.json"
+
+
+def level_name(level: int) -> str:
+    return string.ascii_lowercase[level]
+
+
+def token(level: int, code: int) -> str:
+    """The token string of ``code`` on ``level`` (0-based): ``token(2, 201) == "<c_201>"``."""
+    return f"<{level_name(level)}_{code}>"
+
+
+class SidMap:
+    """A one-to-one map between item ids and fixed-depth code tuples."""
+
+    def __init__(self, item_ids: list[str], codes: np.ndarray):
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim != 2 or len(codes) != len(item_ids):
+            raise GrecError(f"semantic IDs: {len(item_ids)} items but codes of shape {codes.shape}")
+        self.item_ids = list(item_ids)
+        self.codes = codes
+        self._row = {item: k for k, item in enumerate(self.item_ids)}
+        self._by_codes = {tuple(c): item for item, c in zip(self.item_ids, codes.tolist())}
+        if len(self._row) != len(self.item_ids):
+            raise GrecError("semantic IDs: an item id appears twice")
+        if len(self._by_codes) != len(self.item_ids):
+            raise GrecError("semantic IDs: two items share the same codes; rebuild the index (grec index)")
+
+    @property
+    def levels(self) -> int:
+        return self.codes.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._row
+
+    def level_sizes(self) -> list[int]:
+        """Codes per level: one more than the largest code used."""
+        return (self.codes.max(0) + 1).tolist()
+
+    def codes_of(self, item_id: str) -> tuple[int, ...]:
+        return tuple(self.codes[self._row[item_id]].tolist())
+
+    def tokens_of(self, item_id: str) -> list[str]:
+        return [token(level, code) for level, code in enumerate(self.codes_of(item_id))]
+
+    def sid_string(self, item_id: str) -> str:
+        """``"<a_12><b_7><c_201>"``: what a model reads and writes for the item."""
+        return "".join(self.tokens_of(item_id))
+
+    def item_of(self, codes: tuple[int, ...] | list[int]) -> str | None:
+        """The item with these codes, or None if no item has them."""
+        return self._by_codes.get(tuple(int(c) for c in codes))
+
+    def item_of_tokens(self, tokens: list[str]) -> str | None:
+        """The item spelled by token strings, or None for a malformed or unknown ID."""
+        codes = []
+        for level, text in enumerate(tokens):
+            match = TOKEN.match(text)
+            if match is None or match.group(1) != level_name(level):
+                return None
+            codes.append(int(match.group(2)))
+        return self.item_of(codes) if len(codes) == self.levels else None
+
+    def vocabulary(self) -> list[str]:
+        """Every token the map uses, level by level, codes ascending."""
+        return [token(level, int(code)) for level in range(self.levels) for code in np.unique(self.codes[:, level])]
+
+    def fingerprint(self) -> str:
+        """A hash of the whole map: equal maps, equal fingerprints."""
+        digest = hashlib.sha256()
+        for item, row in zip(self.item_ids, self.codes.tolist()):
+            digest.update(f"{item}\t{row}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {item: self.tokens_of(item) for item in self.item_ids}
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``sid_map.json`` into ``folder`` (atomically)."""
+        path = Path(folder) / FILENAME
+        write_json(path, self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SidMap:
+        """Read a ``sid_map.json`` file, or the one inside a folder (a SID folder or a checkpoint)."""
+        path = Path(path)
+        path = path / FILENAME if path.is_dir() else path
+        data = read_json(path)
+        if not isinstance(data, dict) or not data:
+            raise GrecError(f"{path}: expected a non-empty JSON object of item id -> list of SID tokens")
+        item_ids, rows = [], []
+        for item, tokens in data.items():
+            codes = []
+            for level, text in enumerate(tokens if isinstance(tokens, list) else []):
+                match = TOKEN.match(str(text))
+                if match is None or match.group(1) != level_name(level):
+                    raise GrecError(f"{path}: item {item!r}: token {text!r} is not <{level_name(level)}_N>")
+                codes.append(int(match.group(2)))
+            if not codes or (rows and len(codes) != len(rows[0])):
+                raise GrecError(f"{path}: item {item!r} has {len(codes)} tokens; every item needs the same number")
+            item_ids.append(item)
+            rows.append(codes)
+        try:
+            return cls(item_ids, np.array(rows, dtype=np.int64))
+        except GrecError as err:
+            raise GrecError(f"{path}: {err}") from None
+
+    def check_same(self, other: SidMap, where: str) -> None:
+        """Raise if ``other`` differs: a checkpoint must be used with the map it was trained on."""
+        if self.fingerprint() != other.fingerprint():
+            raise GrecError(
+                f"{where}: the semantic-ID map differs from the one the checkpoint was trained with "
+                f"({len(other)} vs {len(self)} items, fingerprints {other.fingerprint()} vs {self.fingerprint()}); "
+                f"use the checkpoint's own sid_map.json"
+            )

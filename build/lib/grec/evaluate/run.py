@@ -1,0 +1,210 @@
+"""``grec evaluate`` / ``eval/evaluate.py``: score every result file under a folder, one table row each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.base.errors import GrecError
+from grec.base.io import atomic_open, read_jsonl, write_json
+from grec.base.metrics import TOPK, RankingMetrics
+
+logger = logging.getLogger("grec")
+RESULT_SUFFIXES = (".json", ".jsonl")
+OWN_FILES = ("metrics.json",)
+
+
+@dataclass
+class EvaluateConfig:
+    """grec evaluate: HR@K, NDCG@K and MRR@K tables for every result file under a folder.
+
+    A result file is JSON lines, one record per line with "target" (item id) and "predict"
+    (ranked item ids), as inference.py writes them. Writes metrics.json and metrics.csv to
+    --input_dir and prints a markdown table. Example: python eval/evaluate.py --input_dir outputs
+
+    Args:
+        input_dir: folder searched recursively for result files (*.json, *.jsonl).
+        topk: cut-offs K.
+        items: an items.jsonl (grec prepare) to count predicted ids outside the catalog and catalog coverage@10.
+        plot: also draw metrics.png, a bar chart of HR@10 and NDCG@10 per result file.
+        seeds: also group result files whose paths differ only in a "seed<N>" part and write mean +/- std per group to sweep.json and sweep.md (scripts/sweep.sh).
+    """
+
+    input_dir: str = "outputs"
+    topk: list[int] | None = None
+    items: str | None = None
+    plot: bool = True
+    seeds: bool = False
+
+    def __post_init__(self) -> None:
+        self.topk = sorted(set(self.topk or TOPK))
+        if not Path(self.input_dir).is_dir():
+            raise GrecError(f"{self.input_dir}: folder not found (given as --input_dir)")
+        if self.items is not None and not Path(self.items).is_file():
+            raise GrecError(f"{self.items}: file not found (given as --items)")
+
+
+class Scores(dict):
+    """The table ``evaluate`` returns (result file -> metrics), with ``skipped``: result file -> why it
+    could not be scored. The CLI prints the table, then exits non-zero when something was skipped."""
+
+    def __init__(self, rows: dict, skipped: dict[str, str]):
+        super().__init__(rows)
+        self.skipped = skipped
+
+
+def _records(path: Path):
+    """Records of a JSON-lines result file, numbered from 1; a JSON list (the old format) is refused with the fix."""
+    with open(path, "rb") as handle:
+        first = handle.read(64).lstrip()[:1]
+    if first == b"[":
+        convert = "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]"
+        raise GrecError(
+            f"{path}: a JSON list; result files are JSON lines (one record per line, as grec infer writes them). "
+            f"Convert it: python -c '{convert}' {path} > {path.with_suffix('.jsonl')}"
+        )
+    yield from read_jsonl(path)
+
+
+def score_file(path: Path, topk: list[int], catalog: set[str] | None) -> dict:
+    metrics = RankingMetrics(tuple(topk), catalog)
+    for number, record in _records(path):
+        if not isinstance(record, dict) or "target" not in record or "predict" not in record:
+            raise GrecError(f"{path}: record {number} needs 'target' and 'predict' fields")
+        predictions = record["predict"] or []
+        if not isinstance(predictions, list):
+            raise GrecError(f"{path}: record {number}: 'predict' must be a list of item ids")
+        metrics.add([str(p) for p in predictions], str(record["target"]))
+    return metrics.result()
+
+
+def is_result_file(path: Path) -> bool:
+    """Result files hold records with 'predict'; records, settings and metrics files are skipped."""
+    if path.suffix not in RESULT_SUFFIXES or path.name in OWN_FILES or path.name.startswith("."):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return '"predict"' in handle.read(65536)
+
+
+def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
+    """Score every result file under ``cfg.input_dir``; write metrics.json / metrics.csv; return them."""
+    root = Path(cfg.input_dir)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and is_result_file(p))
+    if not files:
+        raise GrecError(f"{root}: no result files (JSON/JSONL records with a 'predict' field) found")
+    catalog = None
+    if cfg.items is not None:
+        catalog = {str(r["item_id"]) for _, r in read_jsonl(cfg.items)}
+    table: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    for path in files:
+        name = str(path.relative_to(root))
+        try:
+            table[name] = score_file(path, cfg.topk, catalog)
+        except GrecError as err:
+            logger.error("evaluate: skipped %s", err)
+            skipped[name] = str(err)
+    if not table:
+        raise GrecError(f"{root}: no result file could be scored ({len(skipped)} tried; see the messages above)")
+    write_json(root / "metrics.json", table)
+    columns = list(next(iter(table.values())))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", *columns])
+    for name, row in table.items():
+        writer.writerow([name, *(row.get(c) for c in columns)])
+    with atomic_open(root / "metrics.csv") as handle:
+        handle.write(buffer.getvalue())
+    if cfg.plot:
+        plot_metrics(table, root / "metrics.png")
+    if cfg.seeds:
+        groups = across_seeds(table)
+        write_json(root / "sweep.json", groups)
+        with atomic_open(root / "sweep.md") as handle:
+            handle.write(seed_markdown(groups, cfg.topk) + "\n")
+    return Scores(table, skipped)
+
+
+SEED = re.compile(r"seed[-_]?\d+")
+
+
+def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
+    """Mean and standard deviation (n - 1) of every metric over files that differ only in their seed."""
+    import statistics
+
+    groups: dict[str, list[dict]] = {}
+    for name, row in table.items():
+        groups.setdefault(SEED.sub("seed*", name), []).append(row)
+    out = {}
+    for key, rows in groups.items():
+        stats = {"seeds": len(rows)}
+        for metric in rows[0]:
+            values = [r[metric] for r in rows]
+            stats[metric] = {
+                "mean": statistics.fmean(values),
+                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            }
+        out[key] = stats
+    return out
+
+
+def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:
+    cols = [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk]]
+    lines = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+    for key, stats in groups.items():
+        cells = [f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" for c in cols]
+        lines.append(f"| {key} | {stats['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("HR@10", "NDCG@10")) -> None:
+    """Grouped bars: one group per result file, one bar per metric, values written on the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    width = 0.8 / len(keys)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 3.8))
+    for k, key in enumerate(keys):
+        values = [table[n].get(key, 0.0) for n in names]
+        bars = ax.bar([i + k * width for i in range(len(names))], values, width, label=key)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(
+        [i + width * (len(keys) - 1) / 2 for i in range(len(names))], names, rotation=15, ha="right", fontsize=8
+    )
+    ax.set(ylabel="score", title="ranking quality per result file")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+
+
+def table_topk(table: dict[str, dict]) -> list[int]:
+    """The cut-offs K that every row of ``table`` was scored at."""
+    return sorted(set.intersection(*({int(c[3:]) for c in row if c.startswith("HR@")} for row in table.values())))
+
+
+def markdown(table: dict[str, dict], topk: list[int] | None = None) -> str:
+    """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates
+    (``topk``: the cut-offs shown; default every one the rows hold)."""
+    topk = table_topk(table) if topk is None else topk
+    cols = [
+        "records",
+        *[f"HR@{k}" for k in topk],
+        *[f"NDCG@{k}" for k in topk],
+        f"MRR@{topk[-1]}",
+        "invalid_rate",
+        "duplicate_rate",
+    ]
+    lines = ["| file | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, row in table.items():
+        cells = [f"{row[c]:,}" if c == "records" else f"{row[c]:.4f}" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""``InferConfig``: every flag of ``inference.py`` / ``grec infer`` (BIGRec's names where they exist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.base.errors import GrecError
+from grec.base.io import check_output
+from grec.lm.checkpoint import check_checkpoint
+
+METHODS = ("vectorised", "hf")
+
+# Flags that mean something in one mode only, with their defaults: setting one elsewhere is refused,
+# so that no flag's meaning depends on the mode it is read in.
+SID_ONLY = {"method": "vectorised", "sid": None}
+TITLE_ONLY = {"items": None, "constrained": True}
+GROUNDED_ONLY = {  # title mode with --constrained false
+    "encoder": None,
+    "ci_score": None,
+    "ci_gamma": 0.0,
+    "tune_gamma": False,
+    "gamma_grid": None,
+    "val_data_path": None,
+    "val_sample": -1,
+}
+
+
+@dataclass
+class InferConfig:
+    """grec infer: rank catalog items for each test record with SID-constrained beam search.
+
+    Every recommended item exists in the catalog. Writes the records with "predict" (ranked item
+    ids), "predict_scores" and "predict_sids" to --result_json_data, one JSON object per line. Example:
+    python inference.py --checkpoint outputs/lcrec/best --test_data_path data/ml-100k/records/sid/test.json
+    --result_json_data outputs/lcrec/test.jsonl --num_beams 20
+
+    Flags marked "sid mode", "title mode" or "grounded" (title mode with --constrained false) apply
+    there only; giving one in another mode is an error.
+
+    Args:
+        checkpoint: a best/ or last/ folder from train.py, or a merged folder from grec export.
+        lora_weights: BIGRec's name for --checkpoint when it holds LoRA adapters.
+        base_model: accepted for BIGRec scripts; the base model recorded in the checkpoint is used, and a different one is an error.
+        test_data_path: records file (grec records) to rank items for.
+        result_json_data: output file (JSON lines: one record per line, the result format evaluate reads).
+        num_beams: beams per user.
+        num_return_sequences: items returned per user; default num_beams.
+        batch_size: users per forward pass.
+        cutoff_len: most prompt tokens (the oldest are cut).
+        exclude_history: never recommend an item from the user's history.
+        method: sid mode: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
+        sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
+        sample: rank only the first N records; -1 all.
+        device: cpu, cuda, or auto.
+        mode: sid (generate semantic IDs) or title (generate titles, BIGRec; needs --items).
+        items: title mode: the items.jsonl whose titles make up the catalog.
+        constrained: title mode: generate only catalog titles (a token trie); false: generate freely and ground each title to items by L2 distance of text embeddings.
+        encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
+        ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
+        ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma.
+        tune_gamma: grounded: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
+        gamma_grid: grounded: candidate gammas for --tune_gamma.
+        val_data_path: grounded: validation records for --tune_gamma.
+        val_sample: grounded: tune on a seeded random subset of this many validation records; -1 uses all.
+        keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/lm/cpu_memory.py).
+    """
+
+    checkpoint: str | None = None
+    lora_weights: str | None = None
+    base_model: str | None = None
+    test_data_path: str = ""
+    result_json_data: str = ""
+    num_beams: int = 20
+    num_return_sequences: int | None = None
+    batch_size: int = 16
+    cutoff_len: int = 512
+    exclude_history: bool = False
+    method: str = "vectorised"
+    sid: str | None = None
+    sample: int = -1
+    device: str = "auto"
+    mode: str = "sid"
+    items: str | None = None
+    constrained: bool = True
+    encoder: str | None = None
+    ci_score: str | None = None
+    ci_gamma: float = 0.0
+    tune_gamma: bool = False
+    gamma_grid: list[float] | None = None
+    val_data_path: str | None = None
+    val_sample: int = -1
+    keep_cpu_memory: bool = True
+
+    def __post_init__(self) -> None:
+        self.checkpoint = self.checkpoint or self.lora_weights
+        if not self.checkpoint:
+            raise GrecError("--checkpoint (or --lora_weights): required")
+        if self.mode not in ("sid", "title"):
+            raise GrecError(f"--mode: expected sid or title, got {self.mode!r}")
+        check_checkpoint(self.checkpoint)
+        if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
+            raise GrecError(
+                f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
+            )
+        self._check_mode_flags()
+        if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
+            raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
+        self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
+        if self.tune_gamma and (self.ci_score is None or self.val_data_path is None):
+            raise GrecError(
+                "--tune_gamma: needs --ci_score FILE --val_data_path FILE (and --mode title --constrained false)"
+            )
+        if self.ci_score is not None and not Path(self.ci_score).is_file():
+            raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")
+        if not Path(self.test_data_path).is_file():
+            raise GrecError(f"{self.test_data_path}: records file not found (given as --test_data_path)")
+        if not self.result_json_data:
+            raise GrecError("--result_json_data: required (where the ranked items go)")
+        check_output(self.result_json_data, "--result_json_data", "file")
+        self.num_return_sequences = self.num_return_sequences or self.num_beams
+        grounded = self.mode == "title" and not self.constrained  # grounding ranks the whole catalog
+        if self.num_return_sequences > self.num_beams and not grounded:
+            raise GrecError(f"--num_return_sequences {self.num_return_sequences} > --num_beams {self.num_beams}")
+        if self.method not in METHODS:
+            raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "hf" and self.exclude_history:
+            raise GrecError("--exclude_history needs --method vectorised (generate cannot close seen items)")
+        for name in ("num_beams", "batch_size", "cutoff_len"):
+            if getattr(self, name) < 1:
+                raise GrecError(f"--{name}: must be at least 1")
+        if self.device == "auto":
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _check_mode_flags(self) -> None:
+        grounded = self.mode == "title" and not self.constrained
+        for flags, applies, where in (
+            (SID_ONLY, self.mode == "sid", "--mode sid"),
+            (TITLE_ONLY, self.mode == "title", "--mode title"),
+            (GROUNDED_ONLY, grounded, "--mode title --constrained false"),
+        ):
+            for name, default in flags.items():
+                if not applies and getattr(self, name) != default:
+                    raise GrecError(f"--{name}: applies only with {where} (this run is --mode {self.mode}); drop it")

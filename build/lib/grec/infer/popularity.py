@@ -1,0 +1,71 @@
+"""``grec popularity``: the most-popular baseline, written as a result file that evaluate.py scores.
+
+An item's popularity is the number of training users who interacted with it (every item of
+every train.jsonl line counts once per user). Each test user gets the most popular items, with
+their history removed when ``--exclude_history`` (the protocol of bench/quality.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.base.errors import GrecError
+from grec.base.io import read_jsonl, write_json, write_jsonl
+
+
+@dataclass
+class PopularityConfig:
+    """grec popularity: rank items by training popularity for every test user (a baseline result file).
+
+    Example: grec popularity --data data/ml-100k --out outputs/popularity/test.jsonl
+
+    Args:
+        data: a folder written by grec prepare.
+        out: the result file to write (JSON lines with "predict" and "predict_scores").
+        split: which split's users to rank for (test or valid).
+        topk: items per user.
+        exclude_history: leave a user's history items out of their list.
+        scores: also write item id -> popularity in [0, 1] to this JSON file (for inference.py --ci_score).
+    """
+
+    data: str = "data/ml-100k"
+    out: str = "outputs/popularity/test.jsonl"
+    split: str = "test"
+    topk: int = 50
+    exclude_history: bool = True
+    scores: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.split not in ("test", "valid"):
+            raise GrecError(f"--split: expected test or valid, got {self.split!r}")
+        for name in ("train.jsonl", f"{self.split}.jsonl"):
+            if not (Path(self.data) / name).is_file():
+                raise GrecError(f"{Path(self.data) / name}: not found; run grec prepare first or fix --data")
+
+
+def item_popularity(data: str | Path) -> Counter:
+    """Training users per item."""
+    seen: dict[str, set[str]] = {}
+    for _, row in read_jsonl(Path(data) / "train.jsonl"):
+        seen.setdefault(str(row["user_id"]), set()).update(map(str, [*row["history"], row["target"]]))
+    return Counter(item for items in seen.values() for item in items)
+
+
+def popularity(cfg: PopularityConfig) -> int:
+    """Write the baseline's result file; return the number of users ranked."""
+    counts = item_popularity(cfg.data)
+    ranked = [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def rows():
+        for _, row in read_jsonl(Path(cfg.data) / f"{cfg.split}.jsonl"):
+            history = set(map(str, row["history"])) if cfg.exclude_history else set()
+            predict = [item for item in ranked[: cfg.topk + len(history)] if item not in history][: cfg.topk]
+            yield {**row, "predict": predict, "predict_scores": [counts[i] for i in predict]}
+
+    users = write_jsonl(cfg.out, rows())
+    if cfg.scores:
+        top = max(counts.values())
+        write_json(cfg.scores, {item: round(n / top, 6) for item, n in counts.items()})
+    return users

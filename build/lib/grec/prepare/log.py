@@ -1,0 +1,144 @@
+"""The in-memory form of a source: interactions as integer codes plus the item catalog.
+
+Readers stream their files row by row into a :class:`LogBuilder`, which interns user and item
+ids to integers and keeps three compact arrays, so a multi-GB reviews file never becomes a list
+of Python records.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grec.base.errors import GrecError, where
+
+
+@dataclass
+class RawLog:
+    """Interactions in file order and the metadata of catalog items.
+
+    ``users[k]``, ``items[k]``, ``times[k]`` describe the k-th interaction in source order;
+    ``user_ids`` / ``item_ids`` map the integer codes back to the source's string ids.
+    ``catalog`` maps an item id to its record (``item_id``, ``title``, ``text`` and raw fields).
+    ``dropped`` counts what reading removed (items without a title, duplicate metadata rows...).
+    """
+
+    user_ids: list[str]
+    item_ids: list[str]
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    catalog: dict[str, dict]
+    inputs: list[Path]
+    dropped: Counter = field(default_factory=Counter)
+
+
+class LogBuilder:
+    """Accumulates ``(user, item, time)`` rows as integer codes."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, int] = {}
+        self._items: dict[str, int] = {}
+        self._u = array("q")
+        self._i = array("q")
+        self._t = array("d")
+
+    def add(self, user: str, item: str, time: float) -> None:
+        self._u.append(self._users.setdefault(user, len(self._users)))
+        self._i.append(self._items.setdefault(item, len(self._items)))
+        self._t.append(time)
+
+    def __len__(self) -> int:
+        return len(self._u)
+
+    def item_ids(self) -> set[str]:
+        return set(self._items)
+
+    def build(self, catalog: dict[str, dict], inputs: list[Path], dropped: Counter | None = None) -> RawLog:
+        return RawLog(
+            user_ids=list(self._users),
+            item_ids=list(self._items),
+            users=np.frombuffer(self._u, dtype=np.int64).copy(),
+            items=np.frombuffer(self._i, dtype=np.int64).copy(),
+            times=np.frombuffer(self._t, dtype=np.float64).copy(),
+            catalog=catalog,
+            inputs=inputs,
+            dropped=dropped if dropped is not None else Counter(),
+        )
+
+
+class CatalogBuilder:
+    """Collects metadata records of the items the interactions use.
+
+    The first record of an item wins, with or without a title; later records of it are counted as
+    ``duplicate_item_metadata``, records without a title as ``items_without_title``.
+    """
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = wanted
+        self.seen: set[str] = set()
+        self.records: dict[str, dict] = {}
+        self.dropped: Counter = Counter()
+
+    def accepts(self, item_id: str, title: str) -> bool:
+        """Whether a record for ``item_id`` titled ``title`` should be added."""
+        if item_id not in self.wanted:
+            return False
+        if item_id in self.seen:
+            self.dropped["duplicate_item_metadata"] += 1
+            return False
+        self.seen.add(item_id)
+        if not title:
+            self.dropped["items_without_title"] += 1
+            return False
+        return True
+
+    def add(self, record: dict) -> None:
+        self.records[record["item_id"]] = record
+
+
+def parse_time(value: object, path: object, line: int, column: str) -> float:
+    """A timestamp: a number (unix seconds or milliseconds) or ISO-8601 text (``2014-07-01``,
+    ``2014-07-01T12:30:00Z``, with or without an offset; without one it is read as UTC), as unix
+    seconds. Anything else names file, line and column."""
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = _iso_seconds(value)
+    if not math.isfinite(number):
+        raise GrecError(
+            f"{where(path, line)}: column {column!r} must be a timestamp (unix seconds, or ISO-8601 such as "
+            f"2014-07-01T12:30:00Z), got {value!r}; convert the column or point --time_col at another one"
+        )
+    return number
+
+
+def _iso_seconds(value: object) -> float:
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str):
+        return math.nan
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def clean_id(value: object, path: object, line: int, column: str) -> str:
+    """An id as a non-empty string (``12`` and ``"12"`` are the same id)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise GrecError(f"{where(path, line)}: column {column!r} is empty; every row needs a {column}")
+    return text

@@ -1,0 +1,1 @@
+"""Source readers: each turns one family of real files into a :class:`grec.prepare.log.RawLog`."""

@@ -1,0 +1,125 @@
+"""The prepare stage: read a source, build leave-one-out splits, write them atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from grec.base.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
+from grec.base.version import __version__
+from grec.prepare.config import PrepareConfig
+from grec.prepare.log import RawLog
+from grec.prepare.plots import plot_stats
+from grec.prepare.sequences import Sequences, build_sequences, leave_one_out, natural_key
+
+logger = logging.getLogger("grec")
+
+OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "stats.png", "settings.json")
+MARKER = "settings.json"
+# Flags that do not change what prepare writes.
+UNRECORDED = ("out", "overwrite")
+
+
+def read_source(cfg: PrepareConfig) -> RawLog:
+    """Read the raw log named by the config's dataset and file flags."""
+    if cfg.dataset == "ml-100k":
+        from grec.prepare.readers.movielens import read_movielens
+
+        return read_movielens(cfg.source)
+    if cfg.dataset == "amazon":
+        from grec.prepare.readers.amazon import read_amazon
+
+        return read_amazon(cfg.reviews, cfg.meta)
+    from grec.prepare.readers.generic import read_generic
+
+    return read_generic(
+        cfg.interactions,
+        cfg.items,
+        cfg.user_col,
+        cfg.item_col,
+        cfg.time_col,
+        cfg.item_id_col,
+        cfg.title_col,
+        cfg.sep,
+        cfg.encoding,
+    )
+
+
+def recorded_settings(cfg: PrepareConfig) -> dict:
+    """The settings that determine the output, as stored in ``settings.json``."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in UNRECORDED}
+    for flag in ("source", "reviews", "meta", "interactions", "items"):
+        if settings[flag] is not None:
+            settings[flag] = str(Path(settings[flag]).resolve())
+    return settings
+
+
+def compute_stats(cfg: PrepareConfig, seqs: Sequences, counts: dict[str, int], raw: RawLog) -> dict:
+    """Dataset statistics for ``stats.json``."""
+    lengths = np.array([len(s) for s in seqs.sequences])
+    n_items = len({item for seq in seqs.sequences for item in seq})
+    n_inter = int(lengths.sum())
+    first = _number(min(t[0] for t in seqs.times))
+    last = _number(max(t[-1] for t in seqs.times))
+    return {
+        "dataset": cfg.dataset,
+        "users": len(seqs.users),
+        "items": n_items,
+        "interactions": n_inter,
+        "density": n_inter / (len(seqs.users) * n_items),
+        "sequence_length": {
+            "min": int(lengths.min()),
+            "median": float(np.median(lengths)),
+            "mean": float(lengths.mean()),
+            "max": int(lengths.max()),
+        },
+        "examples": counts,
+        "time_range": [first, last],
+        "read": {
+            "interactions": int(len(raw.users)),
+            "users": len(raw.user_ids),
+            "items_with_metadata": len(raw.catalog),
+        },
+        "removed": dict(sorted(seqs.removed.items())),
+        "kcore_rounds": seqs.kcore_rounds,
+    }
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def prepare(cfg: PrepareConfig) -> dict:
+    """Run the prepare stage; return the stats written to ``stats.json``."""
+    out = Path(cfg.out)
+    settings = recorded_settings(cfg)
+    if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
+        logger.info("%s is already prepared with these settings; nothing to do (pass --overwrite to redo)", out)
+        return read_json(out / "stats.json")
+    started = time.time()
+    raw = read_source(cfg)
+    logger.info("read %d interactions from %s", len(raw.users), ", ".join(str(p) for p in raw.inputs))
+    seqs = build_sequences(raw, cfg.min_user_inter, cfg.min_item_inter, cfg.dedup, cfg.sample_users, cfg.seed)
+    used = {item for seq in seqs.sequences for item in seq}
+    items = [raw.catalog[i] for i in sorted(used, key=natural_key)]
+    with StagedDir(out, MARKER) as tmp:
+        write_jsonl(tmp / "items.jsonl", items)
+        train, valid, test = leave_one_out(seqs, cfg.max_history, cfg.train_windows)
+        counts = {
+            name: write_jsonl(tmp / f"{name}.jsonl", rows)
+            for name, rows in (("train", train), ("valid", valid), ("test", test))
+        }
+        stats = compute_stats(cfg, seqs, counts, raw)
+        write_json(tmp / "stats.json", stats)
+        plot_stats(
+            seqs.sequences, tmp / "stats.png", f"{cfg.dataset}: {stats['users']:,} users, {stats['items']:,} items"
+        )
+        write_json(
+            tmp / MARKER,
+            {"grec_version": __version__, "settings": settings, "seconds": round(time.time() - started, 2)},
+        )
+    return stats

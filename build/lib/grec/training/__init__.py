@@ -1,0 +1,1 @@
+"""The training machinery every trainer shares: ``TrainingArguments``, checkpoints and logs, the loop, losses."""
