@@ -19,7 +19,9 @@ trap 'rm -rf "$work"' EXIT
 echo "check_wheel: building the wheel"
 isolation=(--no-build-isolation)
 "$python" -c "import setuptools" 2>/dev/null || isolation=()
-"$python" -m pip wheel -q --no-deps "${isolation[@]}" -w "$work/dist" "$root"
+# from a copy of what the wheel is made of, so that setuptools' build/ folder never lands in the checkout
+mkdir -p "$work/src" && cp -r "$root/pyproject.toml" "$root/README.md" "$root/grec" "$work/src/"
+"$python" -m pip wheel -q --no-deps "${isolation[@]}" -w "$work/dist" "$work/src"
 wheel=$(ls "$work"/dist/grec_llm-*.whl)
 unzip -l "$wheel" | grep -q "grec/configs/recipes/sidlm.yaml" || { echo "check_wheel: $wheel holds no recipes" >&2; exit 1; }
 

@@ -1,5 +1,0 @@
-import sys
-
-from grec.cli import main
-
-sys.exit(main())

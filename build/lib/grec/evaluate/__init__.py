@@ -1,9 +1,0 @@
-"""Stage 5, evaluate: HR/NDCG/MRR@K tables over inference result files."""
-
-from grec.base.config import callable_stage
-from grec.base.metrics import RankingMetrics, target_rank
-from grec.evaluate.run import EvaluateConfig, evaluate, markdown
-
-callable_stage(__name__, EvaluateConfig, evaluate)  # grec.evaluate(...) runs the stage (grec.base.config)
-
-__all__ = ["EvaluateConfig", "RankingMetrics", "evaluate", "markdown", "target_rank"]

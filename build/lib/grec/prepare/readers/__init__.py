@@ -1,1 +1,0 @@
-"""Source readers: each turns one family of real files into a :class:`grec.prepare.log.RawLog`."""

@@ -1,1 +1,0 @@
-"""The training machinery every trainer shares: ``TrainingArguments``, checkpoints and logs, the loop, losses."""
