@@ -1,6 +1,7 @@
 """Title mode (BIGRec): generation constrained to catalog titles, free generation grounded by L2, fusion."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,14 +144,19 @@ def test_ground_by_hand():
     assert ground(generated, items, ci=np.array([255.0, 0.0, 0.0]), gamma=0.5).tolist() == [[0, 2, 1]]
 
 
-def test_title_mode_needs_items(title_run):
+def test_title_mode_takes_the_checkpoints_catalog_or_needs_items(title_run, ml100k, tmp_path):
+    import shutil
+
+    flags = dict(result_json_data="x.json", test_data_path=str(title_run / "records" / "test.json"))
+    cfg = InferConfig(checkpoint=str(title_run / "run" / "last"), **flags)  # mode auto: no SID map, so titles
+    assert cfg.mode == "title" and cfg.items == str(title_run / "run" / "last" / "items.jsonl")
+    carried = [json.loads(line) for line in Path(cfg.items).read_text().splitlines()]
+    assert carried == [{"item_id": r["item_id"], "title": r["title"]} for r in read_jsonl(ml100k / "items.jsonl")]
+    bare = tmp_path / "bare"
+    shutil.copytree(title_run / "run" / "last", bare)
+    (bare / "items.jsonl").unlink()
     with pytest.raises(GrecError, match="--items: title mode needs"):
-        InferConfig(
-            checkpoint=str(title_run / "run" / "last"),
-            mode="title",
-            result_json_data="x.json",
-            test_data_path=str(title_run / "records" / "test.json"),
-        )
+        InferConfig(checkpoint=str(bare), mode="title", **flags)
 
 
 def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):

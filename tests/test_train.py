@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -115,6 +116,60 @@ def test_resume_equals_uninterrupted(tiny_llama_dir, records, tmp_path):
     log_b = json.loads((resumed / "log.json").read_text())
     assert log_b[-1]["train_loss"] == pytest.approx(log_a[-1]["train_loss"], abs=1e-6)
     assert log_b[-1]["learning_rate"] == pytest.approx(log_a[-1]["learning_rate"])
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_save_steps_checkpoint_exactly(
+    tiny_llama_dir, records, tmp_path, monkeypatch
+):
+    """--save_steps 3 over 2 epochs of 4 steps: checkpoints at steps 3, 6 and the last, 8. A run killed at step 4
+    resumes from checkpoint-3 (three quarters into epoch 1) and ends where the uninterrupted run ends."""
+    from grec.training.artifacts import RunArtifacts
+
+    steps = dict(save_steps=3, save_total_limit=2, trainer_args={"adam_epsilon": 1e-7})
+    whole = tmp_path / "whole"
+    state = train(config(tiny_llama_dir, records, whole, **steps))
+    assert sorted(p.name for p in whole.glob("checkpoint-*")) == ["checkpoint-6", "checkpoint-8"]  # the newest 2
+    log = json.loads((whole / "log.json").read_text())
+    assert [(row["step"], row["epoch"]) for row in log] == [(3, 0.75), (6, 1.5), (8, 2.0)]
+    assert all(row["valid_loss"] is not None and row["train_loss"] is not None for row in log)
+    best = min(log, key=lambda row: row["valid_loss"])
+    assert (state["best_step"], state["best_epoch"], state["global_step"]) == (best["step"], best["epoch"], 8)
+
+    book = RunArtifacts.on_step_end
+
+    def killed_at_step_4(self, args, trainer_state, control, **kwargs):
+        if trainer_state.global_step == 4:
+            raise KeyboardInterrupt("killed")
+        return book(self, args, trainer_state, control, **kwargs)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(RunArtifacts, "on_step_end", killed_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tiny_llama_dir, records, killed, **steps))
+    monkeypatch.setattr(RunArtifacts, "on_step_end", book)
+    assert [p.name for p in killed.glob("checkpoint-*")] == ["checkpoint-3"]
+    train(config(tiny_llama_dir, records, killed, resume_from_checkpoint="auto", **steps))
+    a = LlamaForCausalLM.from_pretrained(whole / "last").state_dict()
+    b = LlamaForCausalLM.from_pretrained(killed / "last").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    resumed = json.loads((killed / "log.json").read_text())
+    assert [row["step"] for row in resumed] == [3, 6, 8]
+    assert [row["valid_loss"] for row in resumed] == pytest.approx([row["valid_loss"] for row in log], abs=1e-6)
+    assert resumed[-1]["train_loss"] == pytest.approx(log[-1]["train_loss"], abs=1e-6)
+
+
+def test_gpu_flags_are_checked_before_any_work(tiny_llama_dir, records, tmp_path):
+    for flags, message in (
+        ({"trainer_args": {"learning_rate": 1.0}}, "learning_rate is set by --learning_rate; use that flag"),
+        ({"trainer_args": {"adam_epsilonn": 1.0}}, "'adam_epsilonn' is not a transformers.TrainingArguments field"),
+        ({"eval_steps": 2}, "--eval_steps: applies with --save_steps"),
+        ({"max_steps": 0}, "--max_steps: give a positive number"),
+        ({"load_in_4bit": True}, "--load_in_4bit: trains LoRA adapters on a 4-bit base"),
+    ):
+        with pytest.raises(GrecError, match=re.escape(message)):
+            config(tiny_llama_dir, records, tmp_path / "run", **flags)
+    state = train(config(tiny_llama_dir, records, tmp_path / "run", max_steps=3, gradient_checkpointing=True))
+    assert state["global_step"] == 3
 
 
 def cut_short(path: Path) -> None:

@@ -45,7 +45,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if origin in (list, tuple):
         (inner, *_) = typing.get_args(annotation) or (str,)
         if isinstance(value, str):
-            value = [part.strip() for part in value.strip("[]").split(",") if part.strip()]
+            # "[a.json, b.json]" or '["a.json"]' (BIGRec's scripts quote the names inside the brackets)
+            value = [part.strip().strip("'\"") for part in value.strip().strip("[]").split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_coerce(name, item, inner) for item in value]

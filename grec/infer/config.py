@@ -8,6 +8,7 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.lm.checkpoint import check_checkpoint
+from grec.lm.serving_files import CATALOG
 
 METHODS = ("vectorised", "hf")
 
@@ -53,8 +54,8 @@ class InferConfig:
         sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
         sample: rank only the first N records; -1 all.
         device: cpu, cuda, or auto.
-        mode: sid (generate semantic IDs) or title (generate titles, BIGRec; needs --items).
-        items: title mode: the items.jsonl whose titles make up the catalog.
+        mode: sid (generate semantic IDs), title (generate titles, BIGRec) or auto: sid when the checkpoint has a sid_map.json, else title (so BIGRec's inference command runs unchanged).
+        items: title mode: the items.jsonl whose titles make up the catalog; default: the one the checkpoint carries.
         constrained: title mode: generate only catalog titles (a token trie); false: generate freely and ground each title to items by L2 distance of text embeddings.
         encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
         ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
@@ -80,7 +81,7 @@ class InferConfig:
     sid: str | None = None
     sample: int = -1
     device: str = "auto"
-    mode: str = "sid"
+    mode: str = "auto"
     items: str | None = None
     constrained: bool = True
     encoder: str | None = None
@@ -96,16 +97,22 @@ class InferConfig:
         self.checkpoint = self.checkpoint or self.lora_weights
         if not self.checkpoint:
             raise GrecError("--checkpoint (or --lora_weights): required")
-        if self.mode not in ("sid", "title"):
-            raise GrecError(f"--mode: expected sid or title, got {self.mode!r}")
+        if self.mode not in ("auto", "sid", "title"):
+            raise GrecError(f"--mode: expected auto, sid or title, got {self.mode!r}")
         check_checkpoint(self.checkpoint)
+        if self.mode == "auto":
+            self.mode = "sid" if (Path(self.checkpoint) / "sid_map.json").is_file() else "title"
+        if self.mode == "title" and self.items is None and (Path(self.checkpoint) / CATALOG).is_file():
+            self.items = str(Path(self.checkpoint) / CATALOG)
         if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
             raise GrecError(
                 f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
             )
         self._check_mode_flags()
         if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
-            raise GrecError("--items: title mode needs the items.jsonl whose titles form the catalog")
+            raise GrecError(
+                "--items: title mode needs the items.jsonl whose titles form the catalog (this checkpoint carries none)"
+            )
         self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
         if self.tune_gamma and (self.ci_score is None or self.val_data_path is None):
             raise GrecError(

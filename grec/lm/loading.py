@@ -41,8 +41,15 @@ def is_seq2seq(config, model_type: str) -> bool:
     return bool(getattr(config, "is_encoder_decoder", False))
 
 
-def load_model(base_model: str, model_type: str = "auto", dtype: torch.dtype = torch.float32):
-    """(model, tokenizer, seq2seq) for a resolved ``base_model``."""
+def load_model(
+    base_model: str,
+    model_type: str = "auto",
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str | None = None,
+    load_in_4bit: bool = False,
+):
+    """(model, tokenizer, seq2seq) for a resolved ``base_model``; ``attn_implementation`` picks the attention
+    kernel (eager, sdpa, flash_attention_2, ...), ``load_in_4bit`` quantizes the weights with bitsandbytes (QLoRA)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     try:
@@ -51,11 +58,33 @@ def load_model(base_model: str, model_type: str = "auto", dtype: torch.dtype = t
         raise GrecError(f"{base_model}: cannot load the model config ({err})") from None
     seq2seq = is_seq2seq(config, model_type)
     loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    model = loader.from_pretrained(base_model, dtype=dtype)
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if load_in_4bit:
+        options.update(quantization_config=four_bit_config(dtype), device_map={"": 0})
+    try:
+        model = loader.from_pretrained(base_model, dtype=dtype, **options)
+    except (ValueError, ImportError) as err:
+        if not options:
+            raise
+        raise GrecError(f"{base_model}: cannot load with {', '.join(options)} ({str(err)[:300]})") from None
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer, seq2seq
+
+
+def four_bit_config(compute_dtype: torch.dtype):
+    """bitsandbytes NF4 weights with double quantization (the QLoRA recipe); needs a CUDA GPU."""
+    from transformers import BitsAndBytesConfig
+
+    if not torch.cuda.is_available():
+        raise GrecError("--load_in_4bit: needs a CUDA GPU (bitsandbytes' 4-bit kernels); train without it on a CPU")
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if compute_dtype == torch.float32 else compute_dtype,
+    )
 
 
 def build_from_config(config_file: str, tokenizer_source: str, model_type: str = "auto"):

@@ -35,8 +35,8 @@ def train_task(cfg: TaskConfig) -> dict:
 
     load_plugins(cfg.plugin)
     world = world_size()
-    resume = cfg.resume_from_checkpoint
     check_run_folder(cfg)
+    resume = cfg.resume_from_checkpoint
     torch.manual_seed(cfg.seed)
     task = TASKS.get(cfg.task)(cfg)
     model = task.build_model()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import check_output
-from grec.training.arguments import accumulation_steps
+from grec.training.arguments import accumulation_steps, check_trainer_args
 
 FINETUNES = ("lora", "full")
 MODEL_TYPES = ("auto", "causal", "seq2seq")
@@ -28,7 +28,7 @@ class TrainConfig:
         base_model: a Hugging Face model folder, a hub name, a .gguf file (converted once and cached), or smollm2 (the packaged SmolLM2-135M-Instruct).
         base_model_id: the base model's name to record in a LoRA checkpoint's adapter_config.json (a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, or a path), so that best/ loads with peft's AutoPeftModel classes on another machine; default: --base_model as given (for a .gguf file, its converted folder in the grec cache, which only this machine has).
         train_data_path: one or more records files (JSON lists); several files = multi-domain training.
-        val_data_path: records file for validation loss each epoch.
+        val_data_path: one or more records files for the validation loss each epoch; with several (multi-domain, BIGRec's "[a.json, b.json]"), log.json has the loss over all of them (valid_loss, which picks best/) and per file (valid_loss_<folder or file name>).
         output_dir: where checkpoints, best/, last/ and logs go.
         batch_size: global batch size (examples per optimizer step, all processes together).
         micro_batch_size: examples per process per forward pass; gradient accumulation = batch_size / (micro_batch_size x processes).
@@ -56,11 +56,19 @@ class TrainConfig:
         eval_beams: beams for --eval_metric ndcg.
         eval_exclude_history: --eval_metric ndcg skips items in the user's history, as grec infer --exclude_history does (the ML-100K protocol); false ranks them too.
         sample: a seeded random subset of this many training records; -1 uses all.
-        val_sample: a seeded random subset of this many validation records; -1 uses all.
+        val_sample: a seeded random subset of this many validation records (of each file); -1 uses all.
         seed: random seed (model init for new rows, data order, dropout, sampling).
         bf16: train in bfloat16 mixed precision.
         fp16: train in float16 mixed precision.
         deepspeed: a DeepSpeed config file (e.g. configs/deepspeed/zero2.json).
+        attn_implementation: the attention kernel to load the model with (eager, sdpa, flash_attention_2, ...); default: transformers' choice.
+        gradient_checkpointing: recompute activations in the backward pass instead of keeping them (less memory, about a third more compute).
+        max_steps: stop after this many optimizer steps (overrides --num_epochs); -1: train --num_epochs epochs.
+        save_steps: also checkpoint every this many optimizer steps (and at the last step), mid-epoch: a killed run resumes from there exactly; best/ and last/, log.json and training_state.json are then kept per save point (step) instead of per epoch; 0: once per epoch.
+        save_total_limit: keep at most this many checkpoint-N folders (the oldest are deleted; best/ and last/ stay); default all.
+        eval_steps: with --save_steps, validate every this many steps (default: at every save).
+        load_in_4bit: load the base model's weights in 4 bits (QLoRA: LoRA adapters trained in higher precision on top); needs a CUDA GPU and the bitsandbytes package.
+        trainer_args: any other transformers.TrainingArguments fields as a mapping, e.g. '{dataloader_num_workers: 4, optim: adamw_torch_fused}' (checked against TrainingArguments; fields grec sets from its own flags are refused).
         report_to: none, tensorboard or wandb (offline mode works without network).
         logging_steps: optimizer steps between loss logs.
         keep_cpu_memory: on a CPU, keep freed memory in the process between steps instead of returning it to the system each time (glibc): faster steps, higher peak memory (grec/lm/cpu_memory.py).
@@ -70,7 +78,7 @@ class TrainConfig:
     base_model: str = ""
     base_model_id: str | None = None
     train_data_path: list[str] | None = None
-    val_data_path: str | None = None
+    val_data_path: list[str] | None = None
     output_dir: str = "outputs/train"
     batch_size: int = 128
     micro_batch_size: int = 4
@@ -103,20 +111,29 @@ class TrainConfig:
     bf16: bool = False
     fp16: bool = False
     deepspeed: str | None = None
+    attn_implementation: str | None = None
+    gradient_checkpointing: bool = False
+    max_steps: int = -1
+    save_steps: int = 0
+    save_total_limit: int | None = None
+    eval_steps: int = 0
+    load_in_4bit: bool = False
+    trainer_args: dict | None = None
     report_to: str = "none"
     logging_steps: int = 10
     keep_cpu_memory: bool = True
     debug_port: int = 0
 
     def __post_init__(self) -> None:
-        self.train_data_path = list(self.train_data_path or [])
+        self.train_data_path = _paths(self.train_data_path) or []
+        self.val_data_path = _paths(self.val_data_path)
         self.lora_target_modules = list(self.lora_target_modules or ["q_proj", "v_proj"])
         check_output(self.output_dir, "--output_dir")
         if not self.base_model:
             raise GrecError("--base_model: required (a model folder, a hub name or a .gguf file)")
         if not self.train_data_path:
             raise GrecError("--train_data_path: required (one or more records files from grec records)")
-        for path in [*self.train_data_path, *([self.val_data_path] if self.val_data_path else [])]:
+        for path in [*self.train_data_path, *(self.val_data_path or [])]:
             if not Path(path).is_file():
                 raise GrecError(f"{path}: records file not found; run grec records first or fix the path")
         if self.sid is not None and not (Path(self.sid) / "sid_map.json").is_file():
@@ -149,6 +166,7 @@ class TrainConfig:
                 )
         if self.bf16 and self.fp16:
             raise GrecError("--bf16 and --fp16: choose one")
+        self._check_gpu_flags()
         for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "logging_steps"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
@@ -160,6 +178,34 @@ class TrainConfig:
             if getattr(self, name) == 0 or getattr(self, name) < -1:
                 raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
 
+    def _check_gpu_flags(self) -> None:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise GrecError("--max_steps: give a positive number of optimizer steps, or -1 for --num_epochs")
+        for name in ("save_steps", "eval_steps"):
+            if getattr(self, name) < 0:
+                raise GrecError(f"--{name}: must be 0 or more")
+        if self.eval_steps and not self.save_steps:
+            raise GrecError("--eval_steps: applies with --save_steps (without it validation runs once per epoch)")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise GrecError("--save_total_limit: keep at least 1 checkpoint (or leave it unset to keep all)")
+        if self.load_in_4bit:
+            import importlib.util
+
+            if self.finetune != "lora":
+                raise GrecError("--load_in_4bit: trains LoRA adapters on a 4-bit base (QLoRA); needs --finetune lora")
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise GrecError(
+                    "--load_in_4bit: needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU"
+                )
+        check_trainer_args(self.trainer_args)
+
     def accumulation_steps(self, processes: int) -> int:
         """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
         return accumulation_steps(self.batch_size, self.micro_batch_size, processes)
+
+
+def _paths(value) -> list[str] | None:
+    """One path or several as a list (Python callers may give a single string)."""
+    if not value:
+        return None
+    return [str(value)] if isinstance(value, (str, Path)) else [str(v) for v in value]

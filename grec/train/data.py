@@ -61,3 +61,28 @@ def tokenize_records(
     if not examples:
         raise GrecError(f"no record fits --cutoff_len {cutoff_len}; raise it")
     return examples, dropped
+
+
+def validation_sets(files: dict[str, list[dict]], tokenizer, seq2seq: bool, cutoff_len: int):
+    """The Trainer's eval_dataset: one dataset, or with several files {"all": every record, name: a file's}, so
+    that the Trainer logs eval_all_loss and eval_<name>_loss (``log.json``: valid_loss, valid_loss_<name>)."""
+    from datasets import Dataset
+
+    def dataset(records: list[dict]):
+        return Dataset.from_list(tokenize_records(records, tokenizer, seq2seq, cutoff_len)[0])
+
+    combined = dataset([record for records in files.values() for record in records])
+    if len(files) == 1:
+        return combined
+    return {"all": combined, **{name: dataset(records) for name, records in files.items()}}
+
+
+def file_names(paths: list[str]) -> list[str]:
+    """A short, unique name per records file: its folder's name (BIGRec's data/movie/valid.json -> movie), or the
+    path without its suffix where folder names repeat."""
+    from pathlib import Path
+
+    names = [Path(path).parent.name or Path(path).stem for path in paths]
+    if len(set(names)) < len(names) or "all" in names:
+        names = [str(Path(path).with_suffix("")).strip("./").replace("/", "_") for path in paths]
+    return names

@@ -22,7 +22,7 @@ from grec.lm.cpu_dropout import cpu_dropout
 from grec.lm.loading import apply_lora, build_from_config, load_model, record_base_model, resolve_base_model
 from grec.lm.serving_files import records_settings, write_serving_files
 from grec.train.config import TrainConfig
-from grec.train.data import tokenize_records
+from grec.train.data import file_names, tokenize_records, validation_sets
 from grec.train.scoring import SidNdcg
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
@@ -71,7 +71,16 @@ def load_for_training(cfg: TrainConfig):
         model, tokenizer, seq2seq = load_trained(cfg.base_model)
         model = model.merge_and_unload()
     else:
-        model, tokenizer, seq2seq = load_model(resolve_base_model(cfg.base_model), cfg.model_type)
+        model, tokenizer, seq2seq = load_model(
+            resolve_base_model(cfg.base_model),
+            cfg.model_type,
+            attn_implementation=cfg.attn_implementation,
+            load_in_4bit=cfg.load_in_4bit,
+        )
+        if cfg.load_in_4bit:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     sid_map, token_ids = None, []
     if cfg.sid:
         sid_map = SidMap.load(cfg.sid)
@@ -89,12 +98,16 @@ def train(cfg: TrainConfig) -> dict:
 
     world = world_size()
     cfg.accumulation_steps(world)  # refuse uneven batch splits before any heavy work
-    resume = cfg.resume_from_checkpoint
     check_run_folder(cfg)
+    resume = cfg.resume_from_checkpoint
     if cfg.debug_port and rank() == 0:
         _wait_for_debugger(cfg.debug_port)
     train_records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
-    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
+    val_files = {
+        name: load_records([path], cfg.val_sample, cfg.seed)
+        for name, path in zip(file_names(cfg.val_data_path or []), cfg.val_data_path or [])
+    }
+    val_records = [record for records in val_files.values() for record in records] or None
     torch.manual_seed(cfg.seed)
     model, tokenizer, seq2seq, sid_map, token_ids = load_for_training(cfg)
     _check_sid_tokens(train_records, tokenizer)
@@ -105,7 +118,7 @@ def train(cfg: TrainConfig) -> dict:
         if cfg.base_model_id or not (Path(cfg.base_model) / "adapter_config.json").is_file():
             record_base_model(model, cfg.base_model_id or resolve_base_model(cfg.base_model))
     train_set, _ = tokenize_records(train_records, tokenizer, seq2seq, cfg.cutoff_len, cfg.train_on_inputs)
-    val_set = tokenize_records(val_records, tokenizer, seq2seq, cfg.cutoff_len)[0] if val_records else None
+    val_set = validation_sets(val_files, tokenizer, seq2seq, cfg.cutoff_len) if val_files else None
     args = training_arguments(
         cfg,
         world,
@@ -136,7 +149,7 @@ def train(cfg: TrainConfig) -> dict:
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_set),
-        eval_dataset=Dataset.from_list(val_set) if val_set else None,
+        eval_dataset=val_set,
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[artifacts],

@@ -29,11 +29,26 @@ def training_arguments(
     ``seed``, ``bf16``, ``report_to``) for ``world`` processes of ``per_device_batch`` examples.
 
     ``extra``: further ``TrainingArguments`` fields a trainer sets (fp16, deepspeed, workers, ...).
+    Optional config fields, where a trainer has them: ``save_steps`` (mid-epoch checkpoints; then
+    ``eval_steps``), ``save_total_limit``, ``max_steps``, ``gradient_checkpointing`` and
+    ``trainer_args`` (any other field, checked by ``check_trainer_args``).
     """
     import torch
     from transformers import TrainingArguments
 
     cpu = not torch.cuda.is_available()
+    save_steps = getattr(cfg, "save_steps", 0)
+    if save_steps:  # mid-epoch checkpoints, validation at each (or every --eval_steps)
+        schedule = {
+            "save_strategy": "steps",
+            "save_steps": save_steps,
+            "eval_strategy": "steps" if validate else "no",
+            "eval_steps": getattr(cfg, "eval_steps", 0) or save_steps,
+        }
+    else:
+        schedule = {"save_strategy": "epoch", "eval_strategy": "epoch" if validate else "no"}
+    checkpointing = getattr(cfg, "gradient_checkpointing", False)
+    passthrough = dict(getattr(cfg, "trainer_args", None) or {})
     return TrainingArguments(
         output_dir=cfg.output_dir,
         per_device_train_batch_size=per_device_batch,
@@ -45,8 +60,10 @@ def training_arguments(
         lr_scheduler_type=cfg.lr_scheduler,
         weight_decay=cfg.weight_decay,
         logging_steps=min(cfg.logging_steps, steps_per_epoch),
-        eval_strategy="epoch" if validate else "no",
-        save_strategy="epoch",
+        **schedule,
+        max_steps=getattr(cfg, "max_steps", -1),
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=cfg.bf16,
@@ -56,5 +73,42 @@ def training_arguments(
         dataloader_pin_memory=not cpu,
         use_cpu=cpu,
         ddp_backend="gloo" if world > 1 and cpu else None,
-        **extra,
+        **{"save_total_limit": getattr(cfg, "save_total_limit", None), **extra, **passthrough},
     )
+
+
+OWNED = {  # TrainingArguments fields grec sets from its own flags: trainer_args may not set them
+    "output_dir": "--output_dir",
+    "per_device_train_batch_size": "--micro_batch_size",
+    "gradient_accumulation_steps": "--batch_size",
+    "num_train_epochs": "--num_epochs",
+    "learning_rate": "--learning_rate",
+    "seed": "--seed",
+    "save_strategy": "--save_steps",
+    "save_steps": "--save_steps",
+    "eval_strategy": "--save_steps / --eval_steps",
+    "max_steps": "--max_steps",
+    "bf16": "--bf16",
+    "fp16": "--fp16",
+    "deepspeed": "--deepspeed",
+    "activation_checkpointing": "--gradient_checkpointing",
+    "gradient_checkpointing": "--gradient_checkpointing",
+}
+
+
+def check_trainer_args(values: dict | None) -> None:
+    """Refuse a ``trainer_args`` key that is not a ``TrainingArguments`` field, or one a grec flag owns."""
+    if not values:
+        return
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    for key in values:
+        if key in OWNED:
+            raise GrecError(f"--trainer_args: {key} is set by {OWNED[key]}; use that flag")
+        if key not in fields:
+            close = sorted(f for f in fields if key.split("_")[0] in f)[:5]
+            hint = f" (similar: {', '.join(close)})" if close else ""
+            raise GrecError(f"--trainer_args: {key!r} is not a transformers.TrainingArguments field{hint}")

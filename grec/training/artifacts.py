@@ -26,26 +26,48 @@ logger = logging.getLogger("grec")
 STATE = "training_state.json"
 
 
-def epoch_log(log_history: list[dict], seconds: dict[int, float], scores: dict[int, dict] | None = None) -> list[dict]:
-    """Per-epoch train loss (mean of the logged losses), valid loss and scores, last lr and wall time."""
+def epoch_log(
+    log_history: list[dict],
+    seconds: dict[int, float],
+    scores: dict[int, dict] | None = None,
+    save_steps: int = 0,
+    last_step: int | None = None,
+) -> list[dict]:
+    """One row per save point: train loss (mean of the losses logged since the previous one), valid loss(es)
+    and scores, last lr and wall time. Save points are epochs, or with ``save_steps`` every that many
+    optimizer steps and the last step (rows then also carry ``step`` and a fractional ``epoch``)."""
     rows: dict[int, dict] = {}
     for entry in log_history:
         if "epoch" not in entry:
             continue
-        epoch = max(1, int(-(-round(entry["epoch"], 6) // 1)))  # (e-1, e] belongs to epoch e
-        row = rows.setdefault(epoch, {"epoch": epoch, "losses": [], "valid_loss": None, "learning_rate": None})
+        if save_steps:
+            point = -(-int(entry.get("step", 0)) // save_steps) * save_steps
+            point = min(point, last_step) if last_step else point
+            fresh = {"step": point, "epoch": None}
+        else:
+            point = max(1, int(-(-round(entry["epoch"], 6) // 1)))  # (e-1, e] belongs to epoch e
+            fresh = {"epoch": point}
+        row = rows.setdefault(point, {**fresh, "losses": [], "valid_loss": None, "learning_rate": None})
+        if save_steps:
+            row["epoch"] = round(entry["epoch"], 4)
         if "loss" in entry:
             row["losses"].append(entry["loss"])
             row["learning_rate"] = entry.get("learning_rate", row["learning_rate"])
-        if "eval_loss" in entry:
-            row["valid_loss"] = entry["eval_loss"]
+        for (
+            key,
+            value,
+        ) in entry.items():  # eval_loss, or with several validation files eval_all_loss and eval_<name>_loss
+            if key in ("eval_loss", "eval_all_loss"):
+                row["valid_loss"] = value
+            elif key.startswith("eval_") and key.endswith("_loss"):
+                row[f"valid_loss_{key[5:-5]}"] = value
     out = []
-    for epoch in sorted(rows):
-        row = rows[epoch]
+    for point in sorted(rows):
+        row = rows[point]
         losses = row.pop("losses")
         row["train_loss"] = sum(losses) / len(losses) if losses else None
-        row["seconds"] = seconds.get(epoch)
-        for name, value in (scores or {}).get(epoch, {}).items():
+        row["seconds"] = seconds.get(point)
+        for name, value in (scores or {}).get(point, {}).items():
             row[f"valid_{name}"] = value
         out.append(row)
     return out
@@ -110,44 +132,66 @@ class RunArtifacts(TrainerCallback):
         previous = self.output_dir / STATE
         resuming = getattr(cfg, "resume_from_checkpoint", None) is not None
         state = read_json(previous) if resuming and previous.is_file() else {}  # a fresh run starts its own books
+        # save points: epochs, or optimizer steps with --save_steps (mid-epoch checkpoints)
+        self.save_steps = int(getattr(cfg, "save_steps", 0) or 0)
         self.best = state.get("best_metric")
         self.best_epoch = state.get("best_epoch")
+        self.best_point = state.get("best_step") if self.save_steps else self.best_epoch
         self.seconds = {int(k): v for k, v in state.get("seconds", {}).items()}
         self.scores = {int(k): v for k, v in state.get("scores", {}).items()}
-        self.recorded_epoch = int(state.get("epoch") or 0)
+        self.recorded = int(state.get("global_step" if self.save_steps else "epoch") or 0)
 
     @property
     def metric(self) -> str:
         return f"valid_{self.scorer.metric}" if self.scorer is not None else "valid_loss"
 
+    def point(self, state) -> int:
+        """The save point ``state`` is at: its epoch, or its optimizer step with --save_steps."""
+        return state.global_step if self.save_steps else int(round(state.epoch or 0))
+
+    def at_save_point(self, state) -> bool:
+        if self.save_steps:
+            return state.global_step % self.save_steps == 0 or state.global_step == state.max_steps
+        return abs((state.epoch or 0) - round(state.epoch or 0)) < 1e-6
+
     def on_train_begin(self, args, state, control, **kwargs):
-        """A resumed checkpoint-N whose epoch was never booked (killed between the Trainer's checkpoint
+        """A resumed checkpoint-N whose save point was never booked (killed between the Trainer's checkpoint
         and this callback): score it and write best/, last/ and the log now, before training on."""
-        epoch = int(round(state.epoch or 0))
-        at_epoch_end = abs((state.epoch or 0) - epoch) < 1e-6
-        if at_epoch_end and epoch > self.recorded_epoch and state.global_step > 0:
-            logger.info("train: epoch %d was checkpointed but not booked before the run stopped; booking it", epoch)
+        point = self.point(state)
+        if self.at_save_point(state) and point > self.recorded and state.global_step > 0:
+            kind = "step" if self.save_steps else "epoch"
+            logger.info("train: %s %d was checkpointed but not booked before the run stopped; booking it", kind, point)
             self.on_save(args, state, control)
 
     def on_epoch_begin(self, args, state, control, **kwargs):
-        self.started = time.time()
+        self.started = self.started if self.save_steps and self.started is not None else time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """With --save_steps the last step is a save point too (the Trainer saves only at multiples)."""
+        if self.save_steps and state.global_step == state.max_steps and state.global_step % self.save_steps:
+            control.should_save = True
+            control.should_evaluate = args.eval_strategy != "no"
 
     def on_save(self, args, state, control, **kwargs):
-        epoch = int(round(state.epoch or 0))
+        point = self.point(state)
         if self.started is not None:
-            self.seconds[epoch] = round(time.time() - self.started, 2)
+            self.seconds[point] = round(time.time() - self.started, 2)
+            if self.save_steps:
+                self.started = time.time()
         if self.scorer is not None:
             model = self.trainer.model
             was_training = model.training
             model.eval()
-            self.scores[epoch] = self.scorer(model)
+            self.scores[point] = self.scorer(model)
             model.train(was_training)
-        rows = epoch_log(state.log_history, self.seconds, self.scores)
-        valid = next((r[self.metric] for r in rows if r["epoch"] == epoch), None)
+        rows = epoch_log(state.log_history, self.seconds, self.scores, self.save_steps, state.max_steps)
+        key = "step" if self.save_steps else "epoch"
+        valid = next((r[self.metric] for r in rows if r[key] == point), None)
         higher = self.scorer is not None and self.scorer.higher_is_better
         improved = valid is not None and (self.best is None or (valid > self.best if higher else valid < self.best))
         if improved:
-            self.best, self.best_epoch = valid, epoch
+            self.best, self.best_point = valid, point
+            self.best_epoch = round(state.epoch, 4) if self.save_steps else point
             self._save("best", state)
         self._save("last", state)
         if state.is_world_process_zero:
@@ -155,19 +199,24 @@ class RunArtifacts(TrainerCallback):
             plot_losses(rows, self.output_dir / "loss.png")
             write_json(self.output_dir / STATE, self._state(state))
         patience = self.cfg.early_stopping_patience
-        if patience and self.best_epoch is not None and epoch - self.best_epoch >= patience:
-            control.should_training_stop = True
+        if patience and self.best_point is not None:
+            since = (
+                [p for p in self.seconds if p > self.best_point] if self.save_steps else range(self.best_point, point)
+            )
+            if len(since) >= patience:
+                control.should_training_stop = True
 
     def _state(self, state) -> dict:
         import torch
         import transformers
 
         return {
-            "epoch": int(round(state.epoch or 0)),
+            "epoch": round(state.epoch or 0, 4) if self.save_steps else int(round(state.epoch or 0)),
             "global_step": state.global_step,
             "metric": self.metric,
             "best_metric": self.best,
             "best_epoch": self.best_epoch,
+            **({"best_step": self.best_point} if self.save_steps else {}),
             "best_dir": "best" if self.best_epoch is not None else None,
             "seconds": self.seconds,
             "scores": self.scores,

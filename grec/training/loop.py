@@ -56,7 +56,19 @@ EXTENDABLE = {"num_epochs"}  # resuming with more epochs trains a run further
 
 def check_run_folder(cfg) -> None:
     """Before any work: ``--resume_from_checkpoint PATH`` must be a whole checkpoint (``check_resume``),
-    and ``--output_dir`` may hold a run only if it was made with the same settings."""
+    and ``--output_dir`` may hold a run only if it was made with the same settings.
+
+    A PATH that does not exist at all starts a fresh run with a warning, as BIGRec's train.py does
+    (its published scripts pass the placeholder 'XXX'); ``cfg.resume_from_checkpoint`` becomes None.
+    """
+    resume = cfg.resume_from_checkpoint
+    if resume not in (None, "auto") and not Path(resume).exists():
+        logger.warning(
+            "train: --resume_from_checkpoint %s does not exist: training from scratch (BIGRec's rule; give auto to "
+            "resume from the newest whole checkpoint in --output_dir)",
+            resume,
+        )
+        cfg.resume_from_checkpoint = None
     check_resume(cfg.resume_from_checkpoint)
     _check_previous_run(cfg)
 
@@ -73,7 +85,8 @@ def _check_previous_run(cfg) -> None:
     before = read_json(state).get("arguments") or {}
     now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     ignored = RUN_ONLY | (EXTENDABLE if cfg.resume_from_checkpoint else set())
-    differ = [k for k in now if k not in ignored and k in before and before[k] != now[k]]
+    # a flag that became list-valued (--val_data_path) compares its old single value as a one-item list
+    differ = [k for k in now if k not in ignored and k in before and before[k] != now[k] and [before[k]] != now[k]]
     if not differ:
         return
     flag = differ[0]

@@ -126,7 +126,9 @@ def causal_trainer_class():
 
     class CausalTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            prefix = shared_prefix_length(inputs) if self.args.n_gpu <= 1 else 0  # not under nn.DataParallel
+            # not under nn.DataParallel, nor with activation checkpointing (it turns the key/value cache off)
+            plain = self.args.n_gpu <= 1 and not self.args.activation_checkpointing
+            prefix = shared_prefix_length(inputs) if plain else 0
             if not prefix:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             outputs = forward_with_shared_prefix(model, inputs, prefix)
