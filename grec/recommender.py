@@ -58,7 +58,8 @@ class Recommender:
         """Load a best/, last/ or exported folder that ``grec train`` wrote.
 
         Args:
-            path: the checkpoint folder (LoRA adapters are applied; a merged export loads as is).
+            path: the checkpoint folder (LoRA adapters are applied; a merged export loads as is), or a hub
+                repository that ``grec export --push_to_hub`` wrote (downloaded once into the hub cache).
             num_beams: beams of the constrained search (at least ``k`` are used).
             device: cpu, cuda, ...
             settings: ``style``, ``prompt``, ``max_history``: for a checkpoint without ``records.json``
@@ -67,6 +68,10 @@ class Recommender:
         from grec.lm.checkpoint import check_checkpoint, load_trained
 
         path = Path(path)
+        if not path.exists() and str(path).count("/") == 1 and not str(path).startswith((".", "/")):
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(str(path)))
         arguments = check_checkpoint(path)
         stored = read_json(path / RECORDS) if (path / RECORDS).is_file() else {}
         unknown = sorted(set(settings) - set(PROMPT_KEYS))

@@ -21,9 +21,9 @@ report=${report:-$work/figures.md}
 mkdir -p "$work" "$(dirname "$report")"
 
 if [[ -n ${GPU_CHECK_TINY:-} ]]; then
-  sample=32 epochs=1 save=2 kill_after=3 precision=() device_note="CPU plumbing run (no figures)"
+  sample=64 epochs=1 save=2 kill_after=2 precision=() device_note="CPU plumbing run (no figures)"
 else
-  sample=2048 epochs=1 save=8 kill_after=20 precision=(--bf16) device_note=$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')
+  sample=2048 epochs=1 save=8 kill_after=24 precision=(--bf16) device_note=$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')
 fi
 
 grec() { "$python" -m grec "$@"; }

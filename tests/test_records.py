@@ -145,3 +145,30 @@ def test_item_text_shaped_like_a_token_never_becomes_one(ml100k, ml100k_sid, smo
     catalog = {r["item_id"]: r["title"] for r in rows}
     trie_path = title_outputs(tokenizer, {target: catalog[target]})[0]  # the trie spells it as training does
     assert trie_path == tokenizer(record["output"], add_special_tokens=False)["input_ids"]
+
+
+def test_chat_records_read_in_the_models_chat_template(ml100k, smol_tokenizer_dir, t5_tokenizer_dir, tmp_path):
+    """--prompt chat: one user turn in SmolLM2's own template, ending where the answer starts; the training
+    data path and the inference path cut it to the same token ids; a tokenizer without a template reads alpaca."""
+    from transformers import AutoTokenizer
+
+    from grec.decoding.ranker import prompt_batch
+    from grec.train.data import tokenize_records
+
+    build_records(
+        RecordsConfig(data=str(ml100k), style="title", prompt="chat", out=str(tmp_path / "chat"), max_history=30)
+    )
+    record = json.loads((tmp_path / "chat" / "test.json").read_text())[0]
+    smol = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    text = prompt(record, smol)
+    assert record["prompt"] == "chat" and text.startswith("<|im_start|>system\n")
+    assert f"<|im_start|>user\n{record['instruction']}\n\n{record['input']}<|im_end|>\n" in text
+    assert text.endswith("<|im_start|>assistant\n")
+    assert prompt(record, AutoTokenizer.from_pretrained(t5_tokenizer_dir)) == prompt(
+        {k: v for k, v in record.items() if k != "prompt"}
+    )  # no chat template: the alpaca prompt
+    (train_ids,), _ = tokenize_records([record], smol, False, cutoff_len=96)
+    response = len(smol(record["output"], add_special_tokens=False)["input_ids"]) + 1
+    ids, _ = prompt_batch([record], smol, 96, False, "cpu", response)
+    assert len(train_ids["input_ids"]) == 96  # a history longer than the limit: cut the same way on both paths
+    assert ids[0].tolist() == train_ids["input_ids"][:-response] and len(ids[0]) == 96 - response

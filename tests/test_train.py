@@ -253,12 +253,34 @@ def test_a_run_with_other_settings_is_not_written_over_or_resumed(tiny_llama_dir
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-4"]  # the old run's files are gone
 
 
-def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path):
+def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path, monkeypatch):
+    import huggingface_hub
+
     out = tmp_path / "lora"
-    train(config(tiny_llama_dir, records, out, finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"]))
+    lora = dict(finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"], base_model_id="org/tiny")
+    train(config(tiny_llama_dir, records, out, **lora))
     assert (out / "best" / "adapter_model.safetensors").is_file() and (out / "best" / "sid_map.json").is_file()
     peft_model, tokenizer, _ = load_trained(out / "best")
-    merged_dir = export(ExportConfig(checkpoint=str(out / "best"), out=str(tmp_path / "merged")))
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"lcrec.jsonl": {"records": 3, "HR@10": 0.5, "NDCG@10": 0.25, "MRR@10": 0.2}}))
+    uploads = []  # everything up to the upload runs; the upload itself is one huggingface_hub call
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo, **kw: uploads.append(("repo", repo)))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "upload_folder",
+        lambda self, **kw: uploads.append(("upload", kw["repo_id"], sorted(os.listdir(kw["folder_path"]))))
+        or type("Commit", (), {"commit_url": "https://hub/commit"})(),
+    )
+    merged_dir = export(
+        ExportConfig(
+            checkpoint=str(out / "best"), out=str(tmp_path / "merged"), metrics=str(metrics), push_to_hub="me/tiny-rec"
+        )
+    )
+    card = (merged_dir / "README.md").read_text()
+    assert 'base_model: "org/tiny"' in card and "LoRA r=8 alpha=16 on q_proj, v_proj, merged" in card
+    assert "| lcrec.jsonl | 0.5000 | 0.2500 | 0.2000 |" in card and "sha256" in card
+    assert uploads[0] == ("repo", "me/tiny-rec") and uploads[1][:2] == ("upload", "me/tiny-rec")
+    assert {"README.md", "sid_map.json", "records.json", "model.safetensors"} <= set(uploads[1][2])
     merged = LlamaForCausalLM.from_pretrained(merged_dir)
     ids = torch.tensor([tokenizer("The user has interacted with: <a_1><b_2><c_3><d_0>")["input_ids"]])
     with torch.no_grad():

@@ -34,8 +34,9 @@ def fit_prompt(prompt_ids: list[int], bos: list[int], cutoff_len: int, response_
 
 
 def prompt_token_ids(records: list[dict], tokenizer) -> list[list[int]]:
-    """Each record's prompt text (:func:`grec.base.templates.prompt`) as token ids, no special tokens added."""
-    return tokenizer([prompt(r) for r in records], add_special_tokens=False)["input_ids"]
+    """Each record's prompt text (:func:`grec.base.templates.prompt`, chat records in ``tokenizer``'s chat
+    template) as token ids, no special tokens added."""
+    return tokenizer([prompt(r, tokenizer) for r in records], add_special_tokens=False)["input_ids"]
 
 
 __all__ = ["KEEP_HEAD", "bos_prefix", "fit_prompt", "prompt_token_ids"]

@@ -41,7 +41,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-PROMPTS = ("alpaca", "plain")
+PROMPTS = ("alpaca", "plain", "chat")
 
 
 def fill(name: str, **values: str) -> dict[str, str]:
@@ -72,18 +72,28 @@ def history_record(
     parts = fill(f"seqrec-{style}", history=text, target="" if target is None else render(target))
     if plain:
         parts["input"] = text
-    marks = {"prompt": "plain"} if plain else {}
+    marks = {"prompt": prompt_style} if prompt_style in ("plain", "chat") else {}
     return {**parts, **marks, "user_id": user_id, "target": target, "history": history}
 
 
-def prompt(record: dict) -> str:
+def prompt(record: dict, tokenizer=None) -> str:
     """The model's input text for a record: alpaca header, instruction, input, then the response mark.
 
     Records written with ``--prompt plain`` (``"prompt": "plain"``) are their input alone: the
-    history's SID tokens back to back, as TIGER's encoder reads them.
+    history's SID tokens back to back, as TIGER's encoder reads them. Records written with
+    ``--prompt chat`` are one user turn (instruction, then input) in ``tokenizer``'s chat template,
+    ending where the assistant's answer starts; a tokenizer without a chat template reads them as
+    alpaca prompts.
     """
     if record.get("prompt") == "plain":
         return record["input"]
+    if record.get("prompt") == "chat" and getattr(tokenizer, "chat_template", None):
+        turn = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": turn}], tokenize=False, add_generation_prompt=True
+        )
+        bos = tokenizer.bos_token if getattr(tokenizer, "add_bos_token", False) else None
+        return text[len(bos) :] if bos and text.startswith(bos) else text  # bos_prefix adds that one to every prompt
     text = f"{ALPACA_HEADER}### Instruction:\n{record['instruction']}\n\n"
     if record.get("input"):
         text += f"### Input:\n{record['input']}\n\n"

@@ -27,7 +27,7 @@ class RecordsConfig:
         style: sid: history and target as semantic IDs (LC-Rec, TIGER); title: as quoted titles (BIGRec).
         sid: a folder written by grec index (needed for --style sid and the item2index / index2item tasks).
         tasks: seqrec (next item, one record per training interaction), sequence (each user's whole training sequence cut into windows of max_history + 1 items, one record per window: a causal model learns every next item of a window in one pass, as SASRec does; needs --prompt plain), item2index (title -> SID), index2item (SID -> title); sequence and the auxiliary tasks go to train.json only (valid and test hold seqrec records).
-        prompt: alpaca (instruction, input and response mark; for LLMs) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
+        prompt: alpaca (instruction, input and response mark; for LLMs), chat (instruction and input as one user turn in the model's chat template, applied when the model's tokenizer reads the record; for instruction-tuned LLMs; alpaca where a tokenizer has no template) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
         max_history: most recent history items kept in each prompt.
         sample: keep a seeded random subset of this many training records (auxiliary-task records included); -1 keeps all.
         seed: random seed for sample.

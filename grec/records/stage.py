@@ -83,7 +83,7 @@ def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str)
     """An item2index / index2item record: an item's title and its semantic ID, one asking for the other."""
     return {
         **fill(task, title=item_text(title), sid=sid),
-        **({"prompt": "plain"} if cfg.prompt == "plain" else {}),
+        **({"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}),
         "user_id": None,
         "target": item,
         "history": [],

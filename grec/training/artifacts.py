@@ -222,6 +222,11 @@ class RunArtifacts(TrainerCallback):
             "scores": self.scores,
             "seed": self.cfg.seed,
             "arguments": dataclasses.asdict(self.cfg),
+            **(
+                {"peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
+                if torch.cuda.is_available()
+                else {}
+            ),
             "versions": {"grec": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
         }
 
