@@ -268,3 +268,38 @@ def test_a_codebook_larger_than_the_catalog_warns_and_still_indexes(tmp_path, ca
     )
     assert report["items"] == 40 and report["collisions_after"]["collision_rate"] == 0.0
     assert "--codebook_size 64 is more than the 40 items" in caplog.text and "a codebook near 6" in caplog.text
+
+
+def test_sid_maps_round_trip_through_lcrec_and_minionerec_files(ml100k, ml100k_sid, tmp_path):
+    import shutil
+
+    shutil.copytree(ml100k_sid, tmp_path / "sid")
+    original = SidMap.load(ml100k_sid)
+    for layout in ("lcrec", "minionerec"):
+        build_index(
+            IndexConfig(data=str(ml100k), out=str(tmp_path / "sid"), export_format=layout)
+        )  # built: export only
+        exported = tmp_path / "sid" / layout / "ml-100k.index.json"
+        index = json.loads(exported.read_text())
+        assert index["0"] == original.tokens_of(original.item_ids[0]) and len(index) == 1682
+        report = build_index(IndexConfig(data=str(ml100k), out=str(tmp_path / layout), import_file=str(exported)))
+        back = SidMap.load(tmp_path / layout)
+        assert back.item_ids == original.item_ids and (back.codes == original.codes).all()
+        assert report["collisions_before"]["collision_rate"] == 0.0 and report["sid_length"] == 4
+    info = (tmp_path / "sid" / "minionerec" / "ml-100k.info.txt").read_text().splitlines()
+    assert info[0] == f"{original.sid_string(original.item_ids[0])}\tToy Story (1995)\t0"
+    # MiniOneRec's own maps may give two items one ID: a last code tells them apart
+    index["1"] = index["0"]
+    (tmp_path / "clash.index.json").write_text(json.dumps(index))
+    shutil.copy(tmp_path / "sid" / "lcrec" / "ml-100k.item.json", tmp_path / "clash.item.json")
+    report = build_index(
+        IndexConfig(data=str(ml100k), out=str(tmp_path / "clash"), import_file=str(tmp_path / "clash.index.json"))
+    )
+    assert report["collisions_before"]["items_in_collisions"] == 2 and report["sid_length"] == 5
+    assert len(SidMap.load(tmp_path / "clash")) == 1682
+    index["0"] = ["<a_1>", "<c_2>"]
+    (tmp_path / "bad.index.json").write_text(json.dumps(index))
+    with pytest.raises(GrecError, match="token '<c_2>' is not <b_N>, level 2"):
+        build_index(
+            IndexConfig(data=str(ml100k), out=str(tmp_path / "bad"), import_file=str(tmp_path / "bad.index.json"))
+        )

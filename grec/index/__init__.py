@@ -2,13 +2,21 @@
 
 from grec.base.config import callable_stage
 from grec.index.config import IndexConfig
+from grec.index.interop import export_index, import_index
 from grec.index.stage import new_index
 from grec.index.update import update_index
 
 
 def build_index(cfg: IndexConfig) -> dict:
-    """Run ``grec index`` (or ``grec index --update``); return the report written to ``report.json``."""
-    return update_index(cfg) if cfg.update else new_index(cfg)
+    """Run ``grec index`` (or ``--update``, or ``--import_file``; then ``--export_format``); return the report
+    written to ``report.json``."""
+    if cfg.import_file:
+        report = import_index(cfg)
+    else:
+        report = update_index(cfg) if cfg.update else new_index(cfg)
+    if cfg.export_format:
+        export_index(cfg)
+    return report
 
 
 callable_stage(__name__, IndexConfig, build_index)  # grec.index(...) runs the stage (grec.base.config)

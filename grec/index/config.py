@@ -44,6 +44,8 @@ class IndexConfig:
         rqvae_beta: rqvae: commitment loss weight.
         seed: random seed (k-means, RQ-VAE, random IDs).
         update: give codes to items new in items.jsonl with the quantiser already in --out; existing items keep their codes.
+        import_file: an LC-Rec / MiniOneRec NAME.index.json to take the semantic IDs from instead of computing them (items matched by id, or by title through the NAME.item.json beside it; items sharing an ID get a last code apart).
+        export_format: also write the SID map in lcrec or minionerec layout (NAME.index.json, NAME.item.json; minionerec adds NAME.info.txt) to <out>/<format>/.
         device: torch device for the encoder and the RQ-VAE (cpu, cuda).
         cache_embeddings: reuse the encoder's output for the same item texts, encoder and settings from grec's cache ($GREC_CACHE/embeddings, default ~/.cache/grec): re-indexing with other quantizer settings skips the encoder.
         overwrite: replace an output folder built with different settings.
@@ -73,6 +75,8 @@ class IndexConfig:
     rqvae_beta: float = 0.25
     seed: int = 42
     update: bool = False
+    import_file: str | None = None
+    export_format: str | None = None
     device: str = "cpu"
     cache_embeddings: bool = True
     overwrite: bool = False
@@ -115,5 +119,11 @@ class IndexConfig:
         items = Path(self.data) / "items.jsonl"
         if not items.is_file():
             raise GrecError(f"{items}: file not found; run `grec prepare --out {self.data}` first or fix --data")
+        if self.import_file is not None and not Path(self.import_file).is_file():
+            raise GrecError(f"{self.import_file}: file not found (given as --import_file)")
+        if self.import_file is not None and self.update:
+            raise GrecError("--import_file and --update: choose one")
+        if self.export_format not in (None, "lcrec", "minionerec"):
+            raise GrecError(f"--export_format: expected lcrec or minionerec, got {self.export_format!r}")
         if self.embeddings is not None and not Path(self.embeddings).is_file():
             raise GrecError(f"{self.embeddings}: file not found (given as --embeddings)")

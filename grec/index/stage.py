@@ -33,7 +33,7 @@ OUTPUTS = (
     "settings.json",
 )
 MARKER = "settings.json"
-UNRECORDED = ("out", "overwrite", "update", "device", "plugin", "cache_embeddings")
+UNRECORDED = ("out", "overwrite", "update", "device", "plugin", "cache_embeddings", "import_file", "export_format")
 
 
 def read_items(data: str | Path) -> tuple[list[str], list[str]]:
