@@ -144,6 +144,23 @@ def test_ground_by_hand():
     assert ground(generated, items, ci=np.array([255.0, 0.0, 0.0]), gamma=0.5).tolist() == [[0, 2, 1]]
 
 
+def test_nearest_items_on_faiss_match_the_dense_distances():
+    """Flat (exact) faiss gives the dense ranking; the inverted-file index past exact_up_to keeps recall@10 high."""
+    from grec.decoding.neighbours import NearestItems
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 32))  # item embeddings come in topics, as text embeddings do
+    items = (centres[rng.integers(0, 50, 5000)] + 0.5 * rng.normal(size=(5000, 32))).astype(np.float32)
+    queries = items[:200] + 0.2 * rng.normal(size=(200, 32)).astype(np.float32)
+    dense = np.sqrt(((queries[:, None, :] - items[None, :, :]) ** 2).sum(-1)).argsort(1, kind="stable")[:, :10]
+    exact = NearestItems(items)
+    assert exact.exact and (exact.search(queries, 10)[1] == dense).mean() > 0.999  # float ties aside
+    approximate = NearestItems(items, exact_up_to=1000, nprobe=16)
+    rows = approximate.search(queries, 10)[1]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), dense.tolist())])
+    assert not approximate.exact and recall >= 0.99
+
+
 def test_title_mode_takes_the_checkpoints_catalog_or_needs_items(title_run, ml100k, tmp_path):
     import shutil
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from grec.decoding.caches import encode_prompts
+from grec.decoding.neighbours import NearestItems
 from grec.decoding.ranker import excluded_items, prompt_batch
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie, longest_output, title_outputs
 
@@ -94,9 +95,21 @@ def constrained_items(trie: TitleTrie, sequences: list[list[int]]) -> list[str]:
 
 
 def ground(
-    generated: np.ndarray, item_vectors: np.ndarray, ci: np.ndarray | None = None, gamma: float = 0.0, top: int = 20
+    generated: np.ndarray,
+    item_vectors: np.ndarray,
+    ci: np.ndarray | None = None,
+    gamma: float = 0.0,
+    top: int = 20,
+    nearest: NearestItems | None = None,
 ) -> np.ndarray:
-    """Rows of the ``top`` items nearest each generated embedding (L2), scaled by ``(1 + ci)^-gamma``."""
+    """Rows of the ``top`` items nearest each generated embedding (L2), scaled by ``(1 + ci)^-gamma``.
+
+    Without the fusion the ``nearest`` faiss index (built here if not given) answers; the fusion
+    re-weights every distance, so it is computed against the whole catalog.
+    """
+    if ci is None or not gamma:
+        nearest = nearest or NearestItems(item_vectors)
+        return nearest.search(generated, top)[1]
     dist = np.sqrt(
         np.maximum(
             (generated**2).sum(1, keepdims=True) - 2 * generated @ item_vectors.T + (item_vectors**2).sum(1)[None, :], 0
@@ -143,11 +156,12 @@ class TitleRanker:
         self.trie = TitleTrie(tokenizer, titles) if constrained else None
         # prompts are cut as in training, reserving room for the longest catalog title the model was taught
         self.response_length = self.trie.longest if constrained else longest_output(title_outputs(tokenizer, titles))
-        self.item_vectors = None
+        self.item_vectors, self.nearest = None, None
         if not constrained:
             from grec.lm.encoder import embed_texts
 
             self.item_vectors = embed_texts(list(titles.values()), encoder)
+            self.nearest = NearestItems(self.item_vectors)
 
     def generated_embeddings(self, records: list[dict]) -> np.ndarray:
         """Embeddings of the best freely generated title per record (quotes stripped).
@@ -183,7 +197,7 @@ class TitleRanker:
         results = {}
         for gamma in grid:
             metrics = RankingMetrics((10,))
-            for record, row in zip(records, ground(vectors, self.item_vectors, self.ci, gamma, top=10)):
+            for record, row in zip(records, ground(vectors, self.item_vectors, self.ci, gamma, 10, self.nearest)):
                 metrics.add([self.item_ids[r] for r in row], str(record["target"]))
             results[gamma] = metrics.result()["NDCG@10"]
         self.gamma = max(grid, key=lambda g: (results[g], -g))
@@ -211,9 +225,10 @@ class TitleRanker:
             )
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:
-            rows = ground(
-                self.generated_embeddings(records), self.item_vectors, self.ci, self.gamma, top=len(self.item_ids)
-            )
+            # enough nearest items that ``returned`` remain once the skipped ones are dropped
+            top = self.returned + max((len(items) for items in skipped or []), default=0)
+            vectors = self.generated_embeddings(records)
+            rows = ground(vectors, self.item_vectors, self.ci, self.gamma, top=top, nearest=self.nearest)
             ranked = [[self.item_ids[r] for r in row] for row in rows]
         out = []
         for k, items in enumerate(ranked):
