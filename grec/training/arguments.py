@@ -47,6 +47,8 @@ def training_arguments(
         }
     else:
         schedule = {"save_strategy": "epoch", "eval_strategy": "epoch" if validate else "no"}
+    if cpu and extra.get("deepspeed"):
+        gloo_allreduce_for_cpu_deepspeed()
     checkpointing = getattr(cfg, "gradient_checkpointing", False)
     passthrough = dict(getattr(cfg, "trainer_args", None) or {})
     return TrainingArguments(
@@ -75,6 +77,23 @@ def training_arguments(
         ddp_backend="gloo" if world > 1 and cpu else None,
         **{"save_total_limit": getattr(cfg, "save_total_limit", None), **extra, **passthrough},
     )
+
+
+def gloo_allreduce_for_cpu_deepspeed() -> None:
+    """DeepSpeed on CPU processes (tests, CI, small runs) reduces gradients with gloo, as plain data-parallel
+    does, instead of its shared-memory kernel, which is compiled from C++ at the first launch on each
+    machine (48 s of a 67 s two-process launch on a 2-core CPU) and pays off only for large models.
+    DeepSpeed takes the same gloo path where the kernel cannot be built. ``GREC_DS_SHM=1`` keeps it."""
+    import os
+
+    if os.environ.get("GREC_DS_SHM") == "1":
+        return
+    try:
+        import deepspeed.ops
+
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # what deepspeed.comm's build_shm_op reads
+    except (ImportError, AttributeError, TypeError):
+        pass  # another DeepSpeed layout: it decides for itself
 
 
 OWNED = {  # TrainingArguments fields grec sets from its own flags: trainer_args may not set them
