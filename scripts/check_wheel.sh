@@ -23,7 +23,9 @@ isolation=(--no-build-isolation)
 mkdir -p "$work/src" && cp -r "$root/pyproject.toml" "$root/README.md" "$root/grec" "$work/src/"
 "$python" -m pip wheel -q --no-deps "${isolation[@]}" -w "$work/dist" "$work/src"
 wheel=$(ls "$work"/dist/grec_llm-*.whl)
-unzip -l "$wheel" | grep -q "grec/configs/recipes/sidlm.yaml" || { echo "check_wheel: $wheel holds no recipes" >&2; exit 1; }
+# (no `unzip -l | grep -q` under pipefail: grep stops reading at the match and unzip's SIGPIPE fails the pipe)
+"$python" -c 'import sys, zipfile; sys.exit("grec/configs/recipes/sidlm.yaml" not in zipfile.ZipFile(sys.argv[1]).namelist())' "$wheel" ||
+  { echo "check_wheel: $wheel holds no recipes" >&2; exit 1; }
 
 echo "check_wheel: installing $(basename "$wheel") into a fresh venv"
 "$python" -m venv "$work/venv"
