@@ -1,9 +1,13 @@
 """Atomic writes, staged folders, k-core and leave-one-out against brute force."""
 
+import json
+
 import numpy as np
 import pytest
 
+from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, write_json
+from grec.base.sid import SidMap
 from grec.prepare.sequences import Sequences, kcore, leave_one_out
 
 
@@ -103,3 +107,16 @@ def test_progress_in_a_log_file_is_a_few_plain_lines(capsys):
     counter.close()
     (line,) = capsys.readouterr().err.splitlines()  # reaching the total prints nothing until close
     assert line.startswith("infer: rank items: 3/3 user (100%), ") and line.endswith("s, users_per_s=4.2")
+
+
+def test_sid_map_file_round_trips_ids_that_need_escaping(tmp_path):
+    ids = ['say "hi"', "back\\slash", "Crème brûlée", "tab\there", "12"]
+    sid_map = SidMap(ids, np.array([[0, 3], [1, 0], [0, 1], [2, 2], [11, 0]]))
+    path = sid_map.save(tmp_path)
+    assert json.loads(path.read_text()) == sid_map.to_json()
+    assert len(path.read_text().splitlines()) == len(ids) + 2  # one item per line
+    again = SidMap.load(tmp_path)
+    assert again.item_ids == ids and np.array_equal(again.codes, sid_map.codes)
+    assert again.item_of((11, 0)) == "12" and again.item_of((5, 5)) is None
+    with pytest.raises(GrecError, match="share the same codes"):
+        SidMap(["a", "b"], np.array([[1, 2], [1, 2]]))

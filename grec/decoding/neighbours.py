@@ -4,7 +4,8 @@ Grounding (BIGRec's free title generation) embeds each generated title and ranks
 distance. ``NearestItems`` answers "the k nearest items" without the dense query x catalog matrix:
 a flat (exact) faiss index for catalogs up to ``exact_up_to`` items, an inverted-file index
 (``IndexIVFFlat``, ``sqrt(n)`` lists trained on 40 items each, ``nprobe`` of them searched) past it. Its recall@10 against
-the exact search is measured in ``bench/ground.py`` (docs/benchmarks.md).
+the exact search is measured in ``bench/ground.py`` (docs/benchmarks.md). With faiss-gpu and a GPU
+the index is moved there.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from grec.quantizers.kmeans import faiss_gpus
 
 EXACT_UP_TO = 200_000  # items: above this the inverted-file index answers
 NPROBE = 32
@@ -35,6 +38,8 @@ class NearestItems:
             self.index.cp.seed, self.index.cp.niter = seed, 10
             self.index.train(x[np.sort(sample)])
             self.index.nprobe = nprobe
+        if faiss_gpus():  # faiss-gpu installed and a GPU visible: the same index, searched there
+            self.index = faiss.index_cpu_to_all_gpus(self.index)
         self.index.add(x)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,19 +15,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from grec.base.sid.sidmap import row_groups
+
 logger = logging.getLogger("grec")
-
-
-def group_ids(codes: np.ndarray) -> np.ndarray:
-    """An integer per row, equal for rows with equal codes (vectorised)."""
-    if codes.shape[1] == 0:
-        return np.zeros(len(codes), dtype=np.int64)
-    return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
 
 
 def collision_stats(codes: np.ndarray) -> dict:
     """Collision rate (1 - unique IDs / items), items in collisions, and most items on one ID."""
-    group = group_ids(codes)
+    group = row_groups(codes)
     sizes = np.bincount(group)
     return {
         "collision_rate": float(1 - len(sizes) / len(codes)),
@@ -42,7 +37,7 @@ def dedup_level(codes: np.ndarray, known_extra: np.ndarray | None = None) -> np.
     ``known_extra`` (incremental update) holds the extra code of existing items and -1 for new
     ones; existing codes stay, new items take the smallest numbers not yet used in their group.
     """
-    group = group_ids(codes)
+    group = row_groups(codes)
     if known_extra is None:
         order = np.lexsort((np.arange(len(codes)), group))
         sorted_group = group[order]
@@ -105,7 +100,7 @@ def dedup_sinkhorn(
     """
     codes = codes.copy()
     fixed = np.zeros(len(codes), dtype=bool) if fixed is None else fixed
-    full, prefix = group_ids(codes), group_ids(codes[:, :-1])
+    full, prefix = row_groups(codes), row_groups(codes[:, :-1])
     crowded = np.flatnonzero(np.bincount(full) > 1)
     widened: list[int] = []
     by_prefix = np.argsort(prefix, kind="stable")  # rows of one prefix are one slice, in row order

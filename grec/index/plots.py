@@ -11,15 +11,17 @@ from grec.base.io import atomic_open
 
 def plot_index(codes: np.ndarray, report: dict, path: str | Path) -> None:
     """Three panels: codes used per level, how many items each code holds per level, and the items
-    that share a semantic ID before and after collisions are resolved."""
-    import matplotlib
+    that share a semantic ID before and after collisions are resolved.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare ``Figure`` with a fixed layout: no pyplot import, no tight-layout pass (together
+    more than a second, a tenth of indexing 100k items).
+    """
+    from matplotlib.figure import Figure
 
     levels = report["per_level"]
     names = [row["level"] for row in levels]
-    fig, (usage, spread, collide) = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    usage, spread, collide = fig.subplots(1, 3)
     used = [row["utilisation"] for row in levels]
     usage.bar(names, used, color="#4c72b0")
     for k, row in enumerate(levels):
@@ -40,7 +42,6 @@ def plot_index(codes: np.ndarray, report: dict, path: str | Path) -> None:
         ylim=(0, max(shared) * 1.15 + 1), ylabel="items sharing a semantic ID", title="collisions before / after"
     )
     fig.suptitle(f"{report['method']}: {report['items']:,} items, SIDs of {report['sid_length']} codes")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.82, wspace=0.3)
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)

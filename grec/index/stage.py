@@ -83,7 +83,8 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
         x = embed_texts(
             chosen, cfg.encoder, cfg.pooling, cfg.batch_size, cfg.max_length, cfg.device, cfg.cache_embeddings
         )
-    bad = ~np.isfinite(x).all(1)
+    bad = ~np.isfinite(x.sum(1))  # NaN and inf survive a row sum; a finite row that overflows is checked below
+    bad[bad] = ~np.isfinite(x[bad]).all(1)
     if bad.any():
         source = cfg.embeddings or "the encoder output"
         raise GrecError(f"{source}: row {int(np.flatnonzero(bad)[0])} holds NaN or inf ({int(bad.sum())} rows in all)")

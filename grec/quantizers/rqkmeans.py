@@ -6,7 +6,7 @@ import numpy as np
 
 from grec.base.progress import progress
 from grec.base.registry import QUANTIZERS
-from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, nearest, sq_distances
+from grec.quantizers.kmeans import CHUNK, balanced_assign, kmeans, mean_sq_norm, nearest, sq_distances
 
 
 @QUANTIZERS.register("rqkmeans")
@@ -36,8 +36,8 @@ class RQKMeans:
 
     def quality(self, x: np.ndarray, residual: np.ndarray) -> dict[str, float]:
         """Reconstruction error of the fitted codes, absolute and relative to the vectors' mean squared norm."""
-        mse = float((residual**2).sum(1).mean())
-        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / float((x**2).sum(1).mean())}
+        mse = mean_sq_norm(residual)
+        return {"reconstruction_mse": mse, "relative_reconstruction_error": mse / mean_sq_norm(x)}
 
     def fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fit every level; return (codes ``n x levels``, final residuals)."""

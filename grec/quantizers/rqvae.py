@@ -13,7 +13,7 @@ from torch import nn
 
 from grec.base.progress import progress
 from grec.base.registry import QUANTIZERS
-from grec.quantizers.kmeans import kmeans, sq_distances
+from grec.quantizers.kmeans import kmeans, mean_sq_norm, nearest, sq_distances
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -114,7 +114,7 @@ class RQVAE:
         mse = self.reconstruction_mse(x)
         return {
             "reconstruction_mse": mse,
-            "relative_reconstruction_error": mse / float((x**2).sum(1).mean()),
+            "relative_reconstruction_error": mse / mean_sq_norm(x),
             "rqvae_final_loss": self.history[-1],
         }
 
@@ -128,7 +128,7 @@ class RQVAE:
         for level in range(self.levels):
             centroids = kmeans(residual, self.codebook_size, self.seed + level, iters=10)
             self.model.codebooks.data[level] = torch.from_numpy(centroids).to(self.device)
-            residual = residual - centroids[sq_distances(residual, centroids).argmin(1)]
+            residual = residual - centroids[nearest(residual, centroids)[0]]
 
     def fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Train on the rows of ``x``; return (codes, final latent residuals)."""
