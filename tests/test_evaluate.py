@@ -112,3 +112,71 @@ def test_a_recipe_whose_evaluate_lacks_k_20_prints_its_table(tmp_path, grec_cli)
     code, stdout, err = grec_cli("run", "--recipe", recipe, "--out", tmp_path)
     assert code == 0, err
     assert "| run.jsonl | 1 | 0.0000 | 1.0000 |" in stdout and "@20" not in stdout
+
+
+def write_run(path: Path, ranks: list[int], catalog: int = 100) -> None:
+    """A result file whose record u's target ("t<u>") sits at 0-based ``ranks[u]`` (-1: not in the list)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        for user, rank in enumerate(ranks):
+            predict = [f"x{k}" for k in range(20)]
+            if rank >= 0:
+                predict[rank] = f"t{user}"
+            handle.write(json.dumps({"user_id": str(user), "target": f"t{user}", "predict": predict}) + "\n")
+
+
+def test_paired_test_finds_a_known_shift_and_nothing_between_identical_runs(tmp_path, grec_cli):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = [int(r) if r < 20 else -1 for r in rng.integers(0, 40, size=600)]
+    better = list(base)
+    for user in rng.choice(600, size=60, replace=False):  # 60 records move their target to the top
+        better[user] = 0
+    write_run(tmp_path / "popularity.jsonl", base)
+    write_run(tmp_path / "model.jsonl", better)
+    write_run(tmp_path / "copy.jsonl", base)
+    code, stdout, err = grec_cli("evaluate", "--input_dir", tmp_path, "--baseline", "popul", "--topk", "[10]")
+    assert code == 0, err
+    table = json.loads((tmp_path / "metrics.json").read_text())
+    moved = table["model.jsonl"]["paired"]["NDCG@10"]
+    truth = table["model.jsonl"]["NDCG@10"] - table["popularity.jsonl"]["NDCG@10"]
+    assert moved["records"] == 600 and moved["significant"] and moved["p"] < 1e-6
+    assert math.isclose(moved["difference"], truth) and moved["ci"][0] < truth < moved["ci"][1] and moved["ci"][0] > 0
+    same = table["copy.jsonl"]["paired"]["NDCG@10"]
+    assert same["difference"] == 0 and same["p"] == 1.0 and not same["significant"]
+    paired_table = stdout.split("paired differences from popularity.jsonl (ttest, * p < 0.05)")[1]
+    assert (
+        "| model.jsonl | 600 | +0.0783* (p 2.8e-12) |" in paired_table
+        and "| copy.jsonl | 600 | +0.0000 (p 1) |" in paired_table
+    )
+    per_record = json.loads((tmp_path / "per_record.json").read_text())
+    assert per_record["model.jsonl"]["rank"][:5] == better[:5] and per_record["model.jsonl"]["key"][0] == "0\tt0"
+    # the bootstrap agrees; a shift on 3 records of 600 is not significant
+    evaluate(EvaluateConfig(input_dir=str(tmp_path), baseline="popularity.jsonl", bootstrap=True, plot=False))
+    boot = json.loads((tmp_path / "metrics.json").read_text())["model.jsonl"]["paired"]["NDCG@10"]
+    assert boot["significant"] and boot["ci"][0] < truth < boot["ci"][1]
+    small = list(base)
+    for user in [k for k, r in enumerate(base) if r < 0][:3]:
+        small[user] = 5
+    write_run(tmp_path / "model.jsonl", small)
+    evaluate(EvaluateConfig(input_dir=str(tmp_path), baseline="popularity", plot=False))
+    assert not json.loads((tmp_path / "metrics.json").read_text())["model.jsonl"]["paired"]["NDCG@10"]["significant"]
+
+
+def test_sweeps_test_seed_means_against_the_baseline(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base = [int(r) if r < 20 else -1 for r in rng.integers(0, 40, size=400)]
+    write_run(tmp_path / "popularity" / "results.jsonl", base)
+    for seed in range(3):
+        shifted = [0 if (u + seed) % 5 == 0 else r for u, r in enumerate(base)]  # a fifth of the users helped
+        write_run(tmp_path / f"model-seed{seed}" / "results.jsonl", shifted)
+    evaluate(EvaluateConfig(input_dir=str(tmp_path), seeds=True, baseline="popularity", topk=[10], plot=False))
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    paired = sweep["model-seed*/results.jsonl"]["paired"]
+    assert paired["baseline"] == "popularity/results.jsonl" and paired["NDCG@10"]["significant"]
+    assert "*" in (tmp_path / "sweep.md").read_text()
+    with pytest.raises(GrecError, match="--baseline 'results': matches several"):
+        evaluate(EvaluateConfig(input_dir=str(tmp_path), baseline="results", plot=False))

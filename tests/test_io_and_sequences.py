@@ -8,7 +8,8 @@ import pytest
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, write_json
 from grec.base.sid import SidMap
-from grec.prepare.sequences import Sequences, kcore, leave_one_out
+from grec.prepare.sequences import Sequences, kcore
+from grec.prepare.splits import leave_one_out
 
 
 def test_atomic_open_keeps_old_file_on_failure(tmp_path):
@@ -63,11 +64,12 @@ def test_kcore_matches_brute_force(seed):
 
 def test_leave_one_out_windows():
     seqs = Sequences(users=["u"], sequences=[list("abcdef")], times=[[0] * 6], removed=None, kcore_rounds=0)
-    train, valid, test = (list(x) for x in leave_one_out(seqs, max_history=2))
-    assert test == [{"user_id": "u", "history": ["d", "e"], "target": "f"}]
-    assert valid == [{"user_id": "u", "history": ["c", "d"], "target": "e"}]
+    split = leave_one_out(seqs)
+    train, valid, test = (list(split.records(name, max_history=2)) for name in ("train", "valid", "test"))
+    assert test == [{"user_id": "u", "history": ["d", "e"], "target": "f", "split": split.tag("test")}]
+    assert valid == [{"user_id": "u", "history": ["c", "d"], "target": "e", "split": split.tag("valid")}]
     assert [(r["history"], r["target"]) for r in train] == [(["a"], "b"), (["a", "b"], "c"), (["b", "c"], "d")]
-    train, _, _ = leave_one_out(seqs, max_history=50, train_windows="last")
+    train = leave_one_out(seqs, train_windows="last").records("train", max_history=50)
     assert list(train) == [{"user_id": "u", "history": ["a", "b", "c"], "target": "d"}]
 
 

@@ -51,12 +51,12 @@ def test_missing_grouplens_file(grec_cli, tmp_path):
 
 
 def test_unknown_dataset(grec_cli, tmp_path):
-    check_error(grec_cli, tmp_path, ["--dataset", "ml-20m"], "unknown dataset 'ml-20m'", "ml-100k, amazon, csv")
+    check_error(grec_cli, tmp_path, ["--dataset", "ml-2m"], "unknown data set 'ml-2m'", "ml-100k, ml-1m, ml-10m")
 
 
 def test_flag_for_another_dataset(grec_cli, tmp_path, files):
     reviews = files("r.json", "")
-    check_error(grec_cli, tmp_path, ["--reviews", reviews], "--reviews: only used with --dataset amazon")
+    check_error(grec_cli, tmp_path, ["--reviews", reviews], "--reviews: not read by --dataset ml-100k (only by amazon)")
 
 
 def test_bad_json_line(grec_cli, tmp_path, files):

@@ -19,8 +19,15 @@ def write_lines(path, lines, compress=False):
     return path
 
 
+def lines(path):
+    """A split file's lines without their ``split`` tag (tests/test_prepare_temporal.py checks the tags)."""
+    rows = read_jsonl(path)
+    assert all(r["split"].startswith("loo:") for r in rows if path.stem != "train")
+    return [{k: v for k, v in r.items() if k != "split"} for r in rows]
+
+
 def splits(out):
-    return {name: read_jsonl(out / f"{name}.jsonl") for name in ("train", "valid", "test")}
+    return {name: lines(out / f"{name}.jsonl") for name in ("train", "valid", "test")}
 
 
 def test_grouplens_reader_decodes_latin1_and_keeps_file_order_for_ties(tmp_path):
@@ -208,7 +215,7 @@ def test_amazon_2023_jsonl_with_millisecond_times(tmp_path):
     )
     assert (stats["users"], stats["items"], stats["interactions"]) == (3, 4, 12)
     assert stats["time_range"] == [1588000000000, 1588000003000]
-    test = {r["user_id"]: r for r in read_jsonl(out / "test.jsonl")}
+    test = {r["user_id"]: r for r in lines(out / "test.jsonl")}
     assert test["AG1"] == {"user_id": "AG1", "history": ["P2", "P3", "P4"], "target": "P1"}
     items = {r["item_id"]: r for r in read_jsonl(out / "items.jsonl")}
     assert items["P1"]["text"] == "Product P1. Brand: Shop"
@@ -276,10 +283,10 @@ def test_generic_jsonl_interactions(tmp_path):
     out = tmp_path / "j"
     stats = prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(out)))
     assert stats["removed"]["duplicate_interactions"] == 1  # the second "x" of user 1
-    assert read_jsonl(out / "test.jsonl") == [{"user_id": "1", "history": ["x", "y"], "target": "z"}]
+    assert lines(out / "test.jsonl") == [{"user_id": "1", "history": ["x", "y"], "target": "z"}]
     no_dedup = tmp_path / "nd"
     prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(no_dedup), dedup=False))
-    assert read_jsonl(no_dedup / "test.jsonl") == [{"user_id": "1", "history": ["x", "y", "z"], "target": "x"}]
+    assert lines(no_dedup / "test.jsonl") == [{"user_id": "1", "history": ["x", "y", "z"], "target": "x"}]
 
 
 def test_iso_8601_timestamps_order_a_log_as_unix_seconds_do(tmp_path):
@@ -290,4 +297,4 @@ def test_iso_8601_timestamps_order_a_log_as_unix_seconds_do(tmp_path):
     )
     items = write_lines(tmp_path / "items.csv", ["item_id,title", *(f"{i},{i.upper()}" for i in "abcd")])
     prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(tmp_path / "iso")))
-    assert read_jsonl(tmp_path / "iso" / "test.jsonl") == [{"user_id": "u", "history": ["a", "c", "b"], "target": "d"}]
+    assert lines(tmp_path / "iso" / "test.jsonl") == [{"user_id": "u", "history": ["a", "c", "b"], "target": "d"}]

@@ -103,17 +103,22 @@ def test_tiger_recipe_runs_end_to_end_then_skips_finished_stages(data, tmp_path,
 
 
 @slow
-def test_sidlm_recipe_trains_on_whole_sequences_end_to_end(data, tmp_path, grec_cli):
+def test_sidlm_recipe_trains_on_whole_sequences_of_a_temporal_split_end_to_end(data, tmp_path, grec_cli):
     out = tmp_path / "sidlm"
-    run_small(
+    results = run_small(
         grec_cli,
         "sidlm",
         data,
         out,
-        "{records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, infer: {sample: 24}}",
+        "{prepare: {split: temporal, overwrite: true}, records: {sample: 64}, train: {num_epochs: 1, val_sample: 16}, "
+        "infer: {sample: 24}}",
     )
     train = json.loads((out / "records" / "train.json").read_text())
     assert len(train) == 64 and {r["template"] for r in train} == {"sequence"}
+    test_tag = json.loads((data / "stats.json").read_text())["split"]["tags"]["test"]
+    assert test_tag.startswith("temporal:") and {r["split"] for r in results} == {test_tag}
+    records = json.loads((out / "train" / "best" / "records.json").read_text())
+    assert records["split"]["tags"]["test"] == test_tag
     state = json.loads((out / "train" / "last" / "training_state.json").read_text())
     assert state["arguments"]["from_scratch"].endswith("sid_llama.json")
 

@@ -26,7 +26,8 @@ def test_sid_records_with_auxiliary_tasks(ml100k, ml100k_sid, tmp_path):
     prepared = [json.loads(line) for line in (ml100k / "test.jsonl").read_text().splitlines()]
     first, row = test[0], prepared[0]
     assert first["output"] == sid_map.sid_string(row["target"]) and first["target"] == row["target"]
-    assert first["history"] == row["history"][-5:]
+    # the prompt shows the last 5; the record keeps the whole history it was given (what ranking excludes)
+    assert first["history"] == row["history"] and len(row["history"]) > 5 and first["split"] == row["split"]
     assert first["input"] == "The user has interacted with: " + ", ".join(
         sid_map.sid_string(i) for i in row["history"][-5:]
     )

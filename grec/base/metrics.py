@@ -40,7 +40,8 @@ class RankingMetrics:
     duplicates: int = 0
     covered: set[str] = field(default_factory=set)
 
-    def add(self, predictions: list[str], target: str) -> None:
+    def add(self, predictions: list[str], target: str) -> int | None:
+        """Count one record; return the target's 0-based rank among the unique predictions, or None."""
         self.records += 1
         unique = dedup(predictions)
         self.predicted += len(predictions)
@@ -54,6 +55,7 @@ class RankingMetrics:
                 self.sums[f"HR@{k}"] += 1
                 self.sums[f"NDCG@{k}"] += 1 / math.log2(rank + 2)
                 self.sums[f"MRR@{k}"] += 1 / (rank + 1)
+        return rank
 
     def result(self) -> dict[str, float]:
         n = max(self.records, 1)

@@ -63,12 +63,14 @@ def history_record(
     for every interaction and what a trained recommender reads at serving time.
 
     ``render(item)`` spells an item as the model reads it (its SID string, or its quoted title);
-    only the last ``max_history`` items are kept; ``prompt_style`` is alpaca or plain (items back
-    to back, no template). Without a ``target`` the output is empty: the model is to generate it.
+    the prompt shows only the last ``max_history`` items, while the record's ``history`` keeps all
+    of them, so excluding the history at ranking time leaves out what the baselines leave out;
+    ``prompt_style`` is alpaca or plain (items back to back, no template). Without a ``target`` the
+    output is empty: the model is to generate it.
     """
-    history = list(history)[-max_history:]
+    history = list(history)
     plain = prompt_style == "plain"
-    text = ("" if plain else ", ").join(render(item) for item in history)
+    text = ("" if plain else ", ").join(render(item) for item in history[-max_history:])
     parts = fill(f"seqrec-{style}", history=text, target="" if target is None else render(target))
     if plain:
         parts["input"] = text

@@ -2,8 +2,8 @@
 
 from grec.base.config import callable_stage
 from grec.base.metrics import RankingMetrics, target_rank
-from grec.evaluate.run import EvaluateConfig, evaluate, markdown
+from grec.evaluate.run import EvaluateConfig, evaluate, markdown, paired_markdown
 
 callable_stage(__name__, EvaluateConfig, evaluate)  # grec.evaluate(...) runs the stage (grec.base.config)
 
-__all__ = ["EvaluateConfig", "RankingMetrics", "evaluate", "markdown", "target_rank"]
+__all__ = ["EvaluateConfig", "RankingMetrics", "evaluate", "markdown", "paired_markdown", "target_rank"]

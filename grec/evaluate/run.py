@@ -12,10 +12,11 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.io import atomic_open, read_jsonl, write_json
 from grec.base.metrics import TOPK, RankingMetrics
+from grec.evaluate.paired import compare, record_keys
 
 logger = logging.getLogger("grec")
 RESULT_SUFFIXES = (".json", ".jsonl")
-OWN_FILES = ("metrics.json",)
+OWN_FILES = ("metrics.json", "per_record.json")
 
 
 @dataclass
@@ -32,6 +33,9 @@ class EvaluateConfig:
         items: an items.jsonl (grec prepare) to count predicted ids outside the catalog and catalog coverage@10.
         plot: also draw metrics.png, a bar chart of HR@10 and NDCG@10 per result file.
         seeds: also group result files whose paths differ only in a "seed<N>" part and write mean +/- std per group to sweep.json and sweep.md (scripts/sweep.sh).
+        baseline: a result file (its path under --input_dir, or a unique part of it such as popularity): every other run is compared with it record by record (paired), each metric's difference with a confidence interval and a p-value, significant ones marked * in the table and metrics.json.
+        bootstrap: --baseline's intervals and p-values from 10,000 paired bootstrap resamples instead of the paired t-test.
+        alpha: significance level of --baseline's tests and intervals.
     """
 
     input_dir: str = "outputs"
@@ -39,9 +43,14 @@ class EvaluateConfig:
     items: str | None = None
     plot: bool = True
     seeds: bool = False
+    baseline: str | None = None
+    bootstrap: bool = False
+    alpha: float = 0.05
 
     def __post_init__(self) -> None:
         self.topk = sorted(set(self.topk or TOPK))
+        if not 0 < self.alpha < 1:
+            raise GrecError(f"--alpha: expected a level between 0 and 1 such as 0.05, got {self.alpha}")
         if not Path(self.input_dir).is_dir():
             raise GrecError(f"{self.input_dir}: folder not found (given as --input_dir)")
         if self.items is not None and not Path(self.items).is_file():
@@ -70,16 +79,42 @@ def _records(path: Path):
     yield from read_jsonl(path)
 
 
-def score_file(path: Path, topk: list[int], catalog: set[str] | None) -> dict:
+def score_file(
+    path: Path,
+    topk: list[int],
+    catalog: set[str] | None,
+    splits: set[str] | None = None,
+    ranks: dict[str, int] | None = None,
+) -> dict:
+    """Metrics of one result file. The ``split`` tags its records carry are added to ``splits``, and
+    each record's target rank (0-based, -1 when missed) to ``ranks`` under its (user, target) key."""
     metrics = RankingMetrics(tuple(topk), catalog)
+    pairs, found = [], []
     for number, record in _records(path):
         if not isinstance(record, dict) or "target" not in record or "predict" not in record:
             raise GrecError(f"{path}: record {number} needs 'target' and 'predict' fields")
         predictions = record["predict"] or []
         if not isinstance(predictions, list):
             raise GrecError(f"{path}: record {number}: 'predict' must be a list of item ids")
-        metrics.add([str(p) for p in predictions], str(record["target"]))
+        rank = metrics.add([str(p) for p in predictions], str(record["target"]))
+        if splits is not None and record.get("split"):
+            splits.add(str(record["split"]))
+        pairs.append((str(record.get("user_id")), str(record["target"])))
+        found.append(-1 if rank is None else rank)
+    if ranks is not None:
+        ranks.update(zip(record_keys(pairs), found))
     return metrics.result()
+
+
+def check_same_split(splits: dict[str, set[str]]) -> None:
+    """Refuse to set runs on different data splits side by side (files that record none are not checked)."""
+    tags = {tag for found in splits.values() for tag in found}
+    if len(tags) > 1:
+        listing = "; ".join(f"{name}: {', '.join(sorted(found))}" for name, found in splits.items() if found)
+        raise GrecError(
+            f"the result files were ranked on different data splits ({listing}), so their figures cannot be "
+            f"compared; evaluate each split's runs from its own folder"
+        )
 
 
 def is_result_file(path: Path) -> bool:
@@ -101,17 +136,28 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
         catalog = {str(r["item_id"]) for _, r in read_jsonl(cfg.items)}
     table: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    splits: dict[str, set[str]] = {}
+    ranks: dict[str, dict[str, int]] = {}
     for path in files:
         name = str(path.relative_to(root))
         try:
-            table[name] = score_file(path, cfg.topk, catalog)
+            table[name] = score_file(
+                path, cfg.topk, catalog, splits.setdefault(name, set()), ranks.setdefault(name, {})
+            )
         except GrecError as err:
             logger.error("evaluate: skipped %s", err)
             skipped[name] = str(err)
+            ranks.pop(name)
+    check_same_split(splits)
     if not table:
         raise GrecError(f"{root}: no result file could be scored ({len(skipped)} tried; see the messages above)")
+    if cfg.baseline is not None:
+        add_paired(table, ranks, cfg)
     write_json(root / "metrics.json", table)
-    columns = list(next(iter(table.values())))
+    write_json(
+        root / "per_record.json", {name: {"key": list(r), "rank": list(r.values())} for name, r in ranks.items()}
+    )
+    columns = [c for c, v in next(iter(table.values())).items() if not isinstance(v, dict)]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["file", *columns])
@@ -123,10 +169,66 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
         plot_metrics(table, root / "metrics.png")
     if cfg.seeds:
         groups = across_seeds(table)
+        if cfg.baseline is not None:
+            add_seed_paired(groups, ranks, cfg)
         write_json(root / "sweep.json", groups)
         with atomic_open(root / "sweep.md") as handle:
             handle.write(seed_markdown(groups, cfg.topk) + "\n")
     return Scores(table, skipped)
+
+
+def paired_method(cfg: EvaluateConfig) -> str:
+    return "bootstrap" if cfg.bootstrap else "ttest"
+
+
+def find_baseline(name: str, names: list[str]) -> str:
+    """The result file ``--baseline`` names: an exact path under --input_dir, else the one path containing it."""
+    if name in names:
+        return name
+    matches = [n for n in names if name in n]
+    if len(matches) != 1:
+        found = "several: " + ", ".join(matches) if matches else "none"
+        raise GrecError(f"--baseline {name!r}: matches {found} of the result files ({', '.join(names)}); give its path")
+    return matches[0]
+
+
+def paired_metrics(topk: list[int]) -> list[str]:
+    return [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk], f"MRR@{topk[-1]}"]
+
+
+def add_paired(table: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: EvaluateConfig) -> None:
+    """Put ``paired``: each run's tests against the baseline (grec.evaluate.paired) into its table row."""
+    baseline = find_baseline(cfg.baseline, list(table))
+    for name, row in table.items():
+        if name == baseline:
+            continue
+        tests = compare([ranks[baseline]], [ranks[name]], paired_metrics(cfg.topk), paired_method(cfg), cfg.alpha)
+        if tests is None:
+            logger.warning("evaluate: %s shares no records with the baseline %s; not compared", name, baseline)
+            continue
+        row["paired"] = {"baseline": baseline, "test": paired_method(cfg), "alpha": cfg.alpha, **tests}
+
+
+def paired_markdown(table: dict[str, dict], topk: list[int]) -> str:
+    """Differences from the baseline, ``+0.0123* (p 0.003)``: * marks p < alpha; empty without --baseline."""
+    rows = {name: row["paired"] for name, row in table.items() if "paired" in row}
+    if not rows:
+        return ""
+    first = next(iter(rows.values()))
+    cols = paired_metrics(topk)
+    lines = [
+        f"paired differences from {first['baseline']} ({first['test']}, * p < {first['alpha']}):",
+        "",
+        "| file | records | " + " | ".join(f"Δ{c}" for c in cols) + " |",
+        "|---|---:|" + "---:|" * len(cols),
+    ]
+    for name, paired in rows.items():
+        cells = [
+            f"{paired[c]['difference']:+.4f}{'*' if paired[c]['significant'] else ''} (p {paired[c]['p']:.2g})"
+            for c in cols
+        ]
+        lines.append(f"| {name} | {paired[cols[0]]['records']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 SEED = re.compile(r"seed[-_]?\d+")
@@ -142,7 +244,7 @@ def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
     out = {}
     for key, rows in groups.items():
         stats = {"seeds": len(rows)}
-        for metric in rows[0]:
+        for metric in (m for m, v in rows[0].items() if not isinstance(v, dict)):
             values = [r[metric] for r in rows]
             stats[metric] = {
                 "mean": statistics.fmean(values),
@@ -152,12 +254,46 @@ def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+def add_seed_paired(groups: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: EvaluateConfig) -> None:
+    """Each setting's seed-averaged per-record metrics against the baseline's (a setting, or one file)."""
+    members = {key: [n for n in ranks if SEED.sub("seed*", n) == key] for key in groups}
+    base = find_baseline(cfg.baseline, list(groups)) if any(cfg.baseline in k for k in groups) else None
+    base_files = members[base] if base else [find_baseline(cfg.baseline, list(ranks))]
+    for key, stats in groups.items():
+        if key == base:
+            continue
+        tests = compare(
+            [ranks[n] for n in base_files],
+            [ranks[n] for n in members[key]],
+            paired_metrics(cfg.topk),
+            paired_method(cfg),
+            cfg.alpha,
+        )
+        if tests is not None:
+            stats["paired"] = {
+                "baseline": base or base_files[0],
+                "test": paired_method(cfg),
+                "alpha": cfg.alpha,
+                **tests,
+            }
+
+
 def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:
     cols = [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk]]
     lines = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
     for key, stats in groups.items():
-        cells = [f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" for c in cols]
+        paired = stats.get("paired", {})
+        cells = [
+            f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" + ("*" if paired.get(c, {}).get("significant") else "")
+            for c in cols
+        ]
         lines.append(f"| {key} | {stats['seeds']} | " + " | ".join(cells) + " |")
+    tested = [stats["paired"] for stats in groups.values() if "paired" in stats]
+    if tested:
+        lines += [
+            "",
+            f"* paired difference from {tested[0]['baseline']} significant ({tested[0]['test']}, p < {tested[0]['alpha']})",
+        ]
     return "\n".join(lines)
 
 

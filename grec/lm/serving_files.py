@@ -5,7 +5,8 @@ API and ``grec serve`` rebuild the training prompts from a list of item ids with
 prepared data or command line at hand:
 
 - ``records.json``: the records settings the training records were written with (``style``,
-  ``prompt``, ``max_history``), from the ``settings.json`` that ``grec records`` left beside them;
+  ``prompt``, ``max_history``) and the data split they came from (``split``), from the
+  ``settings.json`` that ``grec records`` left beside them;
 - ``items.jsonl``: one ``{"item_id", "title"}`` per catalog item, from the prepared data.
 """
 
@@ -38,7 +39,7 @@ def write_serving_files(folder: Path, settings: dict | None) -> None:
     """Write ``records.json`` and ``items.jsonl`` into a checkpoint folder being saved (nothing without settings)."""
     if settings is None:
         return
-    write_json(folder / RECORDS, {key: settings[key] for key in PROMPT_KEYS})
+    write_json(folder / RECORDS, {key: settings[key] for key in PROMPT_KEYS} | {"split": settings.get("split")})
     items = Path(settings.get("data") or "") / "items.jsonl"
     if not items.is_file():
         logger.warning("train: %s is gone, so the checkpoint carries no item titles", items)

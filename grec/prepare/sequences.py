@@ -8,7 +8,6 @@ filter until stable, optionally sample users.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,17 +51,42 @@ def natural_key(text: str) -> tuple:
 
 
 def build_sequences(
-    log: RawLog, min_user: int, min_item: int, dedup: bool = True, sample_users: int = -1, seed: int = 0
+    log: RawLog,
+    min_user: int,
+    min_item: int,
+    dedup: bool = True,
+    sample_users: int = -1,
+    seed: int = 0,
+    start: float | None = None,
+    end: float | None = None,
+    min_rating: float | None = None,
 ) -> Sequences:
-    """Order, clean and filter ``log`` into one sequence per user (users in natural id order)."""
+    """Order, clean and filter ``log`` into one sequence per user (users in natural id order).
+
+    First of all, interactions outside ``[start, end)`` (unix seconds or the source's unit) and,
+    with ``min_rating``, those rated lower or not rated are dropped and counted.
+    """
     removed: Counter = Counter(log.dropped)
     n = len(log.users)
     position = np.arange(n)
     order = np.lexsort((position, log.times, log.users))
     users, items, times = log.users[order], log.items[order], log.times[order]
+    keep = np.ones(n, dtype=bool)
+    if start is not None or end is not None:
+        inside = (times >= (-np.inf if start is None else start)) & (times < (np.inf if end is None else end))
+        removed["outside_time_window"] += int((~inside).sum())
+        keep &= inside
+    if min_rating is not None:
+        ratings = log.ratings[order] if log.ratings is not None else np.full(n, np.nan)
+        if n and np.isnan(ratings).all():
+            raise GrecError("--min_rating: this source has no ratings; leave --min_rating out (or name --rating_col)")
+        rated = ratings >= min_rating  # NaN (unrated) compares False
+        removed["below_min_rating"] += int((keep & ~rated).sum())
+        keep &= rated
+    users, items, times = users[keep], items[keep], times[keep]
 
     known = np.array([item_id in log.catalog for item_id in log.item_ids], dtype=bool)
-    has_meta = known[items] if n else np.zeros(0, dtype=bool)
+    has_meta = known[items] if len(items) else np.zeros(0, dtype=bool)
     removed["interactions_without_item_metadata"] += int((~has_meta).sum())
     users, items, times = users[has_meta], items[has_meta], times[has_meta]
 
@@ -102,27 +126,3 @@ def build_sequences(
         removed=removed,
         kcore_rounds=rounds,
     )
-
-
-def leave_one_out(
-    seqs: Sequences, max_history: int, train_windows: str = "all"
-) -> tuple[Iterator[dict], Iterator[dict], Iterator[dict]]:
-    """Train, valid and test examples ``{"user_id", "history", "target"}``.
-
-    For a sequence s_1..s_n: test is (s_1..s_{n-1} -> s_n), valid is (s_1..s_{n-2} -> s_{n-1}),
-    and train holds (s_1..s_{t-1} -> s_t) for t = 2..n-2 ("all") or only t = n-2 ("last").
-    Histories keep the ``max_history`` most recent items, oldest first.
-    """
-
-    def example(user: str, seq: list[str], t: int) -> dict:
-        return {"user_id": user, "history": seq[max(0, t - max_history) : t], "target": seq[t]}
-
-    def train() -> Iterator[dict]:
-        for user, seq in zip(seqs.users, seqs.sequences):
-            first = max(1, len(seq) - 3) if train_windows == "last" else 1
-            for t in range(first, len(seq) - 2):
-                yield example(user, seq, t)
-
-    valid = (example(u, s, len(s) - 2) for u, s in zip(seqs.users, seqs.sequences))
-    test = (example(u, s, len(s) - 1) for u, s in zip(seqs.users, seqs.sequences))
-    return train(), valid, test

@@ -1,4 +1,4 @@
-"""The prepare stage: read a source, build leave-one-out splits, write them atomically."""
+"""The prepare stage: read a source, split it (leave-one-out or temporal), write the splits atomically."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from grec.base.errors import GrecError
 from grec.base.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
 from grec.base.version import __version__
 from grec.prepare.config import PrepareConfig
+from grec.prepare.datasets import DATASETS
 from grec.prepare.log import RawLog
 from grec.prepare.plots import plot_stats
-from grec.prepare.sequences import Sequences, build_sequences, leave_one_out, natural_key
+from grec.prepare.sequences import Sequences, build_sequences, natural_key
+from grec.prepare.splits import NAMES, Split, leave_one_out, temporal
 
 logger = logging.getLogger("grec")
 
@@ -25,28 +28,21 @@ UNRECORDED = ("out", "overwrite")
 
 
 def read_source(cfg: PrepareConfig) -> RawLog:
-    """Read the raw log named by the config's dataset and file flags."""
-    if cfg.dataset == "ml-100k":
-        from grec.prepare.readers.movielens import read_movielens
+    """Read the raw log of the config's data set (grec.prepare.datasets)."""
+    return DATASETS[cfg.dataset].read(cfg)
 
-        return read_movielens(cfg.source)
-    if cfg.dataset == "amazon":
-        from grec.prepare.readers.amazon import read_amazon
 
-        return read_amazon(cfg.reviews, cfg.meta)
-    from grec.prepare.readers.generic import read_generic
-
-    return read_generic(
-        cfg.interactions,
-        cfg.items,
-        cfg.user_col,
-        cfg.item_col,
-        cfg.time_col,
-        cfg.item_id_col,
-        cfg.title_col,
-        cfg.sep,
-        cfg.encoding,
-    )
+def make_split(cfg: PrepareConfig, seqs: Sequences) -> Split:
+    """The ``--split`` protocol's targets (grec.prepare.splits)."""
+    if cfg.split == "temporal":
+        split = temporal(seqs, cfg.ratios, cfg.train_windows, cfg.unseen_items)
+        if not split.counts()["test"]:
+            raise GrecError(
+                f"--split temporal: no test events left after the cut at {split.info['valid_end']} "
+                f"({split.info['dropped']}); raise the test share of --ratios or keep --unseen_items"
+            )
+        return split
+    return leave_one_out(seqs, cfg.train_windows)
 
 
 def recorded_settings(cfg: PrepareConfig) -> dict:
@@ -103,23 +99,37 @@ def prepare(cfg: PrepareConfig) -> dict:
     started = time.time()
     raw = read_source(cfg)
     logger.info("read %d interactions from %s", len(raw.users), ", ".join(str(p) for p in raw.inputs))
-    seqs = build_sequences(raw, cfg.min_user_inter, cfg.min_item_inter, cfg.dedup, cfg.sample_users, cfg.seed)
+    seqs = build_sequences(
+        raw,
+        cfg.min_user_inter,
+        cfg.min_item_inter,
+        cfg.dedup,
+        cfg.sample_users,
+        cfg.seed,
+        cfg.start,
+        cfg.end,
+        cfg.min_rating,
+    )
+    split = make_split(cfg, seqs)
+    seqs = split.seqs
     used = {item for seq in seqs.sequences for item in seq}
     items = [raw.catalog[i] for i in sorted(used, key=natural_key)]
     with StagedDir(out, MARKER) as tmp:
         write_jsonl(tmp / "items.jsonl", items)
-        train, valid, test = leave_one_out(seqs, cfg.max_history, cfg.train_windows)
-        counts = {
-            name: write_jsonl(tmp / f"{name}.jsonl", rows)
-            for name, rows in (("train", train), ("valid", valid), ("test", test))
-        }
+        counts = {name: write_jsonl(tmp / f"{name}.jsonl", split.records(name, cfg.max_history)) for name in NAMES}
         stats = compute_stats(cfg, seqs, counts, raw)
+        stats["split"] = {"protocol": split.protocol, "tags": {n: split.tag(n) for n in NAMES[1:]}, **split.info}
         write_json(tmp / "stats.json", stats)
         plot_stats(
             seqs.sequences, tmp / "stats.png", f"{cfg.dataset}: {stats['users']:,} users, {stats['items']:,} items"
         )
         write_json(
             tmp / MARKER,
-            {"grec_version": __version__, "settings": settings, "seconds": round(time.time() - started, 2)},
+            {
+                "grec_version": __version__,
+                "settings": settings,
+                "split": {"protocol": split.protocol, "tags": stats["split"]["tags"]},
+                "seconds": round(time.time() - started, 2),
+            },
         )
     return stats

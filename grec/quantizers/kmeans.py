@@ -1,10 +1,12 @@
 """k-means for item quantisation on faiss, with grec's own capacity-capped (balanced) assignment.
 
-faiss clusters (seeded, so the same seed gives the same centroids on the same machine) on at most
-``max_points_per_centroid * k`` points, and assigns rows to their nearest centroid without an
-n x k distance matrix. faiss-gpu is used when it is installed and sees a GPU. ``balanced``
-fitting starts from faiss's centroids and runs Lloyd iterations whose assignment caps every
-cluster at ceil(n / k) rows (``balanced_assign``), so every code is used about equally.
+faiss runs the Lloyd iterations (seeded, on at most ``max_points_per_centroid * k`` rows) from a
+greedy k-means++ start on a small seeded sample (faiss's own random start can put two centroids
+in one of a few well-separated groups), and assigns rows to their nearest centroid without an
+n x k distance matrix; the same seed gives the same centroids on the same machine. faiss-gpu is
+used when it is installed and sees a GPU. ``balanced`` fitting continues from faiss's centroids
+with Lloyd steps whose assignment caps every cluster at ceil(n / k) rows (``balanced_assign``),
+so every code is used about equally. Speed against faiss alone: docs/benchmarks.md, "index".
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
     marks = {"prompt": "plain"} if cfg.prompt == "plain" else {}
 
     def seqrec(row: dict) -> dict:
-        return history_record(
+        record = history_record(
             row["history"], render, cfg.style, cfg.prompt, cfg.max_history, row["target"], row["user_id"]
         )
+        return {**record, "split": row["split"]} if "split" in row else record
 
     def sequence(user: str, window: list[str]) -> dict:
         # the first item is the prompt (never a target, as in seqrec); the rest are the response
@@ -51,6 +52,12 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
         }
 
     return seqrec, sequence
+
+
+def data_split(data: str | Path) -> dict | None:
+    """The split a prepared folder was made with (``{"protocol", "tags"}``, from its settings.json), or None."""
+    marker = Path(data) / "settings.json"
+    return read_json(marker).get("split") if marker.is_file() else None
 
 
 def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: SidMap | None) -> None:
@@ -96,6 +103,7 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}
     settings["data"] = str(Path(cfg.data).resolve())
     settings["sid"] = str(Path(cfg.sid).resolve()) if cfg.sid else None
+    settings["split"] = data_split(cfg.data)
     if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
         logger.info("%s already holds these records; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / MARKER)["counts"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError, where
 from grec.base.io import numbered_lines
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
 
 REVIEW_FIELDS = {
     "2018": ("reviewerID", "asin", "unixReviewTime"),
@@ -65,10 +65,12 @@ def read_reviews(path: str | os.PathLike, log: LogBuilder) -> str:
         for key in (user_key, item_key, time_key):
             if key not in record:
                 raise GrecError(f"{where(path, number)}: missing field {key!r} in an Amazon {fmt} review record")
+        rating_key = "overall" if "overall" in record else "rating"
         log.add(
             clean_id(record[user_key], path, number, user_key),
             clean_id(record[item_key], path, number, item_key),
             parse_time(record[time_key], path, number, time_key),
+            parse_rating(record.get(rating_key), path, number, rating_key),
         )
     if fmt is None:
         raise GrecError(f"{path}: no reviews in the file")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 from grec.base.tables import read_table
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
 
 RESERVED = ("item_id", "title", "text")
 
@@ -21,6 +22,7 @@ def read_generic(
     title_col: str = "title",
     sep: str | None = None,
     encoding: str = "utf-8",
+    rating_col: str | None = None,
 ) -> RawLog:
     """Read interactions (user, item, numeric timestamp) and item metadata (id, title, other fields).
 
@@ -28,11 +30,13 @@ def read_generic(
     all fields are kept in its record. Items without a title are dropped and counted.
     """
     log = LogBuilder()
-    for number, row in read_table(interactions, [user_col, item_col, time_col], sep, encoding):
+    columns = [user_col, item_col, time_col, *([rating_col] if rating_col else [])]
+    for number, row in read_table(interactions, columns, sep, encoding):
         log.add(
             clean_id(row[user_col], interactions, number, user_col),
             clean_id(row[item_col], interactions, number, item_col),
             parse_time(row[time_col], interactions, number, time_col),
+            parse_rating(row[rating_col], interactions, number, rating_col) if rating_col else math.nan,
         )
     catalog = CatalogBuilder(log.item_ids())
     for number, row in read_table(items, [item_id_col, title_col], sep, encoding):

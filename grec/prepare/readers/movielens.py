@@ -16,7 +16,7 @@ from pathlib import Path
 from grec.base import assets
 from grec.base.errors import GrecError, where
 from grec.base.io import cache_dir, numbered_lines
-from grec.prepare.log import LogBuilder, RawLog, parse_time
+from grec.prepare.log import LogBuilder, RawLog, parse_rating, parse_time
 
 GENRES = [
     "unknown",
@@ -82,7 +82,12 @@ def read_grouplens(folder: str | os.PathLike) -> RawLog:
             raise GrecError(
                 f"{where(data, number)}: expected 4 tab-separated fields (user, item, rating, timestamp), got {len(parts)}"
             )
-        log.add(parts[0], parts[1], parse_time(parts[3], data, number, "timestamp"))
+        log.add(
+            parts[0],
+            parts[1],
+            parse_time(parts[3], data, number, "timestamp"),
+            parse_rating(parts[2], data, number, "rating"),
+        )
     return log.build(catalog, [data, item])
 
 
@@ -98,10 +103,11 @@ def read_packaged() -> RawLog:
         item_id = str(movie_id)
         fields = [_text(title), _text(release), _text(video_release), _text(url)]
         catalog.setdefault(item_id, movie_record(item_id, *fields, [int(flag) for flag in flags]))
-    ratings = pd.read_parquet(ratings_path, columns=["user_id", "movie_id", "timestamp"])
+    ratings = pd.read_parquet(ratings_path, columns=["user_id", "movie_id", "rating", "timestamp"])
     log = LogBuilder()
-    for user, item, time in zip(ratings.user_id.tolist(), ratings.movie_id.tolist(), ratings.timestamp.tolist()):
-        log.add(str(user), str(item), float(time))
+    columns = (ratings.user_id.tolist(), ratings.movie_id.tolist(), ratings.timestamp.tolist(), ratings.rating.tolist())
+    for user, item, time, rating in zip(*columns):
+        log.add(str(user), str(item), float(time), float(rating))
     return log.build(catalog, [ratings_path, items_path])
 
 

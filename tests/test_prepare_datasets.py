@@ -1,0 +1,161 @@
+"""The data set registry's readers on small files in their published layouts, bad input, and ML-1M offline."""
+
+import json
+
+import pytest
+from helpers import read_jsonl
+
+from grec.base.errors import GrecError
+from grec.prepare import PrepareConfig, prepare
+from grec.prepare.datasets import DATASETS
+
+USERS = 4  # each user rates the same 4 movies one second apart, in the order given
+
+
+def ratings(users=USERS):
+    return [(u, m, 5 - m % 2, 978300000 + 10 * u + k) for u in range(1, users + 1) for k, m in enumerate((1, 2, 3, 10))]
+
+
+def write(path, text, encoding="utf-8", newline="\n"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.replace("\n", newline).encode(encoding))
+    return path
+
+
+def ml1m_folder(root):
+    folder = root / "ml-1m"
+    write(folder / "ratings.dat", "".join(f"{u}::{m}::{r}::{t}\n" for u, m, r, t in ratings()))
+    movies = "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji (1995)::Adventure\n"
+    movies += "3::Grumpier Old Men (1995)::Comedy|Romance\n10::Cité des enfants perdus, La (1995)::Sci-Fi\n"
+    write(folder / "movies.dat", movies, encoding="latin-1")
+    return folder
+
+
+def test_grouplens_dat_layout_ml1m_latin1_titles_and_ratings(tmp_path):
+    stats = prepare(PrepareConfig(dataset="ml-1m", source=str(ml1m_folder(tmp_path)), out=str(tmp_path / "o")))
+    assert (stats["users"], stats["items"], stats["interactions"]) == (USERS, 4, 16)
+    items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
+    assert items["10"]["title"] == "Cité des enfants perdus, La (1995)"
+    assert items["1"]["text"] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
+    test = read_jsonl(tmp_path / "o" / "test.jsonl")
+    assert [(r["history"], r["target"]) for r in test][0] == (["1", "2", "3"], "10")
+    only_liked = prepare(
+        PrepareConfig(
+            dataset="ml-1m",
+            source=str(tmp_path / "ml-1m"),
+            out=str(tmp_path / "p"),
+            min_rating=5,
+            split="temporal",
+            min_user_inter=1,
+        )
+    )
+    assert only_liked["removed"]["below_min_rating"] == 8  # movies 2 and 10 were rated 4
+
+
+def test_grouplens_csv_layout_ml20m(tmp_path):
+    folder = tmp_path / "ml-20m"
+    write(
+        folder / "ratings.csv",
+        "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r}.0,{t}\n" for u, m, r, t in ratings()),
+    )
+    write(
+        folder / "movies.csv",
+        'movieId,title,genres\n1,Toy Story (1995),Animation|Comedy\n2,"Jumanji, The (1995)",Adventure\n'
+        "3,Heat (1995),(no genres listed)\n10,GoldenEye (1995),Action\n",
+    )
+    prepare(PrepareConfig(dataset="ml-20m", source=str(folder), out=str(tmp_path / "o")))
+    items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
+    assert items["2"]["title"] == "Jumanji, The (1995)" and items["3"]["text"] == "Heat (1995)."
+
+
+def recbole_folder(root, header="user_id:token\titem_id:token\trating:float\ttimestamp:float"):
+    folder = root / "books"
+    rows = "".join(f"{u}\tb{m}\t{r}\t{t}\n" for u, m, r, t in ratings())
+    write(folder / "books.inter", header + "\n" + rows, newline="\r\n")
+    items = "item_id:token\tbook_title:token_seq\tauthor:token\tcategories:token_seq\n"
+    items += "".join(f"b{m}\tBook {m}\tAuthor{m}\tfiction classic\n" for m in (1, 2, 3, 10))
+    write(folder / "books.item", items, newline="\r\n")
+    return folder
+
+
+def test_recbole_atomic_files_with_crlf_and_a_named_title_field(tmp_path):
+    folder = recbole_folder(tmp_path)
+    cfg = PrepareConfig(dataset="recbole", source=str(folder), out=str(tmp_path / "o"), title_col="book_title")
+    assert prepare(cfg)["interactions"] == 16
+    item = read_jsonl(tmp_path / "o" / "items.jsonl")[0]
+    assert item["title"] == "Book 1" and item["text"] == "Book 1. Author: Author1. Categories: fiction, classic."
+    with pytest.raises(GrecError, match=r"books.item: no title field \(title or movie_title or item_name or name\)"):
+        prepare(PrepareConfig(dataset="recbole", source=str(folder / "books.inter"), out=str(tmp_path / "p")))
+
+
+@pytest.mark.parametrize(
+    "dataset, setup, message",
+    [
+        (
+            "ml-1m",
+            lambda root: write(ml1m_folder(root) / "ratings.dat", "1\t1\t5\t978300000\n"),
+            r"ratings.dat:1: expected 4 '::'-separated fields \(UserID::MovieID::Rating::Timestamp\), got 1",
+        ),
+        (
+            "ml-1m",
+            lambda root: write(ml1m_folder(root) / "ratings.dat", "1::1::5::978300000\n1::2::five::978300001\n"),
+            r"ratings.dat:2: column 'Rating' must be a number",
+        ),
+        (
+            "ml-20m",
+            lambda root: write(root / "ml-1m" / "ratings.csv", "userId,movieId,timestamp\n1,1,978300000\n"),
+            r"ratings.csv:\d+: .*'rating'",
+        ),
+        (
+            "ml-20m",
+            lambda root: write(
+                root / "ml-1m" / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,5,97830\xe9\n", "latin-1"
+            ),
+            r"ratings.csv:2: not utf-8 text at byte",
+        ),
+        (
+            "recbole",
+            lambda root: write(recbole_folder(root) / "books.inter", "user_id:token,item_id:token,timestamp:float\n"),
+            r"books.inter:1: no 'item_id' field in the header \(user_id:token,item_id:token,timestamp:float\) "
+            r"\(a RecBole header is tab-separated\)",
+        ),
+        (
+            "recbole",
+            lambda root: write(
+                recbole_folder(root) / "books.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\tb1\n"
+            ),
+            r"books.inter:2: 2 tab-separated fields, the header has 3",
+        ),
+    ],
+)
+def test_bad_files_name_the_file_line_and_fix(tmp_path, dataset, setup, message):
+    setup(tmp_path)
+    source = tmp_path / ("books" if dataset == "recbole" else "ml-1m")
+    with pytest.raises(GrecError, match=message):
+        prepare(PrepareConfig(dataset=dataset, source=str(source), out=str(tmp_path / "o")))
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_registry_checks_flags_and_help_names_every_data_set_and_its_files(tmp_path, grec_cli):
+    with pytest.raises(GrecError, match=r"--source: required with --dataset ml-25m \(--source: the unpacked"):
+        PrepareConfig(dataset="ml-25m", out=str(tmp_path / "o"))
+    with pytest.raises(GrecError, match="--reviews: not read by --dataset ml-1m .only by amazon."):
+        PrepareConfig(dataset="ml-1m", reviews=str(tmp_path), out=str(tmp_path / "o"))
+    with pytest.raises(GrecError, match="unknown data set 'ml-2m'; choose one of ml-100k, ml-1m, ml-10m"):
+        PrepareConfig(dataset="ml-2m", out=str(tmp_path / "o"))
+    code, stdout, _ = grec_cli("prepare", "--help")
+    assert code == 0
+    for name in DATASETS:
+        assert f"{name}: " in stdout
+    assert "ratings.dat UserID::MovieID::Rating::Timestamp" in stdout and "<name>.inter" in stdout
+
+
+@pytest.mark.slow
+def test_ml1m_offline_matches_the_published_counts(tmp_path):
+    """1,000,209 ratings of 6,040 users on 3,706 movies (GroupLens's README), from the packaged copy."""
+    stats = prepare(PrepareConfig(dataset="ml-1m", out=str(tmp_path / "ml-1m")))
+    assert stats["read"]["interactions"] == stats["interactions"] == 1_000_209
+    assert stats["read"]["users"] == stats["users"] == 6_040 and stats["items"] == 3_706
+    assert stats["examples"]["test"] == 6_040
+    first = json.loads((tmp_path / "ml-1m" / "items.jsonl").open().readline())
+    assert first["title"] == first["item_id"] and first["text"].startswith(first["title"] + ". Genre: ")
