@@ -24,7 +24,6 @@ from collections import Counter
 import numpy as np
 
 
-
 def record_keys(records: list[tuple[str, str]]) -> list[str]:
     """One key per (user, target) record; a repeat of the same pair gets ``#2``, ``#3``..."""
     seen: Counter = Counter()
