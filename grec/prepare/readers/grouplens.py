@@ -84,3 +84,56 @@ def read_grouplens_folder(dataset: str, source: str | Path) -> RawLog:
         f"{folder}: holds neither ratings.dat + movies.dat (ML-1M, ML-10M) nor ratings.csv + movies.csv "
         f"(ML-20M, ML-25M, ml-latest); give the unpacked GroupLens {dataset} folder as --source"
     )
+
+
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
+
+
+def download_grouplens(dataset: str) -> Path:
+    """Fetch ``<dataset>.zip`` and the ``.md5`` GroupLens publishes beside it (from ``$GREC_GROUPLENS_URL``
+    if set, a mirror), check the checksum, unpack into grec's cache once; return the data folder."""
+    import hashlib
+    import os
+    import re
+    import shutil
+    import tempfile
+    import urllib.request
+    import zipfile
+
+    from grec.base.io import cache_dir
+
+    base = os.environ.get("GREC_GROUPLENS_URL", GROUPLENS_URL).rstrip("/") + "/"
+    target = cache_dir() / "grouplens" / dataset
+    if target.is_dir():
+        return _data_folder(target, dataset)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        archive = Path(tmp) / f"{dataset}.zip"
+        try:
+            with urllib.request.urlopen(base + archive.name, timeout=60) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+            with urllib.request.urlopen(base + archive.name + ".md5", timeout=60) as response:
+                published = re.search(r"\b[0-9a-fA-F]{32}\b", response.read().decode("ascii", "replace"))
+        except OSError as err:
+            raise GrecError(
+                f"cannot download {base}{archive.name} ({err}); download it elsewhere, unpack it and pass the folder as --source"
+            ) from None
+        digest = hashlib.md5(archive.read_bytes()).hexdigest()
+        if published is None or published.group(0).lower() != digest:
+            raise GrecError(
+                f"{base}{archive.name}: its md5 {digest} is not the published {published.group(0) if published else '(none found)'}; "
+                f"the download is damaged or the mirror differs: try again, or pass an unpacked folder as --source"
+            )
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(Path(tmp) / "unpacked")
+        os.replace(Path(tmp) / "unpacked", target)
+    return _data_folder(target, dataset)
+
+
+def _data_folder(root: Path, dataset: str) -> Path:
+    """The folder inside an unpacked archive that holds the ratings file (ML-10M unpacks to ml-10M100K/)."""
+    for name in ("ratings.dat", "ratings.csv", "u.data"):
+        found = sorted(root.rglob(name))
+        if found:
+            return found[0].parent
+    raise GrecError(f"{root}: the {dataset} archive holds no ratings file; delete the folder and download again")
