@@ -147,3 +147,24 @@ def test_evaluate_refuses_runs_on_different_splits(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"target": "5", "predict": ["6"]}\n')  # records no split: not checked
     assert set(evaluate(EvaluateConfig(input_dir=str(tmp_path), plot=False))) == {"a.jsonl", "c.jsonl"}
     assert np.isclose(evaluate(EvaluateConfig(input_dir=str(tmp_path), plot=False))["a.jsonl"]["HR@1"], 1.0)
+
+
+def test_compact_train_sequences_give_every_consumer_the_same_examples(ml100k, tmp_path):
+    from grec.base.sequences import training_windows, user_training_sequences
+    from grec.infer.popularity import item_popularity
+    from grec.records import RecordsConfig, build_records
+
+    compact = tmp_path / "compact"
+    stats = prepare(PrepareConfig(dataset="ml-100k", out=str(compact), train_format="sequences"))
+    windows = read_jsonl(ml100k / "train.jsonl")
+    lines = read_jsonl(compact / "train.jsonl")
+    assert len(lines) == stats["examples"]["train_lines"] < len(windows) == stats["examples"]["train"]
+    assert list(training_windows(lines)) == windows
+    assert user_training_sequences(lines) == user_training_sequences(windows)
+    assert item_popularity(compact) == item_popularity(ml100k)
+    for data, out in ((ml100k, tmp_path / "r1"), (compact, tmp_path / "r2")):
+        build_records(RecordsConfig(data=str(data), style="title", max_history=5, sample=300, out=str(out)))
+    assert (tmp_path / "r1" / "train.json").read_text() == (tmp_path / "r2" / "train.json").read_text()
+    assert (compact / "train.jsonl").stat().st_size < (ml100k / "train.jsonl").stat().st_size / 10
+    with pytest.raises(GrecError, match="--train_format sequences holds every window"):
+        PrepareConfig(dataset="ml-100k", out=str(tmp_path / "x"), train_format="sequences", train_windows="last")

@@ -1,12 +1,15 @@
 """Users' training sequences as the split files hold them, and the windows a sequence is cut into.
 
-prepare writes the split files (docs/formats.md); index (co-occurrence vectors) and records
-(whole-sequence windows) read them back through these helpers.
+prepare writes the split files (docs/formats.md): ``train.jsonl`` either holds one window per
+training interaction (``{"user_id", "history", "target"}``, the default) or, with ``--train_format
+sequences``, one line per user (``{"user_id", "sequence"}``), from which the same windows are
+derived when read (``training_windows``). index (co-occurrence vectors), records, the popularity
+baseline and the SASRec task read them back through these helpers, so both layouts work everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 def user_training_sequences(records: Iterable[dict]) -> dict[str, list[str]]:
@@ -19,6 +22,9 @@ def user_training_sequences(records: Iterable[dict]) -> dict[str, list[str]]:
     """
     sequences: dict[str, list[str]] = {}
     for record in records:
+        if "sequence" in record:  # the compact layout: the whole training sequence on one line
+            sequences[record["user_id"]] = list(record["sequence"])
+            continue
         user, history, target = record["user_id"], record["history"], record["target"]
         sequence = sequences.get(user)
         if sequence is None:
@@ -28,6 +34,19 @@ def user_training_sequences(records: Iterable[dict]) -> dict[str, list[str]]:
         elif len(history) + 1 > len(sequence):
             sequences[user] = [*history, target]
     return sequences
+
+
+def training_windows(records: Iterable[dict], max_history: int = 50) -> Iterator[dict]:
+    """Every training example ``{"user_id", "history", "target"}`` of a train.jsonl in either layout:
+    window lines pass through; a compact ``sequence`` line gives targets 2..n, each with the
+    ``max_history`` items before it (what prepare would have written as windows)."""
+    for record in records:
+        if "sequence" not in record:
+            yield record
+            continue
+        seq = record["sequence"]
+        for t in range(1, len(seq)):
+            yield {"user_id": record["user_id"], "history": seq[max(0, t - max_history) : t], "target": seq[t]}
 
 
 def sequence_chunks(sequence: list[str], max_history: int) -> list[list[str]]:

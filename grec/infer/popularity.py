@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_json, write_jsonl
+from grec.base.sequences import user_training_sequences
 
 
 @dataclass
@@ -47,10 +48,8 @@ class PopularityConfig:
 
 def item_popularity(data: str | Path) -> Counter:
     """Training users per item."""
-    seen: dict[str, set[str]] = {}
-    for _, row in read_jsonl(Path(data) / "train.jsonl"):
-        seen.setdefault(str(row["user_id"]), set()).update(map(str, [*row["history"], row["target"]]))
-    return Counter(item for items in seen.values() for item in items)
+    sequences = user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl"))
+    return Counter(item for items in sequences.values() for item in set(map(str, items)))
 
 
 def popularity(cfg: PopularityConfig) -> int:

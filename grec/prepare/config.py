@@ -70,6 +70,7 @@ class PrepareConfig:
         min_rating: keep only interactions rated at least this (sources with ratings: ml-100k, amazon, csv with --rating_col).
         max_history: most recent items kept in each history.
         train_windows: all: every prefix before the validation item is a training example; last: only the last one per user.
+        train_format: windows: train.jsonl holds one line per training interaction with its history (readable by any tool); sequences: one line per user with the whole training sequence, the windows derived when read (a log of millions of interactions stays small); needs --train_windows all.
         dedup: keep only the first interaction of a user with an item.
         sample_users: keep a random subset of this many users (seeded); -1 keeps all.
         seed: random seed for sample_users.
@@ -102,6 +103,7 @@ class PrepareConfig:
     min_item_inter: int | None = None
     max_history: int = 50
     train_windows: str = "all"
+    train_format: str = "windows"
     dedup: bool = True
     sample_users: int = -1
     seed: int = 42
@@ -132,6 +134,10 @@ class PrepareConfig:
             raise GrecError(
                 "--rating_col: only used with --dataset csv (ml-100k and amazon ratings are read as they are)"
             )
+        if self.train_format not in ("windows", "sequences"):
+            raise GrecError(f"--train_format: expected 'windows' or 'sequences', got {self.train_format!r}")
+        if self.train_format == "sequences" and self.train_windows != "all":
+            raise GrecError("--train_format sequences holds every window; use it with --train_windows all")
         if self.split not in SPLITS:
             raise GrecError(f"--split: expected one of {', '.join(SPLITS)}, got {self.split!r}")
         self.ratios = parse_ratios(self.ratios)

@@ -62,6 +62,16 @@ class Split:
             row = {"user_id": self.seqs.users[user], "history": seq[max(0, t - max_history) : t], "target": seq[t]}
             yield row if tag is None else {**row, "split": tag}
 
+    def train_sequences(self) -> Iterator[dict]:
+        """The compact train.jsonl: ``{"user_id", "sequence"}`` per user with training targets, the
+        sequence ending at the user's last one (``training_windows`` derives the same windows)."""
+        users, positions = self.targets["train"]
+        last: dict[int, int] = {}
+        for user, t in zip(users.tolist(), positions.tolist()):
+            last[user] = t
+        for user, t in last.items():
+            yield {"user_id": self.seqs.users[user], "sequence": self.seqs.sequences[user][: t + 1]}
+
     def counts(self) -> dict[str, int]:
         return {name: len(self.targets[name][0]) for name in NAMES}
 

@@ -13,7 +13,7 @@ import numpy as np
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
-from grec.base.sequences import sequence_chunks, user_training_sequences
+from grec.base.sequences import sequence_chunks, training_windows, user_training_sequences
 from grec.base.sid import SidMap
 from grec.base.templates import fill, history_record, item_text, quote
 from grec.base.version import __version__
@@ -54,10 +54,10 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
     return seqrec, sequence
 
 
-def data_split(data: str | Path) -> dict | None:
-    """The split a prepared folder was made with (``{"protocol", "tags"}``, from its settings.json), or None."""
+def prepared_marker(data: str | Path) -> dict:
+    """The settings.json grec prepare left in a data folder (its flags and split); {} for a folder from elsewhere."""
     marker = Path(data) / "settings.json"
-    return read_json(marker).get("split") if marker.is_file() else None
+    return read_json(marker) if marker.is_file() else {}
 
 
 def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: SidMap | None) -> None:
@@ -103,7 +103,7 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}
     settings["data"] = str(Path(cfg.data).resolve())
     settings["sid"] = str(Path(cfg.sid).resolve()) if cfg.sid else None
-    settings["split"] = data_split(cfg.data)
+    settings["split"] = prepared_marker(cfg.data).get("split")
     if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
         logger.info("%s already holds these records; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / MARKER)["counts"]
@@ -115,9 +115,12 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     seqrec, sequence = _writer(cfg, titles, sid_map)
     # each record as a recipe to render it: --sample picks among them first, so only kept ones are rendered
     makers: dict[str, list] = {}
+    prepared_history = prepared_marker(cfg.data).get("settings", {}).get("max_history", 50)
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
         rows = [row for _, row in read_jsonl(path)]
+        if name == "train":
+            rows = list(training_windows(rows, prepared_history))
         _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
         wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
         makers[name] = [partial(seqrec, row) for row in rows] if wanted else []

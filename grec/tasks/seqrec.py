@@ -1,7 +1,7 @@
 """Task ``seqrec``: SASRec-style next-item prediction over item ids on a prepared folder.
 
-Training: one sequence per user, the items of train.jsonl's last line (history + target), every
-position predicting the next item. Scoring: full ranking of every catalog item for the
+Training: one sequence per user, the user's whole training sequence (``user_training_sequences``;
+the model reads its last ``max_len`` positions), every position predicting the next item. Scoring: full ranking of every catalog item for the
 valid/test users, a user's history items removed from the candidates (the protocol of
 bench/quality.py), metrics exactly as eval/evaluate.py computes them. The test ranking is also
 written as ``test_results.jsonl`` so eval/evaluate.py scores it beside the generative runs.
@@ -18,6 +18,7 @@ from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_jsonl
 from grec.base.metrics import RankingMetrics
 from grec.base.registry import TASKS
+from grec.base.sequences import user_training_sequences
 from grec.tasks.base import Task, parse_args
 
 
@@ -30,13 +31,6 @@ class SeqrecData:
     topk: int = 50
     exclude_history: bool = True
     results: str | None = None
-
-
-def _last_lines(path: Path) -> dict[str, dict]:
-    last: dict[str, dict] = {}
-    for _, row in read_jsonl(path):
-        last[str(row["user_id"])] = row
-    return last
 
 
 def left_pad(sequences: list[list[int]], length: int) -> torch.Tensor:
@@ -64,10 +58,8 @@ class SeqrecTask(Task):
         self.folder = folder
         self.item_ids = [str(row["item_id"]) for _, row in read_jsonl(folder / "items.jsonl")]
         self.index = {item: k + 1 for k, item in enumerate(self.item_ids)}
-        sequences = [
-            self._ids(row["history"] + [row["target"]], folder / "train.jsonl")
-            for row in _last_lines(folder / "train.jsonl").values()
-        ]
+        train = user_training_sequences(row for _, row in read_jsonl(folder / "train.jsonl"))
+        sequences = [self._ids(items, folder / "train.jsonl") for items in train.values()]
         self.train_set = [seq for seq in sequences if len(seq) > 1] * self.args.repeat
         self.splits = {split: [row for _, row in read_jsonl(folder / f"{split}.jsonl")] for split in ("valid", "test")}
         self.valid_set = None  # the validation score is NDCG@10 by full ranking
