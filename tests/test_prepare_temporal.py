@@ -165,6 +165,6 @@ def test_compact_train_sequences_give_every_consumer_the_same_examples(ml100k, t
     for data, out in ((ml100k, tmp_path / "r1"), (compact, tmp_path / "r2")):
         build_records(RecordsConfig(data=str(data), style="title", max_history=5, sample=300, out=str(out)))
     assert (tmp_path / "r1" / "train.json").read_text() == (tmp_path / "r2" / "train.json").read_text()
-    assert (compact / "train.jsonl").stat().st_size < (ml100k / "train.jsonl").stat().st_size / 10
+    assert (compact / "train.jsonl").stat().st_size < (ml100k / "train.jsonl").stat().st_size / 40  # 0.7 vs 31 MB
     with pytest.raises(GrecError, match="--train_format sequences holds every window"):
         PrepareConfig(dataset="ml-100k", out=str(tmp_path / "x"), train_format="sequences", train_windows="last")
