@@ -84,11 +84,9 @@ def test_recommender_from_pretrained_returns_what_infer_writes(trained, ml100k, 
             exclude_history=True,
         )
     )
-    assert json.loads((trained / "run" / "last" / "records.json").read_text()) == {
-        "style": "sid",
-        "prompt": "alpaca",
-        "max_history": 5,
-    }
+    carried = json.loads((trained / "run" / "last" / "records.json").read_text())
+    split = json.loads((ml100k / "settings.json").read_text())["split"]
+    assert carried == {"style": "sid", "prompt": "alpaca", "max_history": 5, "split": split}
     titles = {r["item_id"]: r["title"] for r in read_jsonl(ml100k / "items.jsonl")}
     recommender = grec.Recommender.from_pretrained(trained / "run" / "last", num_beams=10)
     results = read_jsonl(out)
