@@ -161,6 +161,10 @@ def test_ml1m_offline_matches_the_published_counts(tmp_path):
     assert first["title"] == first["item_id"] and first["text"].startswith(first["title"] + ". Genre: ")
 
 
+def prepare_reviews(dataset, reviews, meta, out, **flags):
+    return prepare(PrepareConfig(dataset=dataset, reviews=str(reviews), meta=str(meta), out=str(out), **flags))
+
+
 def test_yelp_reviews_and_businesses(tmp_path):
     reviews = [
         {
@@ -188,14 +192,7 @@ def test_yelp_reviews_and_businesses(tmp_path):
         for b in range(5)
     ]
     write(tmp_path / "business.json", "".join(json.dumps(b) + "\n" for b in businesses))
-    cfg = PrepareConfig(
-        dataset="yelp",
-        reviews=str(tmp_path / "review.json"),
-        meta=str(tmp_path / "business.json"),
-        out=str(tmp_path / "o"),
-        min_rating=4,
-    )
-    stats = prepare(cfg)
+    stats = prepare_reviews("yelp", tmp_path / "review.json", tmp_path / "business.json", tmp_path / "o", min_rating=4)
     assert (stats["users"], stats["items"], stats["interactions"]) == (5, 5, 25)
     items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
     assert items["B1"]["text"] == "Cafe 1. Categories: Coffee & Tea, Breakfast & Brunch. Location: Tucson, AZ."
@@ -203,14 +200,7 @@ def test_yelp_reviews_and_businesses(tmp_path):
     assert [r["target"] for r in read_jsonl(tmp_path / "o" / "test.jsonl")] == ["B4"] * 5
     write(tmp_path / "review.json", json.dumps({"user_id": "U1", "business_id": "B1", "stars": 5}) + "\n")
     with pytest.raises(GrecError, match=r"review.json:1: missing field 'date' in a Yelp review record"):
-        prepare(
-            PrepareConfig(
-                dataset="yelp",
-                reviews=str(tmp_path / "review.json"),
-                meta=str(tmp_path / "business.json"),
-                out=str(tmp_path / "p"),
-            )
-        )
+        prepare_reviews("yelp", tmp_path / "review.json", tmp_path / "business.json", tmp_path / "p")
 
 
 def test_steam_python_literal_lines_gzipped(tmp_path):
@@ -252,14 +242,7 @@ def test_steam_python_literal_lines_gzipped(tmp_path):
     ]
     games.append(repr({"app_name": "No id", "title": "No id"}))  # the dump has a few of these
     write(tmp_path / "steam_games.json", "\n".join(games) + "\n")
-    stats = prepare(
-        PrepareConfig(
-            dataset="steam",
-            reviews=str(tmp_path / "steam_reviews.json.gz"),
-            meta=str(tmp_path / "steam_games.json"),
-            out=str(tmp_path / "o"),
-        )
-    )
+    stats = prepare_reviews("steam", tmp_path / "steam_reviews.json.gz", tmp_path / "steam_games.json", tmp_path / "o")
     assert (stats["users"], stats["items"]) == (5, 5)
     items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
     assert items["700"]["text"] == "Game 0. Genres: Action, Indie. Tags: Action. Developer: Kotoshiro."
@@ -267,14 +250,7 @@ def test_steam_python_literal_lines_gzipped(tmp_path):
     assert test["gamer 0"]["history"] == ["700", "701", "702", "703"] and test["gamer 0"]["target"] == "704"
     write(tmp_path / "steam_games.json", "{'id': '700', 'title': 'Game'\n")
     with pytest.raises(GrecError, match=r"steam_games.json:1: not valid JSON"):
-        prepare(
-            PrepareConfig(
-                dataset="steam",
-                reviews=str(tmp_path / "steam_reviews.json.gz"),
-                meta=str(tmp_path / "steam_games.json"),
-                out=str(tmp_path / "p"),
-            )
-        )
+        prepare_reviews("steam", tmp_path / "steam_reviews.json.gz", tmp_path / "steam_games.json", tmp_path / "p")
 
 
 def test_download_checks_the_published_md5_before_unpacking(tmp_path, monkeypatch):
