@@ -56,7 +56,12 @@ def test_unknown_dataset(grec_cli, tmp_path):
 
 def test_flag_for_another_dataset(grec_cli, tmp_path, files):
     reviews = files("r.json", "")
-    check_error(grec_cli, tmp_path, ["--reviews", reviews], "--reviews: not read by --dataset ml-100k (only by amazon)")
+    check_error(
+        grec_cli,
+        tmp_path,
+        ["--reviews", reviews],
+        "--reviews: not read by --dataset ml-100k (only by amazon, yelp, steam)",
+    )
 
 
 def test_bad_json_line(grec_cli, tmp_path, files):
