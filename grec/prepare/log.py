@@ -12,6 +12,7 @@ import json
 import math
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,18 @@ class CatalogBuilder:
 
     def add(self, record: dict) -> None:
         self.records[record["item_id"]] = record
+
+
+def describe(title: str, fields: Iterable[tuple[str, object]]) -> str:
+    """An item's text for the encoder, ``"<title>. <Name>: <value>. ..."``: list values joined with
+    commas, empty ones (None, "", []) left out."""
+    parts = [f"{title}."]
+    for name, value in fields:
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        if value not in (None, ""):
+            parts.append(f"{name}: {value}.")
+    return " ".join(parts)
 
 
 def parse_record(line: str, path: object, number: int) -> dict:

