@@ -11,10 +11,17 @@ An item's text is ``"<title>. Genres: <g1>, <g2>."``, as for ML-100K.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.request
+import zipfile
 from pathlib import Path
 
 from grec.base.errors import GrecError, where
-from grec.base.io import numbered_lines
+from grec.base.io import cache_dir, numbered_lines
 from grec.base.tables import read_table
 from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
 
@@ -92,16 +99,6 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
 def download_grouplens(dataset: str) -> Path:
     """Fetch ``<dataset>.zip`` and the ``.md5`` GroupLens publishes beside it (from ``$GREC_GROUPLENS_URL``
     if set, a mirror), check the checksum, unpack into grec's cache once; return the data folder."""
-    import hashlib
-    import os
-    import re
-    import shutil
-    import tempfile
-    import urllib.request
-    import zipfile
-
-    from grec.base.io import cache_dir
-
     base = os.environ.get("GREC_GROUPLENS_URL", GROUPLENS_URL).rstrip("/") + "/"
     target = cache_dir() / "grouplens" / dataset
     if target.is_dir():

