@@ -44,14 +44,18 @@ class Split:
     seqs: Sequences
     targets: dict[str, tuple[np.ndarray, np.ndarray]]
     info: dict = field(default_factory=dict)
+    _tags: dict[str, str] = field(default_factory=dict, repr=False)
 
     def tag(self, name: str) -> str:
-        """``"<protocol>:<16 hex digits>"``, equal for splits with the same (user, target) pairs."""
-        digest = hashlib.sha256()
-        users, positions = self.targets[name]
-        for user, t in zip(users.tolist(), positions.tolist()):
-            digest.update(f"{self.seqs.users[user]}\t{self.seqs.sequences[user][t]}\n".encode())
-        return f"{self.protocol}:{digest.hexdigest()[:16]}"
+        """``"<protocol>:<16 hex digits>"``, equal for splits with the same (user, target) pairs
+        (hashed once per split name: the files and stats.json ask for it)."""
+        if name not in self._tags:
+            digest = hashlib.sha256()
+            users, positions = self.targets[name]
+            for user, t in zip(users.tolist(), positions.tolist()):
+                digest.update(f"{self.seqs.users[user]}\t{self.seqs.sequences[user][t]}\n".encode())
+            self._tags[name] = f"{self.protocol}:{digest.hexdigest()[:16]}"
+        return self._tags[name]
 
     def records(self, name: str, max_history: int) -> Iterator[dict]:
         """``{"user_id", "history", "target"}`` per target (``split`` too, outside train), in user then time order."""

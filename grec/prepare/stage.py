@@ -116,11 +116,12 @@ def prepare(cfg: PrepareConfig) -> dict:
     items = [raw.catalog[i] for i in sorted(used, key=natural_key)]
     with StagedDir(out, MARKER) as tmp:
         write_jsonl(tmp / "items.jsonl", items)
-        counts = {name: write_jsonl(tmp / f"{name}.jsonl", split.records(name, cfg.max_history)) for name in NAMES[1:]}
+        for name in NAMES[1:]:
+            write_jsonl(tmp / f"{name}.jsonl", split.records(name, cfg.max_history))
         compact = cfg.train_format == "sequences"
         rows = split.train_sequences() if compact else split.records("train", cfg.max_history)
         lines = write_jsonl(tmp / "train.jsonl", rows)
-        counts = {"train": split.counts()["train"], **counts, **({"train_lines": lines} if compact else {})}
+        counts = split.counts() | ({"train_lines": lines} if compact else {})
         stats = compute_stats(cfg, seqs, counts, raw)
         stats["split"] = {"protocol": split.protocol, "tags": {n: split.tag(n) for n in NAMES[1:]}, **split.info}
         write_json(tmp / "stats.json", stats)
