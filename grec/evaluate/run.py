@@ -177,10 +177,6 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
     return Scores(table, skipped)
 
 
-def paired_method(cfg: EvaluateConfig) -> str:
-    return "bootstrap" if cfg.bootstrap else "ttest"
-
-
 def find_baseline(name: str, names: list[str]) -> str:
     """The result file ``--baseline`` names: an exact path under --input_dir, else the one path containing it."""
     if name in names:
@@ -196,17 +192,27 @@ def paired_metrics(topk: list[int]) -> list[str]:
     return [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk], f"MRR@{topk[-1]}"]
 
 
+def paired_entry(
+    baseline: list[dict[str, int]], run: list[dict[str, int]], name: str, cfg: EvaluateConfig
+) -> dict | None:
+    """``{"baseline": name, "test", "alpha", <metric>: {...}}``: the runs' paired tests against the
+    baseline's (each a list of result files' ranks), or None when they share no records."""
+    method = "bootstrap" if cfg.bootstrap else "ttest"
+    tests = compare(baseline, run, paired_metrics(cfg.topk), method, cfg.alpha)
+    return None if tests is None else {"baseline": name, "test": method, "alpha": cfg.alpha, **tests}
+
+
 def add_paired(table: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: EvaluateConfig) -> None:
     """Put ``paired``: each run's tests against the baseline (grec.evaluate.paired) into its table row."""
     baseline = find_baseline(cfg.baseline, list(table))
     for name, row in table.items():
         if name == baseline:
             continue
-        tests = compare([ranks[baseline]], [ranks[name]], paired_metrics(cfg.topk), paired_method(cfg), cfg.alpha)
-        if tests is None:
+        paired = paired_entry([ranks[baseline]], [ranks[name]], baseline, cfg)
+        if paired is None:
             logger.warning("evaluate: %s shares no records with the baseline %s; not compared", name, baseline)
             continue
-        row["paired"] = {"baseline": baseline, "test": paired_method(cfg), "alpha": cfg.alpha, **tests}
+        row["paired"] = paired
 
 
 def paired_markdown(table: dict[str, dict], topk: list[int]) -> str:
@@ -262,20 +268,11 @@ def add_seed_paired(groups: dict[str, dict], ranks: dict[str, dict[str, int]], c
     for key, stats in groups.items():
         if key == base:
             continue
-        tests = compare(
-            [ranks[n] for n in base_files],
-            [ranks[n] for n in members[key]],
-            paired_metrics(cfg.topk),
-            paired_method(cfg),
-            cfg.alpha,
+        paired = paired_entry(
+            [ranks[n] for n in base_files], [ranks[n] for n in members[key]], base or base_files[0], cfg
         )
-        if tests is not None:
-            stats["paired"] = {
-                "baseline": base or base_files[0],
-                "test": paired_method(cfg),
-                "alpha": cfg.alpha,
-                **tests,
-            }
+        if paired is not None:
+            stats["paired"] = paired
 
 
 def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:

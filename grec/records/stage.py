@@ -103,7 +103,8 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}
     settings["data"] = str(Path(cfg.data).resolve())
     settings["sid"] = str(Path(cfg.sid).resolve()) if cfg.sid else None
-    settings["split"] = prepared_marker(cfg.data).get("split")
+    prepared = prepared_marker(cfg.data)
+    settings["split"] = prepared.get("split")
     if stage_is_current(out, settings, OUTPUTS, cfg.overwrite, MARKER):
         logger.info("%s already holds these records; nothing to do (pass --overwrite to redo)", out)
         return read_json(out / MARKER)["counts"]
@@ -115,7 +116,7 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     seqrec, sequence = _writer(cfg, titles, sid_map)
     # each record as a recipe to render it: --sample picks among them first, so only kept ones are rendered
     makers: dict[str, list] = {}
-    prepared_history = prepared_marker(cfg.data).get("settings", {}).get("max_history", 50)
+    prepared_history = prepared.get("settings", {}).get("max_history", 50)
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
         rows = [row for _, row in read_jsonl(path)]
