@@ -8,6 +8,7 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.prepare.datasets import DATASETS, FILE_FLAGS, dataset_help
+from grec.prepare.log import parse_time
 
 SPLITS = ("loo", "temporal")
 
@@ -26,8 +27,6 @@ def parse_ratios(value) -> list[float]:
 
 def window_time(value, flag: str) -> float:
     """A --start / --end bound as a number: unix seconds as given, or ISO-8601 text read as UTC."""
-    from grec.prepare.log import parse_time
-
     try:
         return parse_time(value, flag, 0, flag)
     except GrecError:

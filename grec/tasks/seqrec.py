@@ -1,8 +1,8 @@
 """Task ``seqrec``: SASRec-style next-item prediction over item ids on a prepared folder.
 
 Training: one sequence per user, the user's whole training sequence (``user_training_sequences``;
-the model reads its last ``max_len`` positions), every position predicting the next item. Scoring: full ranking of every catalog item for the
-valid/test users, a user's history items removed from the candidates (the protocol of
+the model reads its last ``max_len`` positions), every position predicting the next item.
+Scoring: full ranking of every catalog item for the valid/test users, a user's history items removed from the candidates (the protocol of
 bench/quality.py), metrics exactly as eval/evaluate.py computes them. The test ranking is also
 written as ``test_results.jsonl`` so eval/evaluate.py scores it beside the generative runs.
 """
