@@ -10,7 +10,16 @@ from grec.base.io import check_output
 from grec.prepare.datasets import DATASETS, FILE_FLAGS, dataset_help
 from grec.prepare.log import parse_time
 
-SPLITS = ("loo", "temporal")
+SPLITS = ("loo", "temporal", "given")
+# Flags that filter or cut a log; a log that comes split (minionerec) must keep their defaults.
+GIVEN_FIXED = {
+    "start": None,
+    "end": None,
+    "min_rating": None,
+    "sample_users": -1,
+    "min_user_inter": None,
+    "min_item_inter": None,
+}
 
 
 def parse_ratios(value) -> list[float]:
@@ -56,12 +65,13 @@ class PrepareConfig:
         item_id_col: csv only: id column of the items file; default: the same as item_col.
         title_col: csv (and recbole, where the default looks for title, movie_title, item_name or name): title column of the items file.
         sep: csv only: delimiter (',' or 'tab'); default from the file suffix (.tsv: tab, else comma).
-        encoding: text encoding of csv and recbole files.
+        encoding: text encoding of csv, recbole and minionerec files.
+        category: minionerec only: read the CSVs whose names start with this (e.g. Industrial_and_Scientific) when a folder holds several.
         min_user_inter: k-core: drop users with fewer interactions (at least 3, which leave-one-out needs); default 5 for amazon, 3 otherwise.
         min_item_inter: k-core: drop items with fewer interactions; applied together with min_user_inter until both hold; default 5 for amazon, 1 otherwise.
         download: MovieLens (ml-100k ... ml-latest): fetch the official GroupLens archive and check it against the published md5 (needs internet; unpacked once into grec's cache) instead of reading --source.
         rating_col: csv only: a rating column, read for --min_rating.
-        split: loo: each user's last item is the test target, the one before it the validation target (SASRec, TIGER, LC-Rec, BIGRec); temporal: the whole log sorted by time and cut at --ratios, so no validation or test event is earlier than a training event (MiniOneRec, D3); rules in docs/formats.md.
+        split: loo (default): each user's last item is the test target, the one before it the validation target (SASRec, TIGER, LC-Rec, BIGRec); temporal: the whole log sorted by time and cut at --ratios, so no validation or test event is earlier than a training event (MiniOneRec, D3); given: the files' own split (minionerec, its default and only choice); rules in docs/formats.md.
         ratios: temporal only: train, validation and test shares of the interactions, e.g. 0.8,0.1,0.1.
         unseen_items: temporal only: drop (default) or keep validation and test events whose item no training event has.
         start: keep interactions at or after this time: unix seconds or ISO-8601 (2014-07-01, 2014-07-01T12:30:00Z).
@@ -92,7 +102,8 @@ class PrepareConfig:
     encoding: str = "utf-8"
     download: bool = False
     rating_col: str | None = None
-    split: str = "loo"
+    category: str | None = None
+    split: str | None = None
     ratios: list[float] | str = "0.8,0.1,0.1"
     unseen_items: str = "drop"
     start: str | float | None = None
@@ -113,6 +124,7 @@ class PrepareConfig:
             raise GrecError(f"--dataset: unknown data set {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         self.out = self.out or str(Path("data") / self.dataset)
         check_output(self.out, "--out")
+        self._check_given()
         user_default, item_default = DATASETS[self.dataset].kcore
         self.min_user_inter = user_default if self.min_user_inter is None else self.min_user_inter
         self.min_item_inter = item_default if self.min_item_inter is None else self.min_item_inter
@@ -150,6 +162,25 @@ class PrepareConfig:
         if self.sample_users == 0 or self.sample_users < -1:
             raise GrecError("--sample_users: give a positive number of users, or -1 for all")
         self._check_files()
+
+    def _check_given(self) -> None:
+        """A log that arrives split (``Dataset.given``) takes ``--split given`` and none of the flags that cut it."""
+        given = DATASETS[self.dataset].given
+        self.split = self.split or ("given" if given else "loo")
+        if self.category is not None and self.dataset != "minionerec":
+            raise GrecError("--category: only read by --dataset minionerec; remove it")
+        if given != (self.split == "given"):
+            raise GrecError(
+                f"--split {self.split}: --dataset {self.dataset} comes already split; drop --split"
+                if given
+                else f"--split given: only for data sets that come split (minionerec); use loo or temporal for {self.dataset}"
+            )
+        changed = [f"--{flag}" for flag, default in GIVEN_FIXED.items() if given and getattr(self, flag) != default]
+        if changed:
+            raise GrecError(
+                f"{', '.join(changed)}: --dataset {self.dataset} comes already split and filtered; these flags would "
+                f"change its rows, so they are not applied to it; remove them"
+            )
 
     def _check_files(self) -> None:
         dataset = DATASETS[self.dataset]

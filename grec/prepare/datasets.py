@@ -23,6 +23,7 @@ class Dataset:
         kcore: default (min_user_inter, min_item_inter).
         read: the reader, called with the PrepareConfig.
         downloads: ``--download`` fetches the official archive (checksum checked) instead of ``--source``.
+        given: the files are already split (``--split given``); the reader's RawLog carries the split.
     """
 
     files: str
@@ -31,6 +32,7 @@ class Dataset:
     kcore: tuple[int, int]
     read: Callable[..., RawLog]
     downloads: bool = False
+    given: bool = False
 
 
 def _movielens_100k(cfg) -> RawLog:
@@ -80,6 +82,12 @@ def _recbole(cfg) -> RawLog:
     from grec.prepare.readers.recbole import read_recbole
 
     return read_recbole(cfg.source, cfg.title_col if cfg.title_col != "title" else None, cfg.encoding)
+
+
+def _minionerec(cfg) -> RawLog:
+    from grec.prepare.readers.minionerec import read_minionerec
+
+    return read_minionerec(cfg.source, cfg.category, cfg.encoding)
 
 
 def _csv(cfg) -> RawLog:
@@ -154,6 +162,16 @@ DATASETS: dict[str, Dataset] = {
         ("source",),
         (3, 1),
         _recbole,
+    ),
+    "minionerec": Dataset(
+        "--source: a MiniOneRec data folder with train/, valid/ and test/ CSVs (one per folder, or the one starting "
+        "with --category) or train.csv, valid.csv and test.csv; columns user_id, history_item_title, item_title, "
+        "history_item_id, item_id[, history_item_sid, item_sid] (history_* as Python lists); read as split (--split given)",
+        ("source",),
+        ("source",),
+        (1, 1),
+        _minionerec,
+        given=True,
     ),
     "csv": Dataset(
         "--interactions (user, item, timestamp[, rating] columns) and --items (id, title, other columns); "

@@ -15,10 +15,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grec.base.errors import GrecError, where
+
+if TYPE_CHECKING:
+    from grec.prepare.splits import Split
 
 
 @dataclass
@@ -30,6 +34,7 @@ class RawLog:
     ``catalog`` maps an item id to its record (``item_id``, ``title``, ``text`` and raw fields).
     ``dropped`` counts what reading removed (items without a title, duplicate metadata rows...).
     ``ratings[k]`` is the k-th interaction's rating, NaN where the source has none.
+    ``given`` is the split of a source that arrives split (MiniOneRec's CSVs), else None.
     """
 
     user_ids: list[str]
@@ -41,6 +46,7 @@ class RawLog:
     inputs: list[Path]
     dropped: Counter = field(default_factory=Counter)
     ratings: np.ndarray | None = None
+    given: Split | None = None
 
 
 class LogBuilder:

@@ -99,18 +99,20 @@ def prepare(cfg: PrepareConfig) -> dict:
     started = time.time()
     raw = read_source(cfg)
     logger.info("read %d interactions from %s", len(raw.users), ", ".join(str(p) for p in raw.inputs))
-    seqs = build_sequences(
-        raw,
-        cfg.min_user_inter,
-        cfg.min_item_inter,
-        cfg.dedup,
-        cfg.sample_users,
-        cfg.seed,
-        cfg.start,
-        cfg.end,
-        cfg.min_rating,
+    split = raw.given or make_split(
+        cfg,
+        build_sequences(
+            raw,
+            cfg.min_user_inter,
+            cfg.min_item_inter,
+            cfg.dedup,
+            cfg.sample_users,
+            cfg.seed,
+            cfg.start,
+            cfg.end,
+            cfg.min_rating,
+        ),
     )
-    split = make_split(cfg, seqs)
     seqs = split.seqs
     used = {item for seq in seqs.sequences for item in seq}
     items = [raw.catalog[i] for i in sorted(used, key=natural_key)]
