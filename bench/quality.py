@@ -11,6 +11,12 @@ docs/bench/quality.png.
     .venv/bin/python bench/quality.py --recipes sidlm                        # ~10 minutes per seed
     .venv/bin/python bench/quality.py --recipes tiger --seeds 0 \\
         --overrides '{train: {num_epochs: 1}}'                               # ~12 minutes per seed
+
+MovieLens-1M (6,040 test users, 3,706 movies), beside the published figures of HSTU (Zhai et al.,
+ICML 2024, Table 3: full-catalog leave-one-out), into docs/bench/quality_ml1m.json:
+
+    .venv/bin/python bench/quality.py --dataset ml-1m --recipes popularity,sasrec,sidlm --seeds 0 \\
+        --overrides '{train: {num_epochs: 3}}'
 """
 
 from __future__ import annotations
@@ -40,6 +46,14 @@ RESULT = {
     "bigrec": "bigrec-trie.jsonl",
 }
 ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.jsonl"}}  # further rows a recipe's one run produces
+# Published figures on the same protocol, shown beside grec's rows (key "published" of the JSON).
+PUBLISHED = {
+    "ml-1m": {
+        "source": "HSTU (Zhai et al., ICML 2024), Table 3: ML-1M, leave-one-out, full ranking",
+        "SASRec": {"hr@10": 0.2853, "ndcg@10": 0.1603},
+        "HSTU-large": {"hr@10": 0.3294, "ndcg@10": 0.1893},
+    }
+}
 
 
 def score(path: Path) -> dict[str, float]:
@@ -52,7 +66,9 @@ def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[
     started = time.time()
     if recipe == "popularity":  # no seed, no training
         from grec.infer.popularity import PopularityConfig, popularity
+        from grec.prepare import PrepareConfig, prepare
 
+        prepare(PrepareConfig(dataset=overrides.get("prepare", {}).get("dataset", "ml-100k"), out=data))
         popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe])))
     else:
         keys = stage_keys(recipe)  # one --overrides serves several recipes: each takes the stages it has
@@ -63,13 +79,13 @@ def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[
     return {row: score(out / "results" / name) for row, name in rows.items()}, time.time() - started
 
 
-def plot(table: dict, path: Path) -> None:
+def plot(table: dict, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(table)
+    names = [n for n in table if n != "published"]
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names) + 2), 3.6))
     for k, metric in enumerate(("hr@10", "ndcg@10")):
         means = [table[n][metric]["mean"] for n in names]
@@ -77,7 +93,7 @@ def plot(table: dict, path: Path) -> None:
         bars = ax.bar([i + 0.4 * k for i in range(len(names))], means, 0.4, yerr=stds, capsize=3, label=metric.upper())
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks([i + 0.2 for i in range(len(names))], names)
-    ax.set(ylabel="score (mean ± std over seeds)", title="ML-100K, full ranking, history excluded")
+    ax.set(ylabel="score (mean ± std over seeds)", title=f"{title}, full ranking, history excluded")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -88,15 +104,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default="popularity,sasrec,tiger")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--data", default="data/ml-100k")
-    parser.add_argument("--out", default="outputs/quality")
+    parser.add_argument("--dataset", default="ml-100k", help="grec prepare's --dataset (ml-100k, ml-1m)")
+    parser.add_argument("--data", help="prepared data folder; default data/<dataset>")
+    parser.add_argument("--out", help="run folders; default outputs/quality (ml-100k) or outputs/quality-<dataset>")
     parser.add_argument("--overrides", default="{}", help="YAML mapping of stage -> flags, as grec run takes it")
-    parser.add_argument("--json", default=str(ROOT / "docs" / "bench" / "quality.json"))
+    parser.add_argument("--json", help="default docs/bench/quality.json (ml-100k) or quality_<dataset>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    suffix = "" if args.dataset == "ml-100k" else f"_{args.dataset.replace('-', '')}"
+    args.data = args.data or f"data/{args.dataset}"
+    args.out = args.out or f"outputs/quality{suffix.replace('_', '-')}"
     overrides = yaml.safe_load(args.overrides) or {}
-    path = Path(args.json)
+    if args.dataset != "ml-100k":
+        overrides.setdefault("prepare", {})["dataset"] = args.dataset
+    path = Path(args.json or ROOT / "docs" / "bench" / f"quality{suffix}.json")
     table = json.loads(path.read_text()) if path.is_file() else {}
+    if args.dataset in PUBLISHED:
+        table["published"] = PUBLISHED[args.dataset]
     for recipe in args.recipes.split(","):
         seeds = [0] if recipe == "popularity" else [int(s) for s in args.seeds.split(",")]
         runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
@@ -122,9 +146,11 @@ def main() -> None:
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, table)
-        plot(table, path.with_suffix(".png"))
+        plot(table, path.with_suffix(".png"), args.dataset.upper())
     best = max(
-        (r for r in table if r not in ("popularity", "sasrec")), key=lambda r: table[r]["ndcg@10"]["mean"], default=None
+        (r for r in table if r not in ("popularity", "sasrec", "published")),
+        key=lambda r: table[r]["ndcg@10"]["mean"],
+        default=None,
     )
     if best and "sasrec" in table:
         ratio = table[best]["ndcg@10"]["mean"] / table["sasrec"]["ndcg@10"]["mean"]

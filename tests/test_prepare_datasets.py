@@ -6,7 +6,7 @@ import pytest
 from helpers import read_jsonl
 
 from grec.base.errors import GrecError
-from grec.prepare import PrepareConfig, prepare
+from grec.prepare import PrepareConfig, log, prepare
 from grec.prepare.datasets import DATASETS
 
 USERS = 4  # each user rates the same 4 movies one second apart, in the order given
@@ -52,7 +52,7 @@ def test_grouplens_dat_layout_ml1m_latin1_titles_and_ratings(tmp_path):
     assert only_liked["removed"]["below_min_rating"] == 8  # movies 2 and 10 were rated 4
 
 
-def test_grouplens_csv_layout_ml20m(tmp_path):
+def test_grouplens_csv_layout_ml20m(tmp_path, monkeypatch):
     folder = tmp_path / "ml-20m"
     write(
         folder / "ratings.csv",
@@ -66,6 +66,14 @@ def test_grouplens_csv_layout_ml20m(tmp_path):
     prepare(PrepareConfig(dataset="ml-20m", source=str(folder), out=str(tmp_path / "o")))
     items = {r["item_id"]: r for r in read_jsonl(tmp_path / "o" / "items.jsonl")}
     assert items["2"]["title"] == "Jumanji, The (1995)" and items["3"]["text"] == "Heat (1995)."
+    # the whole-column (pyarrow) path and the row-by-row path that reports bad lines give the same files
+    liked = dict(dataset="ml-20m", source=str(folder), min_rating=5, split="temporal", min_user_inter=1)
+    fast = prepare(PrepareConfig(**liked, out=str(tmp_path / "fast")))
+    monkeypatch.setattr(log, "read_columns", lambda *args: None)
+    slow = prepare(PrepareConfig(**liked, out=str(tmp_path / "slow")))
+    assert slow["removed"] == fast["removed"] and slow["removed"]["below_min_rating"] == 8
+    for name in ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl"):
+        assert (tmp_path / "slow" / name).read_text() == (tmp_path / "fast" / name).read_text()
 
 
 def recbole_folder(root, header="user_id:token\titem_id:token\trating:float\ttimestamp:float"):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from grec.base.errors import GrecError, where
+from grec.base.tables import read_columns
 
 if TYPE_CHECKING:
     from grec.prepare.splits import Split
@@ -66,6 +67,21 @@ class LogBuilder:
         self._t.append(time)
         self._r.append(rating)
 
+    def add_columns(
+        self,
+        users: tuple[np.ndarray, list[str]],
+        items: tuple[np.ndarray, list[str]],
+        times: np.ndarray,
+        ratings: np.ndarray | None = None,
+    ) -> None:
+        """Many rows at once: ``users`` and ``items`` as (codes, values) pairs (``read_columns``)."""
+        for (codes, values), ids, out in ((users, self._users, self._u), (items, self._items, self._i)):
+            mine = np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)
+            out.frombytes(mine[codes].tobytes())
+        self._t.frombytes(np.ascontiguousarray(times, dtype=np.float64).tobytes())
+        filled = np.full(len(times), np.nan) if ratings is None else ratings
+        self._r.frombytes(np.ascontiguousarray(filled, dtype=np.float64).tobytes())
+
     def __len__(self) -> int:
         return len(self._u)
 
@@ -84,6 +100,26 @@ class LogBuilder:
             dropped=dropped if dropped is not None else Counter(),
             ratings=np.frombuffer(self._r, dtype=np.float64).copy(),
         )
+
+
+def read_log_columns(
+    path: str | Path,
+    user_col: str,
+    item_col: str,
+    time_col: str,
+    rating_col: str | None = None,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+) -> LogBuilder | None:
+    """A clean delimited interactions file (numeric timestamps) read whole by pyarrow; None when it
+    needs the row-by-row reader, which names the line at fault (``grec.base.tables.read_columns``)."""
+    numbers = [time_col, *([rating_col] if rating_col else [])]
+    columns = read_columns(path, [user_col, item_col], numbers, sep, encoding)
+    if columns is None or not np.isfinite(columns[time_col]).all():
+        return None
+    log = LogBuilder()
+    log.add_columns(columns[user_col], columns[item_col], columns[time_col], columns.get(rating_col or ""))
+    return log
 
 
 class CatalogBuilder:

@@ -7,7 +7,15 @@ import os
 from pathlib import Path
 
 from grec.base.tables import read_table
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
+from grec.prepare.log import (
+    CatalogBuilder,
+    LogBuilder,
+    RawLog,
+    clean_id,
+    parse_rating,
+    parse_time,
+    read_log_columns,
+)
 
 RESERVED = ("item_id", "title", "text")
 
@@ -29,15 +37,17 @@ def read_generic(
     An item's ``text`` is its title followed by its other non-empty fields as ``name: value``;
     all fields are kept in its record. Items without a title are dropped and counted.
     """
-    log = LogBuilder()
-    columns = [user_col, item_col, time_col, *([rating_col] if rating_col else [])]
-    for number, row in read_table(interactions, columns, sep, encoding):
-        log.add(
-            clean_id(row[user_col], interactions, number, user_col),
-            clean_id(row[item_col], interactions, number, item_col),
-            parse_time(row[time_col], interactions, number, time_col),
-            parse_rating(row[rating_col], interactions, number, rating_col) if rating_col else math.nan,
-        )
+    log = read_log_columns(interactions, user_col, item_col, time_col, rating_col, sep, encoding)
+    if log is None:  # JSONL, ISO times or a bad row: row by row, so an error names the line
+        log = LogBuilder()
+        columns = [user_col, item_col, time_col, *([rating_col] if rating_col else [])]
+        for number, row in read_table(interactions, columns, sep, encoding):
+            log.add(
+                clean_id(row[user_col], interactions, number, user_col),
+                clean_id(row[item_col], interactions, number, item_col),
+                parse_time(row[time_col], interactions, number, time_col),
+                parse_rating(row[rating_col], interactions, number, rating_col) if rating_col else math.nan,
+            )
     catalog = CatalogBuilder(log.item_ids())
     for number, row in read_table(items, [item_id_col, title_col], sep, encoding):
         item_id = clean_id(row[item_id_col], items, number, item_id_col)

@@ -23,7 +23,7 @@ from pathlib import Path
 from grec.base.errors import GrecError, where
 from grec.base.io import cache_dir, numbered_lines
 from grec.base.tables import read_table
-from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time
+from grec.prepare.log import CatalogBuilder, LogBuilder, RawLog, clean_id, parse_rating, parse_time, read_log_columns
 
 DAT_ENCODINGS = {"ml-1m": "latin-1", "ml-10m": "utf-8"}
 
@@ -64,14 +64,16 @@ def read_dat(folder: Path, encoding: str) -> RawLog:
 def read_csv_layout(folder: Path, encoding: str = "utf-8") -> RawLog:
     """``ratings.csv`` + ``movies.csv`` (ML-20M, ML-25M, ml-latest)."""
     ratings, movies = folder / "ratings.csv", folder / "movies.csv"
-    log = LogBuilder()
-    for number, row in read_table(ratings, ["userId", "movieId", "rating", "timestamp"], ",", encoding):
-        log.add(
-            clean_id(row["userId"], ratings, number, "userId"),
-            clean_id(row["movieId"], ratings, number, "movieId"),
-            parse_time(row["timestamp"], ratings, number, "timestamp"),
-            parse_rating(row["rating"], ratings, number, "rating"),
-        )
+    log = read_log_columns(ratings, "userId", "movieId", "timestamp", "rating", ",", encoding)
+    if log is None:  # not plainly clean: row by row, so the error names the line
+        log = LogBuilder()
+        for number, row in read_table(ratings, ["userId", "movieId", "rating", "timestamp"], ",", encoding):
+            log.add(
+                clean_id(row["userId"], ratings, number, "userId"),
+                clean_id(row["movieId"], ratings, number, "movieId"),
+                parse_time(row["timestamp"], ratings, number, "timestamp"),
+                parse_rating(row["rating"], ratings, number, "rating"),
+            )
     catalog = CatalogBuilder(log.item_ids())
     for number, row in read_table(movies, ["movieId", "title", "genres"], ",", encoding):
         item, title = clean_id(row["movieId"], movies, number, "movieId"), str(row["title"] or "").strip()
