@@ -63,7 +63,7 @@ def test_kcore_matches_brute_force(seed):
 
 
 def test_leave_one_out_windows():
-    seqs = Sequences(users=["u"], sequences=[list("abcdef")], times=[[0] * 6], removed=None, kcore_rounds=0)
+    seqs = Sequences(users=["u"], sequences=[list("abcdef")], times=[np.zeros(6)], removed=None, kcore_rounds=0)
     split = leave_one_out(seqs)
     train, valid, test = (list(split.records(name, max_history=2)) for name in ("train", "valid", "test"))
     assert test == [{"user_id": "u", "history": ["d", "e"], "target": "f", "split": split.tag("test")}]

@@ -19,7 +19,11 @@ from grec.prepare.splits import leave_one_out, temporal
 def seqs(rows: dict[str, list[tuple[str, float]]]) -> Sequences:
     users = list(rows)
     return Sequences(
-        users, [[i for i, _ in rows[u]] for u in users], [[t for _, t in rows[u]] for u in users], Counter(), 0
+        users,
+        [[i for i, _ in rows[u]] for u in users],
+        [np.array([t for _, t in rows[u]]) for u in users],
+        Counter(),
+        0,
     )
 
 

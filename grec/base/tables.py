@@ -123,7 +123,7 @@ def read_columns(
         values = encoded.dictionary.to_pylist()
         if any(not v or v != v.strip() for v in values):
             return None
-        columns[name] = (encoded.indices.to_numpy().astype(np.int64), values)
+        columns[name] = (encoded.indices.to_numpy(), values)
     for name in numbers:
-        columns[name] = table.column(name).to_numpy().astype(np.float64)
+        columns[name] = table.column(name).to_numpy()
     return columns

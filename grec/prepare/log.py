@@ -51,21 +51,21 @@ class RawLog:
 
 
 class LogBuilder:
-    """Accumulates ``(user, item, time)`` rows as integer codes."""
+    """Accumulates ``(user, item, time, rating)`` rows as integer codes: one by one (``add``) or as
+    whole columns (``add_columns``), kept as numpy chunks so a 20M-row file is never copied twice."""
 
     def __init__(self) -> None:
         self._users: dict[str, int] = {}
         self._items: dict[str, int] = {}
-        self._u = array("q")
-        self._i = array("q")
-        self._t = array("d")
-        self._r = array("d")
+        self._rows = (array("q"), array("q"), array("d"), array("d"))
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, user: str, item: str, time: float, rating: float = math.nan) -> None:
-        self._u.append(self._users.setdefault(user, len(self._users)))
-        self._i.append(self._items.setdefault(item, len(self._items)))
-        self._t.append(time)
-        self._r.append(rating)
+        users, items, times, ratings = self._rows
+        users.append(self._users.setdefault(user, len(self._users)))
+        items.append(self._items.setdefault(item, len(self._items)))
+        times.append(time)
+        ratings.append(rating)
 
     def add_columns(
         self,
@@ -75,30 +75,48 @@ class LogBuilder:
         ratings: np.ndarray | None = None,
     ) -> None:
         """Many rows at once: ``users`` and ``items`` as (codes, values) pairs (``read_columns``)."""
-        for (codes, values), ids, out in ((users, self._users, self._u), (items, self._items, self._i)):
-            mine = np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)
-            out.frombytes(mine[codes].tobytes())
-        self._t.frombytes(np.ascontiguousarray(times, dtype=np.float64).tobytes())
+        self._flush()
+        codes = [
+            np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)[indices]
+            for (indices, values), ids in ((users, self._users), (items, self._items))
+        ]
         filled = np.full(len(times), np.nan) if ratings is None else ratings
-        self._r.frombytes(np.ascontiguousarray(filled, dtype=np.float64).tobytes())
+        self._chunks.append((*codes, np.asarray(times, dtype=np.float64), np.asarray(filled, dtype=np.float64)))
+
+    def _flush(self) -> None:
+        """Move the rows added one by one into a chunk (keeps the file order across both ways)."""
+        if len(self._rows[0]):
+            kinds = (np.int64, np.int64, np.float64, np.float64)
+            self._chunks.append(tuple(np.frombuffer(a, dtype=k).copy() for a, k in zip(self._rows, kinds)))  # type: ignore[arg-type]
+            self._rows = (array("q"), array("q"), array("d"), array("d"))
 
     def __len__(self) -> int:
-        return len(self._u)
+        return len(self._rows[0]) + sum(len(chunk[0]) for chunk in self._chunks)
 
     def item_ids(self) -> set[str]:
         return set(self._items)
 
     def build(self, catalog: dict[str, dict], inputs: list[Path], dropped: Counter | None = None) -> RawLog:
+        self._flush()
+        kinds = (np.int64, np.int64, np.float64, np.float64)
+        if len(self._chunks) == 1:
+            columns = self._chunks[0]
+        else:
+            columns = tuple(
+                np.concatenate([c[k] for c in self._chunks]) if self._chunks else np.zeros(0, dtype=kind)
+                for k, kind in enumerate(kinds)
+            )
+        self._chunks = []
         return RawLog(
             user_ids=list(self._users),
             item_ids=list(self._items),
-            users=np.frombuffer(self._u, dtype=np.int64).copy(),
-            items=np.frombuffer(self._i, dtype=np.int64).copy(),
-            times=np.frombuffer(self._t, dtype=np.float64).copy(),
+            users=columns[0],
+            items=columns[1],
+            times=columns[2],
             catalog=catalog,
             inputs=inputs,
             dropped=dropped if dropped is not None else Counter(),
-            ratings=np.frombuffer(self._r, dtype=np.float64).copy(),
+            ratings=columns[3],
         )
 
 

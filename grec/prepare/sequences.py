@@ -18,11 +18,12 @@ from grec.prepare.log import RawLog
 
 @dataclass
 class Sequences:
-    """Time-ordered item sequences, one per user, as source string ids."""
+    """Time-ordered item sequences, one per user, as source string ids; ``times`` the matching
+    timestamps, one float64 array per user (views into one array: no Python float per event)."""
 
     users: list[str]
     sequences: list[list[str]]
-    times: list[list[float]]
+    times: list[np.ndarray]
     removed: Counter
     kcore_rounds: int
 
@@ -122,7 +123,7 @@ def build_sequences(
     return Sequences(
         users=[user for user, _, _ in rows],
         sequences=[item_ids[items[a:b]].tolist() for _, a, b in rows],
-        times=[times[a:b].tolist() for _, a, b in rows],
+        times=[times[a:b] for _, a, b in rows],
         removed=removed,
         kcore_rounds=rounds,
     )

@@ -119,21 +119,21 @@ def temporal(
     seqs: Sequences, ratios: tuple[float, float, float], train_windows: str = "all", unseen: str = "drop"
 ) -> Split:
     """The global temporal cut (module docstring); ``seqs`` keeps only what the split uses."""
-    all_times = np.fromiter((t for ts in seqs.times for t in ts), dtype=np.float64)
+    all_times = np.concatenate(seqs.times) if seqs.times else np.zeros(0)
     train_end, valid_end = cut_times(all_times, ratios)
     period = [np.searchsorted([train_end, valid_end], ts, side="left") for ts in seqs.times]  # 0 train, 1, 2
     trained = {item for seq, p in zip(seqs.sequences, period) for item, q in zip(seq, p.tolist()) if q == 0}
     dropped: Counter = Counter()
     kept_users, kept_seqs, kept_times, kept_periods = [], [], [], []
     for user, seq, ts, p in zip(seqs.users, seqs.sequences, seqs.times, period):
-        keep = [q == 0 or unseen == "keep" or item in trained for item, q in zip(seq, p.tolist())]
-        for q in p[~np.array(keep, dtype=bool)].tolist():
+        keep = np.array([q == 0 or unseen == "keep" or item in trained for item, q in zip(seq, p.tolist())], dtype=bool)
+        for q in p[~keep].tolist():
             dropped[f"{NAMES[q]}_events_with_items_not_in_train"] += 1
-        if any(keep):
+        if keep.any():
             kept_users.append(user)
-            kept_seqs.append([s for s, k in zip(seq, keep) if k])
-            kept_times.append([t for t, k in zip(ts, keep) if k])
-            kept_periods.append(p[np.array(keep, dtype=bool)])
+            kept_seqs.append([s for s, k in zip(seq, keep.tolist()) if k])
+            kept_times.append(ts[keep])
+            kept_periods.append(p[keep])
     lists: dict[str, tuple[list, list]] = {name: ([], []) for name in NAMES}
     for user, p in enumerate(kept_periods):
         for q, name in enumerate(NAMES):

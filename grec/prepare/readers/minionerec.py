@@ -90,7 +90,7 @@ def read_minionerec(source: str | os.PathLike, category: str | None = None, enco
     catalog = {item: {"item_id": item, "title": title, "text": title} for item, title in titles.items()}
     raw = log.build(catalog, list(files.values()))
     users = list(chains)
-    seqs = Sequences(users, [chains[u] for u in users], [stamps[u] for u in users], Counter(), 0)
+    seqs = Sequences(users, [chains[u] for u in users], [np.array(stamps[u]) for u in users], Counter(), 0)
     index = {user: k for k, user in enumerate(users)}
     arrays = {
         name: (np.array([index[u] for u, _ in pairs], dtype=np.int64), np.array([t for _, t in pairs], dtype=np.int64))
