@@ -1,9 +1,12 @@
 # make demo: install into .venv and run the main job on real MovieLens-100K.
-# make test: install into .venv and run the test suite (make test-fast: without the end-to-end runs).
+# make test: install into .venv and run the test suite (make test-fast: without the end-to-end runs),
+#   on JOBS pytest-xdist workers (default 2, one per core here), one torch/OpenMP thread each.
 # make lint: ruff's checks and format check, as CI runs them.
 # make check-wheel: build the wheel, install it in a fresh venv, run a recipe and the README's Python example outside the repo.
 PYTHON ?= python3
 VENV := .venv
+JOBS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(JOBS) --dist worksteal
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.grec-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
@@ -23,10 +26,10 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q --durations=15 tests
+	$(PYTEST) --durations=15 tests
 
 test-fast: install
-	$(BIN)/python -m pytest -q --durations=10 -m "not slow" tests
+	$(PYTEST) --durations=10 -m "not slow" tests
 
 lint: install
 	$(BIN)/ruff check .

@@ -63,6 +63,15 @@ def _train_task(cfg, state) -> str:
     )
 
 
+def _align(cfg, state) -> str:
+    if state.get("best_metric") is not None:
+        return (
+            f"aligned ({cfg.method}) -> {cfg.output_dir}: best validation NDCG@10 {state['best_metric']:.4f} "
+            f"at epoch {state['best_epoch']}"
+        )
+    return f"aligned ({cfg.method}) -> {cfg.output_dir} ({state['epoch']} epochs)"
+
+
 def _infer(cfg, summary) -> str:
     return (
         f"ranked items for {summary['records']:,} records -> {cfg.result_json_data} "
@@ -123,6 +132,14 @@ STAGES: dict[str, Stage] = {
             "TrainConfig",
             "train",
             _train,
+        ),
+        Stage(
+            "align",
+            "preference post-training of an SFT checkpoint (DPO, S-DPO); also align.py",
+            "grec.align",
+            "AlignConfig",
+            "align",
+            _align,
         ),
         Stage(
             "train-task",

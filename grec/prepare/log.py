@@ -15,15 +15,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grec.base.errors import GrecError, where
 from grec.base.tables import read_columns
-
-if TYPE_CHECKING:
-    from grec.prepare.splits import Split
 
 
 @dataclass
@@ -47,7 +43,7 @@ class RawLog:
     inputs: list[Path]
     dropped: Counter = field(default_factory=Counter)
     ratings: np.ndarray | None = None
-    given: Split | None = None
+    given: object = None  # a grec.prepare.splits.Split (that module builds on this one)
 
 
 class LogBuilder:

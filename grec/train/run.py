@@ -23,11 +23,11 @@ from grec.lm.loading import apply_lora, build_from_config, load_model, record_ba
 from grec.lm.serving_files import records_settings, write_serving_files
 from grec.train.config import TrainConfig
 from grec.train.data import file_names, tokenize_records, validation_sets
-from grec.train.scoring import SidNdcg
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
 from grec.training.loop import check_run_folder, run_trainer
 from grec.training.loss import LabelledPositions, causal_trainer_class, keeps_logits_by_mask, labelled_token_loss
+from grec.training.scoring import SidNdcg
 
 logger = logging.getLogger("grec")
 SID_TOKEN = re.compile(r"<[a-z]_\d+>")

@@ -118,11 +118,14 @@ class RunArtifacts(TrainerCallback):
     ``save_extra(folder)`` adds what the weights need beside them (tokenizer, SID map, vocabularies);
     ``scorer``, when given, picks the best epoch instead of the validation loss: ``scorer(model)``
     returns validation metrics, ``scorer.metric`` names the one to pick by and
-    ``scorer.higher_is_better`` its direction.
+    ``scorer.higher_is_better`` its direction. ``arguments`` adds to the config's fields in the
+    ``arguments`` a checkpoint records what its loader needs beyond them (``grec align``: the base
+    model and model type of the checkpoint it started from).
     """
 
-    def __init__(self, cfg, save_extra: Callable[[Path], None], scorer=None):
+    def __init__(self, cfg, save_extra: Callable[[Path], None], scorer=None, arguments: dict | None = None):
         self.cfg, self.save_extra, self.scorer = cfg, save_extra, scorer
+        self.arguments = arguments or {}
         self.output_dir = Path(cfg.output_dir)
         if rank() == 0:
             for name in ("best", "last"):
@@ -221,7 +224,7 @@ class RunArtifacts(TrainerCallback):
             "seconds": self.seconds,
             "scores": self.scores,
             "seed": self.cfg.seed,
-            "arguments": dataclasses.asdict(self.cfg),
+            "arguments": {**dataclasses.asdict(self.cfg), **self.arguments},
             **(
                 {"peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
                 if torch.cuda.is_available()

@@ -1,0 +1,143 @@
+"""``AlignConfig``: every flag of ``align.py`` / ``grec align``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grec.base.errors import GrecError
+from grec.base.io import check_output
+from grec.training.arguments import accumulation_steps
+from grec.training.preference import METHODS
+
+SOURCES = ("hard", "popular", "uniform")
+REPORTS = ("none", "tensorboard", "wandb")
+
+
+def negative_counts(sources: str | list[str], total: int) -> dict[str, int]:
+    """``total`` negatives split between the named sources as evenly as possible, earlier ones first."""
+    names = [s.strip() for s in (sources.split(",") if isinstance(sources, str) else sources) if s.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if not names or unknown or len(set(names)) < len(names):
+        raise GrecError(
+            f"--negatives: expected a comma list of distinct sources among {', '.join(SOURCES)} (e.g. hard,popular), "
+            f"got {sources!r}"
+        )
+    return {name: total // len(names) + (k < total % len(names)) for k, name in enumerate(names)}
+
+
+@dataclass
+class AlignConfig:
+    """grec align: preference post-training of a grec SFT checkpoint (DPO, S-DPO).
+
+    Starts from a best/ or last/ folder of grec train (causal or seq2seq, LoRA or full) and writes
+    best/ and last/ that grec infer and the Python API use unchanged, plus pairs.jsonl (every
+    example's negatives and reference log-probabilities), log.json, loss.png and
+    training_state.json. The reference model is the starting checkpoint itself, frozen: its
+    log-probabilities are computed once before training. A LoRA checkpoint is merged into its base
+    first (saved as <output_dir>/base) and a fresh adapter is trained on top. Run under
+    `accelerate launch align.py ...` for data-parallel training. Example:
+    grec align --checkpoint outputs/sidlm/train/best --train_data_path outputs/sidlm/pairs/train.json
+    --val_data_path outputs/sidlm/records/valid.json --method sdpo --num_negatives 3 --output_dir outputs/sidlm/align
+
+    Args:
+        checkpoint: the SFT checkpoint to start from (a best/ or last/ folder of grec train).
+        train_data_path: next-item records (grec records --tasks seqrec, the checkpoint's prompt style): each gives a prompt and its chosen item.
+        val_data_path: next-item validation records: NDCG@10 of constrained beam search on them picks best/ each epoch.
+        output_dir: where best/, last/, Trainer checkpoints, pairs.jsonl and logs go.
+        method: dpo (each negative against the chosen item, averaged) or sdpo (the chosen item against all negatives in one softmax, S-DPO).
+        beta: strength of the pull towards the reference (larger: stay closer).
+        num_negatives: negatives per example.
+        negatives: where negatives come from, the count split evenly among them: hard (the starting model's own constrained beam, its top items that are not the user's), popular (sampled by training popularity), uniform (any catalog item). Never the chosen item, nor any item of the user's training or validation records (history, earlier or later).
+        hard_beams: beams of the search that mines hard negatives.
+        batch_size: global batch size (examples per optimizer step, all processes together).
+        micro_batch_size: examples per process per forward pass (each is 1 + num_negatives sequences).
+        num_epochs: training epochs.
+        learning_rate: peak learning rate.
+        warmup_ratio: share of steps with linear warm-up.
+        lr_scheduler: learning-rate schedule after warm-up (cosine, linear, constant).
+        weight_decay: AdamW weight decay.
+        cutoff_len: most tokens per prompt and response, cut as in training.
+        lora_r: LoRA rank of the fresh adapter (LoRA checkpoints only).
+        lora_alpha: LoRA scaling.
+        lora_dropout: dropout on the LoRA path.
+        lora_target_modules: module names that get adapters; default: those the checkpoint's adapter had.
+        eval_beams: beams of the validation NDCG@10.
+        eval_exclude_history: the validation NDCG skips the user's history items, as grec infer --exclude_history does.
+        early_stopping_patience: stop after this many epochs without a better validation NDCG; 0 never stops.
+        sample: a seeded random subset of this many training records; -1 uses all.
+        val_sample: a seeded random subset of this many validation records; -1 uses all.
+        seed: random seed (negative sampling, data order, dropout).
+        resume_from_checkpoint: a checkpoint-N folder, or auto for the newest whole one in --output_dir.
+        overwrite: replace a run in --output_dir made with other settings.
+        bf16: train in bfloat16 mixed precision.
+        report_to: none, tensorboard or wandb.
+        logging_steps: optimizer steps between logs (loss, margin, accuracy, rewards).
+        keep_cpu_memory: on a CPU, keep freed memory in the process between steps (grec/lm/cpu_memory.py).
+    """
+
+    checkpoint: str = ""
+    train_data_path: list[str] | None = None
+    val_data_path: str | None = None
+    output_dir: str = "outputs/align"
+    method: str = "dpo"
+    beta: float = 0.1
+    num_negatives: int = 1
+    negatives: str = "hard"
+    hard_beams: int = 20
+    batch_size: int = 32
+    micro_batch_size: int = 8
+    num_epochs: int = 1
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.05
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    cutoff_len: int = 256
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None
+    eval_beams: int = 20
+    eval_exclude_history: bool = True
+    early_stopping_patience: int = 0
+    sample: int = -1
+    val_sample: int = -1
+    seed: int = 42
+    resume_from_checkpoint: str | None = None
+    overwrite: bool = False
+    bf16: bool = False
+    report_to: str = "none"
+    logging_steps: int = 10
+    keep_cpu_memory: bool = True
+
+    def __post_init__(self) -> None:
+        check_output(self.output_dir, "--output_dir")
+        if not self.checkpoint:
+            raise GrecError("--checkpoint: required (a best/ or last/ folder that grec train wrote)")
+        if isinstance(self.train_data_path, (str, Path)):
+            self.train_data_path = [str(self.train_data_path)]
+        if not self.train_data_path:
+            raise GrecError("--train_data_path: required (next-item records: grec records --tasks seqrec)")
+        for path in [*self.train_data_path, *([self.val_data_path] if self.val_data_path else [])]:
+            if not Path(path).is_file():
+                raise GrecError(f"{path}: records file not found; run grec records first or fix the path")
+        if self.method not in METHODS:
+            raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.report_to not in REPORTS:
+            raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
+        for name in ("num_negatives", "hard_beams", "batch_size", "micro_batch_size", "num_epochs", "cutoff_len"):
+            if getattr(self, name) < 1:
+                raise GrecError(f"--{name}: must be at least 1")
+        if self.beta <= 0:
+            raise GrecError(f"--beta: must be positive, got {self.beta}")
+        if self.batch_size % self.micro_batch_size:
+            raise GrecError(
+                f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
+            )
+        for name in ("sample", "val_sample"):
+            if getattr(self, name) == 0 or getattr(self, name) < -1:
+                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
+        self.counts = negative_counts(self.negatives, self.num_negatives)
+
+    def accumulation_steps(self, processes: int) -> int:
+        return accumulation_steps(self.batch_size, self.micro_batch_size, processes)

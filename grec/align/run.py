@@ -1,0 +1,194 @@
+"""``align(cfg)``: an SFT checkpoint + next-item records -> a preference-tuned checkpoint (DPO, S-DPO).
+
+Written on the shared training machinery rather than trl's ``DPOTrainer``: the negatives come from
+grec's SID-constrained beam search and catalog, the responses are SID strings laid out exactly as
+``grec train`` lays them out (its prompt cut, causal or seq2seq alike), and the run keeps grec's
+conventions (best/ by validation NDCG, exact resume, only rank 0 writes). What trl contributes is
+the loss, whose few lines live in ``grec.training.preference``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from grec.align.config import AlignConfig
+from grec.align.negatives import NegativeSampler, training_popularity, user_items
+from grec.base.distributed import barrier, rank, release_processes, world_size
+from grec.base.errors import GrecError
+from grec.base.io import read_jsonl, write_jsonl
+from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
+from grec.base.records import load_records
+from grec.base.sid import SidMap
+from grec.base.sid.tokens import sid_token_ids
+from grec.decoding.ranker import Ranker
+from grec.lm.checkpoint import check_checkpoint, load_trained
+from grec.lm.loading import apply_lora, record_base_model
+from grec.lm.serving_files import copy_serving_files
+from grec.training.arguments import training_arguments
+from grec.training.artifacts import RunArtifacts
+from grec.training.loop import check_run_folder, run_trainer
+from grec.training.loss import keeps_logits_by_mask
+from grec.training.preference import (
+    PreferenceCollator,
+    disable_dropout,
+    preference_rows,
+    preference_trainer_class,
+    sequence_logps,
+)
+from grec.training.scoring import SidNdcg
+
+logger = logging.getLogger("grec")
+PAIRS = "pairs.jsonl"
+
+
+def load_policy(cfg: AlignConfig):
+    """(model, tokenizer, seq2seq, sid_map, arguments) of the starting checkpoint, ready to train.
+
+    A LoRA checkpoint is merged into its base, saved once as ``<output_dir>/base`` (the aligned
+    adapters' base model), and given a fresh adapter: disabling that adapter gives back the starting
+    model exactly, with no second copy in memory.
+    """
+    sft = check_checkpoint(cfg.checkpoint)
+    model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
+    sid_map = SidMap.load(cfg.checkpoint)
+    arguments = {"model_type": sft.get("model_type", "auto"), "base_model": sft.get("base_model")}
+    if hasattr(model, "merge_and_unload"):
+        targets = cfg.lora_target_modules or sorted(next(iter(model.peft_config.values())).target_modules)
+        model = model.merge_and_unload()
+        base = (Path(cfg.output_dir) / "base").resolve()
+        if rank() == 0 and not (base / "config.json").is_file():
+            staged = base.with_name(".base.tmp")
+            shutil.rmtree(staged, ignore_errors=True)
+            model.save_pretrained(staged)
+            tokenizer.save_pretrained(staged)
+            os.replace(staged, base)
+        barrier()
+        ids = sid_token_ids(tokenizer, sid_map)
+        token_ids = sorted({int(i) for level in ids.level_ids for i in level if i >= 0})
+        model = apply_lora(model, seq2seq, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets, token_ids)
+        record_base_model(model, str(base))
+        arguments["base_model"] = str(base)
+    disable_dropout(model)
+    return model, tokenizer, seq2seq, sid_map, arguments
+
+
+def reference_model(model):
+    """The frozen starting model: the policy with its fresh adapter switched off (LoRA), else itself
+    before its first step (the reference is computed before training starts)."""
+    return model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+
+
+def _responses(records: list[dict], negatives: list[list[str]], tokenizer, sid_map: SidMap) -> list[list[list[int]]]:
+    eos = tokenizer.eos_token_id
+    for number, record in enumerate(records):
+        if record["output"] != sid_map.sid_string(str(record["target"])):
+            raise GrecError(
+                f"--train_data_path: record {number} answers {record['output']!r}, not its target's SID "
+                f"{sid_map.sid_string(str(record['target']))}; align needs next-item SID records "
+                f"(grec records --tasks seqrec --style sid) built with the checkpoint's sid_map.json"
+            )
+    texts = [[r["output"], *(sid_map.sid_string(n) for n in negs)] for r, negs in zip(records, negatives)]
+    flat = tokenizer([t for group in texts for t in group], add_special_tokens=False)["input_ids"]
+    width = len(texts[0])
+    return [[ids + [eos] for ids in flat[k * width : (k + 1) * width]] for k in range(len(texts))]
+
+
+@torch.no_grad()
+def build_pairs(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap, records, val_records) -> list[dict]:
+    """Each record's negatives and the reference log-probabilities of its chosen and negative responses."""
+    model.eval()
+    device = next(model.parameters()).device
+    ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.hard_beams, cfg.hard_beams, cfg.cutoff_len, device=device)
+    sampler = NegativeSampler(
+        cfg.counts,
+        list(sid_map.item_ids),
+        training_popularity(records),
+        user_items(records, val_records or []),
+        ranker,
+        cfg.seed,
+    )
+    with reference_model(model):
+        negatives = sampler.draw(records, cfg.micro_batch_size)
+        responses = _responses(records, negatives, tokenizer, sid_map)
+        bos = bos_prefix(tokenizer, seq2seq)
+        longest = max(len(r) for group in responses for r in group)
+        prompts = [fit_prompt(p, bos, cfg.cutoff_len, longest) for p in prompt_token_ids(records, tokenizer)]
+        if prompts[0] is None:
+            raise GrecError(f"--cutoff_len {cfg.cutoff_len} leaves no room for a prompt beside a response; raise it")
+        collator, by_mask = PreferenceCollator(tokenizer.pad_token_id), keeps_logits_by_mask(model) and not seq2seq
+        refs = []
+        for start in range(0, len(records), cfg.micro_batch_size):
+            batch = collator(
+                [
+                    {"rows": preference_rows(p, r, seq2seq), "ref": [0.0] * len(r)}
+                    for p, r in zip(
+                        prompts[start : start + cfg.micro_batch_size], responses[start : start + cfg.micro_batch_size]
+                    )
+                ]
+            )
+            batch = {k: v.to(device) for k, v in batch.items() if k != "ref"}
+            refs += sequence_logps(model, batch, seq2seq, by_mask).view(-1, 1 + cfg.num_negatives).tolist()
+    return [
+        {
+            "user_id": r.get("user_id"),
+            "target": str(r["target"]),
+            "negatives": n,
+            "prompt": p,
+            "responses": rs,
+            "ref": ref,
+        }
+        for r, n, p, rs, ref in zip(records, negatives, prompts, responses, refs)
+    ]
+
+
+def align(cfg: AlignConfig) -> dict:
+    """Preference-tune per ``cfg``; return the final training_state.json content."""
+    from datasets import Dataset
+
+    world = world_size()
+    cfg.accumulation_steps(world)
+    check_run_folder(cfg)
+    records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
+    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
+    torch.manual_seed(cfg.seed)
+    model, tokenizer, seq2seq, sid_map, arguments = load_policy(cfg)
+    pairs_file = Path(cfg.output_dir) / PAIRS
+    if rank() == 0 and not pairs_file.is_file():  # a resumed run trains on the very same pairs
+        write_jsonl(pairs_file, build_pairs(cfg, model, tokenizer, seq2seq, sid_map, records, val_records))
+    barrier()
+    pairs = [row for _, row in read_jsonl(pairs_file)]
+    train_set = Dataset.from_list(
+        [{"rows": preference_rows(p["prompt"], p["responses"], seq2seq), "ref": p["ref"]} for p in pairs]
+    )
+    args = training_arguments(
+        cfg, world, cfg.micro_batch_size, cfg.micro_batch_size, max(1, len(train_set) // cfg.batch_size), False
+    )
+
+    def save_extra(folder: Path) -> None:
+        tokenizer.save_pretrained(folder)
+        sid_map.save(folder)
+        copy_serving_files(Path(cfg.checkpoint), folder)
+
+    scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if val_records else None
+    artifacts = RunArtifacts(cfg, save_extra, scorer, arguments)
+    trainer = preference_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        data_collator=PreferenceCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[artifacts],
+        method=cfg.method,
+        beta=cfg.beta,
+        seq2seq=seq2seq,
+        by_mask=keeps_logits_by_mask(model) and not seq2seq,
+    )
+    state = run_trainer(trainer, artifacts, cfg.resume_from_checkpoint, cfg.output_dir, cfg.keep_cpu_memory)
+    release_processes()
+    return state

@@ -1,0 +1,139 @@
+"""Preference training on sequence log-probabilities: DPO and S-DPO, for causal and seq2seq models.
+
+An example is one prompt and ``1 + K`` responses, the chosen one first; the collator lays each
+(prompt, response) pair out as one row, as training does (causal: ``prompt + response``, the
+prompt masked out of the labels; seq2seq: the prompt as encoder input, the response as labels).
+``sequence_logps`` sums each row's response-token log-probabilities; the reference model's sums
+come with the example (computed once, before training, by the frozen starting model), so the
+reference never shares a weight with the policy that is being trained.
+
+- DPO (Rafailov et al. 2023): ``-log sigmoid(beta * (r_chosen - r_j))`` averaged over the K negatives,
+  ``r = log pi(y|x) - log pi_ref(y|x)``.
+- S-DPO (Chen et al. 2024): ``-log sigmoid(-log sum_j exp(-beta * (r_chosen - r_j)))``: one softmax
+  of the chosen response against all K negatives (equal to DPO when K = 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+METHODS = ("dpo", "sdpo")
+
+
+def preference_rows(prompt: list[int], responses: list[list[int]], seq2seq: bool) -> list[dict]:
+    """One row per response: token ids and labels (response tokens only), as ``grec train`` lays them out."""
+    if seq2seq:
+        return [{"input_ids": list(prompt), "labels": list(r)} for r in responses]
+    return [{"input_ids": prompt + r, "labels": [-100] * len(prompt) + list(r)} for r in responses]
+
+
+class PreferenceCollator:
+    """Pads a batch of examples ``{"rows": [...], "ref": [...]}`` into one tensor batch of B x (1 + K) rows."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        rows = [row for example in examples for row in example["rows"]]
+        width = max(len(r["input_ids"]) for r in rows)
+        label_width = max(len(r["labels"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), label_width), -100, dtype=torch.long)
+        for k, row in enumerate(rows):
+            ids[k, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
+            mask[k, : len(row["input_ids"])] = 1
+            labels[k, : len(row["labels"])] = torch.tensor(row["labels"])
+        ref = torch.tensor([example["ref"] for example in examples], dtype=torch.float32)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "ref": ref}
+
+
+def sequence_logps(model, batch: dict, seq2seq: bool, by_mask: bool = False) -> torch.Tensor:
+    """Per row, the sum of log p(response token | everything before it).
+
+    ``by_mask`` (causal models that take a boolean ``logits_to_keep``, grec.training.loss): only the
+    rows of logits that predict a response token are computed, not the whole (rows, length, vocab).
+    """
+    labels = batch["labels"]
+    if seq2seq:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).logits
+        mask = labels != -100
+        picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * mask).sum(-1)
+    targets = labels[:, 1:]
+    mask = targets != -100
+    if by_mask:
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = mask
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
+        picked = logits.float().log_softmax(-1).gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+        rows = mask.nonzero()[:, 0]
+        return torch.zeros(labels.shape[0], device=picked.device).index_add(0, rows, picked)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    picked = logits.float().log_softmax(-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(-1)
+
+
+def preference_loss(method: str, policy: torch.Tensor, ref: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:
+    """The loss and its diagnostics from (B, 1 + K) policy and reference log-probabilities, chosen first.
+
+    Diagnostics: ``margin`` (mean beta * (r_chosen - r_j)), ``accuracy`` (share of examples whose chosen
+    response beats every negative), ``reward_chosen`` / ``reward_rejected`` (mean beta * r).
+    """
+    rewards = beta * (policy - ref.to(policy.device))
+    logits = rewards[:, :1] - rewards[:, 1:]  # (B, K): chosen against each negative
+    if method == "dpo":
+        loss = -F.logsigmoid(logits).mean()
+    elif method == "sdpo":
+        loss = -F.logsigmoid(-torch.logsumexp(-logits, dim=1)).mean()
+    else:
+        raise ValueError(f"unknown preference method {method!r}; expected one of {METHODS}")
+    with torch.no_grad():
+        stats = {
+            "margin": float(logits.mean()),
+            "accuracy": float((logits > 0).all(1).float().mean()),
+            "reward_chosen": float(rewards[:, 0].mean()),
+            "reward_rejected": float(rewards[:, 1:].mean()),
+        }
+    return loss, stats
+
+
+def preference_trainer_class():
+    """A ``transformers.Trainer`` whose loss is ``preference_loss``; its diagnostics join the logged loss."""
+    from transformers import Trainer
+
+    class PreferenceTrainer(Trainer):
+        def __init__(self, *args, method: str, beta: float, seq2seq: bool, by_mask: bool, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.method, self.beta, self.seq2seq, self.by_mask = method, beta, seq2seq, by_mask
+            self._stats: dict[str, list[float]] = {}
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            ref = inputs.pop("ref")
+            logps = sequence_logps(model, inputs, self.seq2seq, self.by_mask).view(ref.shape)
+            loss, stats = preference_loss(self.method, logps, ref, self.beta)
+            if model.training:
+                for key, value in stats.items():
+                    self._stats.setdefault(key, []).append(value)
+            return (loss, {"logps": logps}) if return_outputs else loss
+
+        def log(self, logs: dict, *args, **kwargs):
+            if "loss" in logs and self._stats:
+                logs.update({key: round(sum(v) / len(v), 6) for key, v in self._stats.items()})
+                self._stats = {}
+            super().log(logs, *args, **kwargs)
+
+    return PreferenceTrainer
+
+
+def disable_dropout(model) -> None:
+    """Dropout off in the policy (as trl's DPO does by default): the reference is computed without it, so
+    with it the margins would start as noise instead of zero."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    config = getattr(model, "config", None)
+    for name in ("attention_dropout", "dropout_rate", "hidden_dropout", "attention_probs_dropout_prob"):
+        if config is not None and isinstance(getattr(config, name, None), float):
+            setattr(config, name, 0.0)

@@ -1,0 +1,168 @@
+"""grec align (DPO, S-DPO) on tiny SFT checkpoints trained here on real ML-100K records."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from helpers import read_jsonl
+from transformers import LlamaForCausalLM
+
+from grec.align import AlignConfig, align
+from grec.base.errors import GrecError
+from grec.lm.checkpoint import load_trained
+from grec.records import RecordsConfig, build_records
+from grec.train import TrainConfig, train
+from grec.training.preference import PreferenceCollator, preference_rows, sequence_logps
+
+
+@pytest.fixture(scope="module")
+def sft(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
+    """Records (48 train, 16 valid) and two SFT checkpoints of the tiny LLaMA: full and LoRA."""
+    folder = tmp_path_factory.mktemp("align")
+    build_records(
+        RecordsConfig(
+            data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=48, seed=0
+        )
+    )
+    valid = json.loads((folder / "records" / "valid.json").read_text())[:16]
+    (folder / "valid16.json").write_text(json.dumps(valid))
+    common = dict(
+        base_model=str(tiny_llama_dir),
+        train_data_path=[str(folder / "records" / "train.json")],
+        sid=str(ml100k_sid),
+        batch_size=16,
+        micro_batch_size=8,
+        num_epochs=1,
+        learning_rate=5e-3,
+        seed=0,
+    )
+    train(TrainConfig(**common, finetune="full", output_dir=str(folder / "full")))
+    train(
+        TrainConfig(
+            **common, finetune="lora", lora_target_modules=["q_proj", "v_proj"], output_dir=str(folder / "lora")
+        )
+    )
+    return {
+        "train": str(folder / "records" / "train.json"),
+        "valid": str(folder / "valid16.json"),
+        "full": str(folder / "full" / "last"),
+        "lora": str(folder / "lora" / "last"),
+    }
+
+
+def settings(sft, kind, out, **overrides):
+    values = dict(
+        checkpoint=sft[kind],
+        train_data_path=[sft["train"]],
+        val_data_path=sft["valid"],
+        output_dir=str(out),
+        batch_size=16,
+        micro_batch_size=8,
+        num_epochs=2,
+        learning_rate=2e-2,
+        beta=0.5,
+        hard_beams=8,
+        eval_beams=8,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        seed=0,
+    )
+    values.update(overrides)
+    return AlignConfig(**values)
+
+
+@torch.no_grad()
+def logps_of(model, pairs, reference=False):
+    """Policy log-probabilities of every pair's responses (adapter switched off with ``reference``)."""
+    model.eval()
+    collator = PreferenceCollator(0)
+    batch = collator([{"rows": preference_rows(p["prompt"], p["responses"], False), "ref": p["ref"]} for p in pairs])
+    batch.pop("ref")
+    if reference:
+        with model.disable_adapter():
+            return sequence_logps(model, batch, False).view(len(pairs), -1)
+    return sequence_logps(model, batch, False).view(len(pairs), -1)
+
+
+def margins(logps, pairs):
+    ref = torch.tensor([p["ref"] for p in pairs])
+    rewards = logps - ref
+    return (rewards[:, :1] - rewards[:, 1:]).mean().item()
+
+
+@pytest.mark.parametrize(
+    "kind, method, negatives, k",
+    [("full", "dpo", "hard", 1), ("full", "sdpo", "hard,popular,uniform", 3), ("lora", "sdpo", "hard,popular", 2)],
+)
+def test_each_method_raises_its_own_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
+    out = tmp_path / method
+    state = align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k))
+    pairs = read_jsonl(out / "pairs.jsonl")
+    records = json.loads(open(sft["train"]).read())
+    for pair, record in zip(pairs, records):
+        users = {i for r in records if r["user_id"] == record["user_id"] for i in [*r["history"], r["target"]]}
+        assert len(pair["negatives"]) == k == len(set(pair["negatives"])) and not users & set(pair["negatives"])
+    policy, _, _ = load_trained(out / "last")
+    before, after = 0.0, margins(logps_of(policy, pairs), pairs)
+    assert after > before + 0.5, f"{method}: the preference margin did not grow ({after:.3f})"
+    # the reference is the SFT checkpoint, untouched by training
+    sft_model, _, _ = load_trained(sft[kind])
+    ref = torch.tensor([p["ref"] for p in pairs])
+    assert torch.allclose(logps_of(sft_model, pairs), ref, atol=1e-4)
+    if kind == "lora":
+        assert torch.allclose(logps_of(policy, pairs, reference=True), ref, atol=1e-4)
+    log = json.loads((out / "log.json").read_text())
+    assert state["metric"] == "valid_ndcg@10" and len(log) == 2 and "valid_ndcg@10" in log[0]
+
+
+def test_hard_negatives_are_the_sft_models_top_items_that_are_not_the_users(sft, tmp_path):
+    from grec.base.sid import SidMap
+    from grec.decoding.ranker import Ranker
+
+    out = tmp_path / "hard"
+    align(settings(sft, "full", out, num_negatives=2, num_epochs=1, sample=8))
+    pairs = read_jsonl(out / "pairs.jsonl")
+    model, tokenizer, _ = load_trained(sft["full"])
+    ranker = Ranker(model.eval(), tokenizer, SidMap.load(sft["full"]), False, 8, 8, 256)
+    records = json.loads(open(sft["train"]).read())
+    by_user = {}
+    for r in records:
+        by_user.setdefault(r["user_id"], set()).update([*r["history"], r["target"]])
+    chosen = [r for r in records if r["target"] in {p["target"] for p in pairs}][:3]
+    for record, (items, _) in zip(chosen, ranker.rank(chosen)):
+        pair = next(p for p in pairs if p["target"] == record["target"] and p["user_id"] == record["user_id"])
+        assert pair["negatives"] == [i for i in items if i not in by_user[record["user_id"]]][:2]
+
+
+def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, tmp_path):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    flags = dict(method="sdpo", num_negatives=2, negatives="hard,uniform")
+    align(settings(sft, "full", whole, **flags))
+    resumed.mkdir()  # as if killed after epoch 1 (3 steps of 16 examples): its pairs and checkpoint kept
+    shutil.copytree(whole / "checkpoint-3", resumed / "checkpoint-3")
+    shutil.copy(whole / "pairs.jsonl", resumed / "pairs.jsonl")
+    align(settings(sft, "full", resumed, resume_from_checkpoint="auto", **flags))
+    a = LlamaForCausalLM.from_pretrained(whole / "last").state_dict()
+    b = LlamaForCausalLM.from_pretrained(resumed / "last").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    log_a, log_b = (json.loads((out / "log.json").read_text()) for out in (whole, resumed))
+    assert log_b[-1]["train_loss"] == pytest.approx(log_a[-1]["train_loss"], abs=1e-6)
+    from grec.infer import InferConfig, infer
+
+    result = tmp_path / "ranked.jsonl"
+    infer(
+        InferConfig(
+            checkpoint=str(whole / "best"), test_data_path=sft["valid"], num_beams=8, result_json_data=str(result)
+        )
+    )
+    assert len(read_jsonl(result)) == 16
+
+
+def test_bad_settings_are_refused_before_any_work(sft, tmp_path):
+    with pytest.raises(GrecError, match="--negatives: expected a comma list of distinct sources"):
+        settings(sft, "full", tmp_path / "o", negatives="hard,best")
+    with pytest.raises(GrecError, match="--method: expected one of dpo, sdpo"):
+        settings(sft, "full", tmp_path / "o", method="ppo")
+    with pytest.raises(GrecError, match="--checkpoint: required"):
+        AlignConfig(train_data_path=[sft["train"]], output_dir=str(tmp_path / "o"))
