@@ -18,18 +18,19 @@ from grec.training.preference import PreferenceCollator, preference_rows, sequen
 
 @pytest.fixture(scope="module")
 def sft(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
-    """Records (48 train, 16 valid) and two SFT checkpoints of the tiny LLaMA: full and LoRA."""
+    """Records (24 train, 8 valid) and two SFT checkpoints of the tiny LLaMA: full and LoRA."""
     folder = tmp_path_factory.mktemp("align")
     build_records(
         RecordsConfig(
             data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=48, seed=0
         )
     )
-    valid = json.loads((folder / "records" / "valid.json").read_text())[:16]
-    (folder / "valid16.json").write_text(json.dumps(valid))
+    for name, size in (("train", 24), ("valid", 8)):
+        records = json.loads((folder / "records" / f"{name}.json").read_text())[:size]
+        (folder / f"{name}{size}.json").write_text(json.dumps(records))
     common = dict(
         base_model=str(tiny_llama_dir),
-        train_data_path=[str(folder / "records" / "train.json")],
+        train_data_path=[str(folder / "train24.json")],
         sid=str(ml100k_sid),
         batch_size=16,
         micro_batch_size=8,
@@ -44,11 +45,21 @@ def sft(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
         )
     )
     return {
-        "train": str(folder / "records" / "train.json"),
-        "valid": str(folder / "valid16.json"),
+        "train": str(folder / "train24.json"),
+        "valid": str(folder / "valid8.json"),
         "full": str(folder / "full" / "last"),
         "lora": str(folder / "lora" / "last"),
     }
+
+
+SDPO = dict(method="sdpo", negatives="hard,popular,uniform", num_negatives=3)
+
+
+@pytest.fixture(scope="module")
+def sdpo_run(sft, tmp_path_factory):
+    """One S-DPO run on the full SFT checkpoint (2 epochs of 3 steps of 8), shared by the tests below."""
+    out = tmp_path_factory.mktemp("sdpo") / "run"
+    return out, align(settings(sft, "full", out, **SDPO))
 
 
 def settings(sft, kind, out, **overrides):
@@ -57,13 +68,13 @@ def settings(sft, kind, out, **overrides):
         train_data_path=[sft["train"]],
         val_data_path=sft["valid"],
         output_dir=str(out),
-        batch_size=16,
+        batch_size=8,
         micro_batch_size=8,
         num_epochs=2,
         learning_rate=2e-2,
         beta=0.5,
-        hard_beams=8,
-        eval_beams=8,
+        hard_beams=4,
+        eval_beams=4,
         warmup_ratio=0.0,
         logging_steps=1,
         seed=0,
@@ -91,58 +102,60 @@ def margins(logps, pairs):
     return (rewards[:, :1] - rewards[:, 1:]).mean().item()
 
 
-@pytest.mark.parametrize(
-    "kind, method, negatives, k",
-    [("full", "dpo", "hard", 1), ("full", "sdpo", "hard,popular,uniform", 3), ("lora", "sdpo", "hard,popular", 2)],
-)
-def test_each_method_raises_its_own_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
-    out = tmp_path / method
-    state = align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k))
+def check_margin_and_reference(sft, kind, out, k):
     pairs = read_jsonl(out / "pairs.jsonl")
     records = json.loads(open(sft["train"]).read())
     for pair, record in zip(pairs, records):
         users = {i for r in records if r["user_id"] == record["user_id"] for i in [*r["history"], r["target"]]}
         assert len(pair["negatives"]) == k == len(set(pair["negatives"])) and not users & set(pair["negatives"])
     policy, _, _ = load_trained(out / "last")
-    before, after = 0.0, margins(logps_of(policy, pairs), pairs)
-    assert after > before + 0.5, f"{method}: the preference margin did not grow ({after:.3f})"
+    margin = margins(logps_of(policy, pairs), pairs)  # 0 at the start: the policy is the reference then
+    assert margin > 0.5, f"the preference margin did not grow ({margin:.3f})"
     # the reference is the SFT checkpoint, untouched by training
     sft_model, _, _ = load_trained(sft[kind])
     ref = torch.tensor([p["ref"] for p in pairs])
     assert torch.allclose(logps_of(sft_model, pairs), ref, atol=1e-4)
     if kind == "lora":
         assert torch.allclose(logps_of(policy, pairs, reference=True), ref, atol=1e-4)
+
+
+def test_sdpo_raises_its_margin_against_a_frozen_reference(sft, sdpo_run):
+    out, state = sdpo_run
+    check_margin_and_reference(sft, "full", out, 3)
     log = json.loads((out / "log.json").read_text())
     assert state["metric"] == "valid_ndcg@10" and len(log) == 2 and "valid_ndcg@10" in log[0]
 
 
-def test_hard_negatives_are_the_sft_models_top_items_that_are_not_the_users(sft, tmp_path):
+@pytest.mark.parametrize(
+    "kind, method, negatives, k", [("full", "dpo", "hard", 1), ("lora", "sdpo", "hard,popular", 2)]
+)
+def test_dpo_and_lora_raise_their_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
+    out = tmp_path / method
+    align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k, num_epochs=1))
+    check_margin_and_reference(sft, kind, out, k)
+
+
+def test_hard_negatives_are_the_sft_models_top_items_that_are_not_the_users(sft, sdpo_run):
     from grec.base.sid import SidMap
     from grec.decoding.ranker import Ranker
 
-    out = tmp_path / "hard"
-    align(settings(sft, "full", out, num_negatives=2, num_epochs=1, sample=8))
-    pairs = read_jsonl(out / "pairs.jsonl")
+    pairs = read_jsonl(sdpo_run[0] / "pairs.jsonl")
     model, tokenizer, _ = load_trained(sft["full"])
-    ranker = Ranker(model.eval(), tokenizer, SidMap.load(sft["full"]), False, 8, 8, 256)
+    ranker = Ranker(model.eval(), tokenizer, SidMap.load(sft["full"]), False, 4, 4, 256)
     records = json.loads(open(sft["train"]).read())
     by_user = {}
     for r in records:
         by_user.setdefault(r["user_id"], set()).update([*r["history"], r["target"]])
-    chosen = [r for r in records if r["target"] in {p["target"] for p in pairs}][:3]
-    for record, (items, _) in zip(chosen, ranker.rank(chosen)):
-        pair = next(p for p in pairs if p["target"] == record["target"] and p["user_id"] == record["user_id"])
-        assert pair["negatives"] == [i for i in items if i not in by_user[record["user_id"]]][:2]
+    for record, pair, (items, _) in zip(records[:4], pairs[:4], ranker.rank(records[:4])):
+        assert pair["negatives"][0] == next(i for i in items if i not in by_user[record["user_id"]])
 
 
-def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, tmp_path):
-    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    flags = dict(method="sdpo", num_negatives=2, negatives="hard,uniform")
-    align(settings(sft, "full", whole, **flags))
-    resumed.mkdir()  # as if killed after epoch 1 (3 steps of 16 examples): its pairs and checkpoint kept
+def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, sdpo_run, tmp_path):
+    whole, resumed = sdpo_run[0], tmp_path / "resumed"
+    resumed.mkdir()  # as if killed after epoch 1 (3 steps of 8 examples): its pairs and checkpoint kept
     shutil.copytree(whole / "checkpoint-3", resumed / "checkpoint-3")
     shutil.copy(whole / "pairs.jsonl", resumed / "pairs.jsonl")
-    align(settings(sft, "full", resumed, resume_from_checkpoint="auto", **flags))
+    align(settings(sft, "full", resumed, resume_from_checkpoint="auto", **SDPO))
     a = LlamaForCausalLM.from_pretrained(whole / "last").state_dict()
     b = LlamaForCausalLM.from_pretrained(resumed / "last").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -153,10 +166,10 @@ def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, tmp_
     result = tmp_path / "ranked.jsonl"
     infer(
         InferConfig(
-            checkpoint=str(whole / "best"), test_data_path=sft["valid"], num_beams=8, result_json_data=str(result)
+            checkpoint=str(whole / "best"), test_data_path=sft["valid"], num_beams=4, result_json_data=str(result)
         )
     )
-    assert len(read_jsonl(result)) == 16
+    assert len(read_jsonl(result)) == 8
 
 
 def test_bad_settings_are_refused_before_any_work(sft, tmp_path):
