@@ -124,6 +124,7 @@ def test_sdpo_raises_its_margin_against_a_frozen_reference(sft, sdpo_run):
     check_margin_and_reference(sft, "full", out, 3)
     log = json.loads((out / "log.json").read_text())
     assert state["metric"] == "valid_ndcg@10" and len(log) == 2 and "valid_ndcg@10" in log[0]
+    assert log[1]["train_margin"] > log[0]["train_margin"] and 0 <= log[1]["train_accuracy"] <= 1
 
 
 @pytest.mark.parametrize(

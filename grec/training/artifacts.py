@@ -24,6 +24,8 @@ from grec.base.version import __version__
 
 logger = logging.getLogger("grec")
 STATE = "training_state.json"
+# diagnostics a trainer logs beside its loss (grec.training.preference), averaged per row as train_<name>
+DIAGNOSTICS = ("margin", "accuracy", "reward_chosen", "reward_rejected")
 
 
 def epoch_log(
@@ -53,6 +55,9 @@ def epoch_log(
         if "loss" in entry:
             row["losses"].append(entry["loss"])
             row["learning_rate"] = entry.get("learning_rate", row["learning_rate"])
+            for name in DIAGNOSTICS:
+                if name in entry:
+                    row.setdefault("diagnostics", {}).setdefault(name, []).append(entry[name])
         for (
             key,
             value,
@@ -66,6 +71,8 @@ def epoch_log(
         row = rows[point]
         losses = row.pop("losses")
         row["train_loss"] = sum(losses) / len(losses) if losses else None
+        for name, values in row.pop("diagnostics", {}).items():
+            row[f"train_{name}"] = sum(values) / len(values)
         row["seconds"] = seconds.get(point)
         for name, value in (scores or {}).get(point, {}).items():
             row[f"valid_{name}"] = value
