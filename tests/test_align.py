@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 from helpers import read_jsonl
-from transformers import LlamaForCausalLM
+from transformers import LlamaForCausalLM, T5Config, T5ForConditionalGeneration, T5Tokenizer
 
 from grec.align import AlignConfig, align
 from grec.base.errors import GrecError
@@ -17,8 +17,8 @@ from grec.training.preference import PreferenceCollator, preference_rows, sequen
 
 
 @pytest.fixture(scope="module")
-def sft(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
-    """Records (24 train, 8 valid) and two SFT checkpoints of the tiny LLaMA: full and LoRA."""
+def sft(ml100k, ml100k_sid, tiny_llama_dir, t5_tokenizer_dir, tmp_path_factory):
+    """Records (24 train, 8 valid) and SFT checkpoints: the tiny LLaMA full and LoRA, a tiny T5 full."""
     folder = tmp_path_factory.mktemp("align")
     build_records(
         RecordsConfig(
@@ -44,11 +44,22 @@ def sft(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
             **common, finetune="lora", lora_target_modules=["q_proj", "v_proj"], output_dir=str(folder / "lora")
         )
     )
+    tokenizer = T5Tokenizer.from_pretrained(t5_tokenizer_dir)
+    torch.manual_seed(0)
+    t5 = T5Config(
+        vocab_size=len(tokenizer), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2, decoder_start_token_id=0
+    )
+    T5ForConditionalGeneration(t5).save_pretrained(folder / "t5-base")
+    tokenizer.save_pretrained(folder / "t5-base")
+    train(
+        TrainConfig(**{**common, "base_model": str(folder / "t5-base")}, finetune="full", output_dir=str(folder / "t5"))
+    )
     return {
         "train": str(folder / "train24.json"),
         "valid": str(folder / "valid8.json"),
         "full": str(folder / "full" / "last"),
         "lora": str(folder / "lora" / "last"),
+        "t5": str(folder / "t5" / "last"),
     }
 
 
@@ -84,16 +95,16 @@ def settings(sft, kind, out, **overrides):
 
 
 @torch.no_grad()
-def logps_of(model, pairs, reference=False):
+def logps_of(model, pairs, reference=False, seq2seq=False):
     """Policy log-probabilities of every pair's responses (adapter switched off with ``reference``)."""
     model.eval()
     collator = PreferenceCollator(0)
-    batch = collator([{"rows": preference_rows(p["prompt"], p["responses"], False), "ref": p["ref"]} for p in pairs])
+    batch = collator([{"rows": preference_rows(p["prompt"], p["responses"], seq2seq), "ref": p["ref"]} for p in pairs])
     batch.pop("ref")
     if reference:
         with model.disable_adapter():
-            return sequence_logps(model, batch, False).view(len(pairs), -1)
-    return sequence_logps(model, batch, False).view(len(pairs), -1)
+            return sequence_logps(model, batch, seq2seq).view(len(pairs), -1)
+    return sequence_logps(model, batch, seq2seq).view(len(pairs), -1)
 
 
 def margins(logps, pairs):
@@ -108,13 +119,15 @@ def check_margin_and_reference(sft, kind, out, k):
     for pair, record in zip(pairs, records):
         users = {i for r in records if r["user_id"] == record["user_id"] for i in [*r["history"], r["target"]]}
         assert len(pair["negatives"]) == k == len(set(pair["negatives"])) and not users & set(pair["negatives"])
-    policy, _, _ = load_trained(out / "last")
-    margin = margins(logps_of(policy, pairs), pairs)  # 0 at the start: the policy is the reference then
+    policy, _, seq2seq = load_trained(out / "last")
+    margin = margins(
+        logps_of(policy, pairs, seq2seq=seq2seq), pairs
+    )  # 0 at the start: the policy is the reference then
     assert margin > 0.5, f"the preference margin did not grow ({margin:.3f})"
     # the reference is the SFT checkpoint, untouched by training
     sft_model, _, _ = load_trained(sft[kind])
     ref = torch.tensor([p["ref"] for p in pairs])
-    assert torch.allclose(logps_of(sft_model, pairs), ref, atol=1e-4)
+    assert torch.allclose(logps_of(sft_model, pairs, seq2seq=seq2seq), ref, atol=1e-4)
     if kind == "lora":
         assert torch.allclose(logps_of(policy, pairs, reference=True), ref, atol=1e-4)
 
@@ -128,9 +141,10 @@ def test_sdpo_raises_its_margin_against_a_frozen_reference(sft, sdpo_run):
 
 
 @pytest.mark.parametrize(
-    "kind, method, negatives, k", [("full", "dpo", "hard", 1), ("lora", "sdpo", "hard,popular", 2)]
+    "kind, method, negatives, k",
+    [("full", "dpo", "hard", 1), ("lora", "sdpo", "hard,popular", 2), ("t5", "dpo", "hard,uniform", 2)],
 )
-def test_dpo_and_lora_raise_their_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
+def test_dpo_lora_and_seq2seq_raise_their_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
     out = tmp_path / method
     align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k, num_epochs=1))
     check_margin_and_reference(sft, kind, out, k)
