@@ -3,8 +3,10 @@
 import gzip
 import json
 
+import pytest
 from helpers import read_jsonl
 
+from grec.base.errors import GrecError
 from grec.prepare import PrepareConfig, prepare
 from grec.prepare.readers.movielens import read_grouplens
 
@@ -298,3 +300,34 @@ def test_iso_8601_timestamps_order_a_log_as_unix_seconds_do(tmp_path):
     items = write_lines(tmp_path / "items.csv", ["item_id,title", *(f"{i},{i.upper()}" for i in "abcd")])
     prepare(PrepareConfig(dataset="csv", interactions=str(inter), items=str(items), out=str(tmp_path / "iso")))
     assert lines(tmp_path / "iso" / "test.jsonl") == [{"user_id": "u", "history": ["a", "c", "b"], "target": "d"}]
+
+
+def test_amazon_category_download_by_name_checks_the_gzip_and_caches(tmp_path, monkeypatch):
+    """--category Beauty --amazon_version 2018 --download fetches All_Beauty's 5-core reviews and metadata
+    from the release's layout (here a file:// mirror); a cut-short file is refused, named and not kept."""
+    mirror = tmp_path / "mirror"
+    reviews = amazon_2018_reviews(tmp_path)
+    (mirror / "categoryFilesSmall").mkdir(parents=True)
+    (mirror / "metaFiles2").mkdir()
+    meta = [json.dumps({"asin": a, "title": f"Item {a}"}) for a in "ABCDEF"]
+    write_lines(mirror / "metaFiles2" / "meta_All_Beauty.json.gz", meta, compress=True)
+    whole = reviews.read_bytes()
+    (mirror / "categoryFilesSmall" / "All_Beauty_5.json.gz").write_bytes(whole[: len(whole) // 2])
+    monkeypatch.setenv("GREC_AMAZON_URL", mirror.as_uri())
+    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))
+    flags = dict(dataset="amazon", category="Beauty", amazon_version=2018, download=True)
+    with pytest.raises(GrecError, match=r"All_Beauty_5.json.gz: the download is damaged \("):
+        prepare(PrepareConfig(**flags, out=str(tmp_path / "bad")))
+    assert not list((tmp_path / "cache" / "amazon" / "2018").iterdir())
+    (mirror / "categoryFilesSmall" / "All_Beauty_5.json.gz").write_bytes(whole)
+    stats = prepare(PrepareConfig(**flags, out=str(tmp_path / "beauty")))
+    assert (stats["users"], stats["items"], stats["interactions"]) == (5, 5, 25)
+    assert (tmp_path / "cache" / "amazon" / "2018" / "meta_All_Beauty.json.gz").is_file()
+    with pytest.raises(
+        GrecError, match="--category Industrial: not in the Amazon 2014 release; use --amazon_version 2018"
+    ):
+        PrepareConfig(
+            dataset="amazon", category="Industrial", amazon_version="2014", download=True, out=str(tmp_path / "x")
+        )
+    with pytest.raises(GrecError, match="--category with --dataset amazon: add --download"):
+        PrepareConfig(dataset="amazon", category="Beauty", out=str(tmp_path / "x"))

@@ -66,7 +66,8 @@ class PrepareConfig:
         title_col: csv (and recbole, where the default looks for title, movie_title, item_name or name): title column of the items file.
         sep: csv only: delimiter (',' or 'tab'); default from the file suffix (.tsv: tab, else comma).
         encoding: text encoding of csv, recbole and minionerec files.
-        category: minionerec only: read the CSVs whose names start with this (e.g. Industrial_and_Scientific) when a folder holds several.
+        category: minionerec: read the CSVs whose names start with this (e.g. Industrial_and_Scientific) when a folder holds several; amazon with --download: the category to fetch (Beauty, Sports, Toys, Office, Industrial, Instruments).
+        amazon_version: amazon with --download: the release, 2014 or 2018 (5-core review files) or 2023 (raw reviews, k-cored here).
         min_user_inter: k-core: drop users with fewer interactions (at least 3, which leave-one-out needs); default 5 for amazon, 3 otherwise.
         min_item_inter: k-core: drop items with fewer interactions; applied together with min_user_inter until both hold; default 5 for amazon, 1 otherwise.
         download: MovieLens (ml-100k ... ml-latest): fetch the official GroupLens archive and check it against the published md5 (needs internet; unpacked once into grec's cache) instead of reading --source.
@@ -103,6 +104,7 @@ class PrepareConfig:
     download: bool = False
     rating_col: str | None = None
     category: str | None = None
+    amazon_version: str = "2018"
     split: str | None = None
     ratios: list[float] | str = "0.8,0.1,0.1"
     unseen_items: str = "drop"
@@ -166,9 +168,20 @@ class PrepareConfig:
     def _check_given(self) -> None:
         """A log that arrives split (``Dataset.given``) takes ``--split given`` and none of the flags that cut it."""
         given = DATASETS[self.dataset].given
+        self.amazon_version = str(self.amazon_version)
         self.split = self.split or ("given" if given else "loo")
-        if self.category is not None and self.dataset != "minionerec":
-            raise GrecError("--category: only read by --dataset minionerec; remove it")
+        if self.category is not None and self.dataset not in ("minionerec", "amazon"):
+            raise GrecError("--category: only read by --dataset minionerec and amazon; remove it")
+        if self.dataset == "amazon" and self.download:
+            from grec.prepare.readers.amazon_files import category_name
+
+            if self.category is None:
+                raise GrecError("--download with --dataset amazon: name the --category to fetch (e.g. Beauty)")
+            category_name(self.category, str(self.amazon_version))
+        elif self.dataset == "amazon" and self.category is not None:
+            raise GrecError(
+                "--category with --dataset amazon: add --download to fetch it, or give --reviews and --meta"
+            )
         if given != (self.split == "given"):
             raise GrecError(
                 f"--split {self.split}: --dataset {self.dataset} comes already split; drop --split"

@@ -63,6 +63,10 @@ def _movielens(name: str) -> Callable[..., RawLog]:
 def _amazon(cfg) -> RawLog:
     from grec.prepare.readers.amazon import read_amazon
 
+    if cfg.download:
+        from grec.prepare.readers.amazon_files import download_amazon
+
+        return read_amazon(*download_amazon(cfg.category, cfg.amazon_version))
     return read_amazon(cfg.reviews, cfg.meta)
 
 
@@ -133,11 +137,13 @@ DATASETS: dict[str, Dataset] = {
     "ml-latest": Dataset(GROUPLENS_CSV, ("source",), ("source",), (3, 1), _movielens("ml-latest"), downloads=True),
     "amazon": Dataset(
         "--reviews (2014/2018: reviewerID, asin, unixReviewTime, overall; 2023: user_id, parent_asin, timestamp, rating) "
-        "and --meta (asin or parent_asin, title, ...); .json/.jsonl, optionally .gz",
+        "and --meta (asin or parent_asin, title, ...); .json/.jsonl, optionally .gz; or --category (Beauty, Sports, "
+        "Toys, Office, Industrial, Instruments) --amazon_version (2014, 2018, 2023) --download",
         ("reviews", "meta"),
         ("reviews", "meta"),
         (5, 5),
         _amazon,
+        downloads=True,
     ),
     "yelp": Dataset(
         "--reviews yelp_academic_dataset_review.json (user_id, business_id, stars, date) and --meta "
