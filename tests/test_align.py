@@ -194,3 +194,47 @@ def test_bad_settings_are_refused_before_any_work(sft, tmp_path):
         settings(sft, "full", tmp_path / "o", method="ppo")
     with pytest.raises(GrecError, match="--checkpoint: required"):
         AlignConfig(train_data_path=[sft["train"]], output_dir=str(tmp_path / "o"))
+
+
+def test_grpo_rollouts_are_valid_new_distinct_items(sft):
+    from types import SimpleNamespace
+
+    from grec.base.sid import SidMap
+    from grec.decoding.ranker import Ranker
+    from grec.training.grpo import grpo_trainer_class
+
+    model, tokenizer, _ = load_trained(sft["full"])
+    sid_map = SidMap.load(sft["full"])
+    records = json.loads(open(sft["train"]).read())[:8]
+    ranker = Ranker(model, tokenizer, sid_map, False, 16, 16, 256)
+    groups = grpo_trainer_class().rollouts(SimpleNamespace(ranker=ranker), model.train(), records)
+    assert model.training  # put back as it was
+    for record, group in zip(records, groups):
+        assert len(group) == len(set(group)) == 16
+        assert all(item in sid_map for item in group) and not set(group) & set(record["history"])
+
+
+def test_grpo_raises_the_advantage_weighted_margin_and_logs_its_rollouts(sft, tmp_path):
+    """Rank-aware rewards on the SFT model's own groups: after a few GRPO steps the policy moves its
+    log-probabilities (relative to the reference) towards the better-rewarded items of each group."""
+    from grec.base.sid import SidMap
+    from grec.decoding.ranker import Ranker
+    from grec.training.grpo import group_advantages, response_layout, rewards
+
+    out = tmp_path / "grpo"
+    flags = dict(method="grpo", num_generations=6, reward="rank_aware", kl_coef=0.01, learning_rate=1e-2)
+    align(settings(sft, "full", out, **flags))
+    sft_model, tokenizer, _ = load_trained(sft["full"])
+    sid_map = SidMap.load(sft["full"])
+    records = json.loads(open(sft["train"]).read())
+    groups = [items for items, _ in Ranker(sft_model.eval(), tokenizer, sid_map, False, 6, 6, 256).rank(records, True)]
+    advantages = group_advantages(rewards("rank_aware", groups, [r["target"] for r in records]))
+    batch = response_layout(tokenizer, sid_map, False, 256)(records, groups)
+    batch.pop("ref")
+    policy, _, _ = load_trained(out / "last")
+    with torch.no_grad():
+        moved = sequence_logps(policy.eval(), batch, False) - sequence_logps(sft_model, batch, False)
+    assert (advantages * moved.view(advantages.shape)).sum(1).mean() > 0.05
+    log = json.loads((out / "log.json").read_text())
+    assert log[-1]["train_valid_rollouts"] == 1.0 and 0 < log[-1]["train_distinct_items"] <= 1
+    assert log[-1]["train_reward_mean"] > -1 and log[-1]["train_kl"] >= 0 and "valid_ndcg@10" in log[-1]

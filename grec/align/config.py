@@ -8,7 +8,10 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
-from grec.training.preference import METHODS
+from grec.training.grpo import REWARDS
+from grec.training.preference import METHODS as PREFERENCE_METHODS
+
+METHODS = (*PREFERENCE_METHODS, "grpo")
 
 SOURCES = ("hard", "popular", "uniform")
 REPORTS = ("none", "tensorboard", "wandb")
@@ -28,7 +31,7 @@ def negative_counts(sources: str | list[str], total: int) -> dict[str, int]:
 
 @dataclass
 class AlignConfig:
-    """grec align: preference post-training of a grec SFT checkpoint (DPO, S-DPO).
+    """grec align: preference and reinforcement post-training of a grec SFT checkpoint (DPO, S-DPO, GRPO).
 
     Starts from a best/ or last/ folder of grec train (causal or seq2seq, LoRA or full) and writes
     best/ and last/ that grec infer and the Python API use unchanged, plus pairs.jsonl (every
@@ -45,8 +48,12 @@ class AlignConfig:
         train_data_path: next-item records (grec records --tasks seqrec, the checkpoint's prompt style): each gives a prompt and its chosen item.
         val_data_path: next-item validation records: NDCG@10 of constrained beam search on them picks best/ each epoch.
         output_dir: where best/, last/, Trainer checkpoints, pairs.jsonl and logs go.
-        method: dpo (each negative against the chosen item, averaged) or sdpo (the chosen item against all negatives in one softmax, S-DPO).
-        beta: strength of the pull towards the reference (larger: stay closer).
+        method: dpo (each negative against the chosen item, averaged), sdpo (the chosen item against all negatives in one softmax, S-DPO) or grpo (rollouts from the policy's SID-constrained beam, rewarded and compared within each prompt's group; docs/align.md).
+        beta: dpo and sdpo: strength of the pull towards the reference (larger: stay closer).
+        num_generations: grpo: items per prompt, the policy's top new items by constrained beam search (history excluded).
+        reward: grpo: hit (1 for the target), ndcg (1/log2(rank+2) for the target), rank_aware (the target 1, wrong items a penalty by their rank, the group's penalties summing to -1) or collab (the target 1, wrong items their co-occurrence similarity to the user's last item in the training records).
+        kl_coef: grpo: weight of the KL penalty to the reference.
+        clip: grpo: ratio clip of the policy-gradient objective.
         num_negatives: negatives per example.
         negatives: where negatives come from, the count split evenly among them: hard (the starting model's own constrained beam, its top items that are not the user's), popular (sampled by training popularity), uniform (any catalog item). Never the chosen item, nor any item of the user's training or validation records (history, earlier or later).
         hard_beams: beams of the search that mines hard negatives.
@@ -82,6 +89,10 @@ class AlignConfig:
     output_dir: str = "outputs/align"
     method: str = "dpo"
     beta: float = 0.1
+    num_generations: int = 8
+    reward: str = "rank_aware"
+    kl_coef: float = 0.04
+    clip: float = 0.2
     num_negatives: int = 1
     negatives: str = "hard"
     hard_beams: int = 20
@@ -123,6 +134,10 @@ class AlignConfig:
                 raise GrecError(f"{path}: records file not found; run grec records first or fix the path")
         if self.method not in METHODS:
             raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.reward not in REWARDS:
+            raise GrecError(f"--reward: expected one of {', '.join(REWARDS)}, got {self.reward!r}")
+        if self.num_generations < 2:
+            raise GrecError("--num_generations: at least 2 (advantages compare the items of a group)")
         if self.report_to not in REPORTS:
             raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
         for name in ("num_negatives", "hard_beams", "batch_size", "micro_batch_size", "num_epochs", "cutoff_len"):

@@ -1,14 +1,17 @@
-"""``align(cfg)``: an SFT checkpoint + next-item records -> a preference-tuned checkpoint (DPO, S-DPO).
+"""``align(cfg)``: an SFT checkpoint + next-item records -> a post-trained checkpoint (DPO, S-DPO, GRPO).
 
 Written on the shared training machinery rather than trl's ``DPOTrainer``: the negatives come from
 grec's SID-constrained beam search and catalog, the responses are SID strings laid out exactly as
 ``grec train`` lays them out (its prompt cut, causal or seq2seq alike), and the run keeps grec's
 conventions (best/ by validation NDCG, exact resume, only rank 0 writes). What trl contributes is
-the loss, whose few lines live in ``grec.training.preference``.
+the loss, whose few lines live in ``grec.training.preference``. GRPO's rollouts are grec's own
+SID-constrained beam (``grec.training.grpo``), which trl's ``GRPOTrainer`` (text sampling through
+``generate``) cannot produce.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 
 from grec.align.config import AlignConfig
-from grec.align.negatives import NegativeSampler, training_popularity, user_items
+from grec.align.negatives import NegativeSampler, collab_similarity, training_popularity, user_items
 from grec.base.distributed import barrier, rank, release_processes, world_size
 from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_jsonl
@@ -32,6 +35,7 @@ from grec.lm.loading import apply_lora, record_base_model
 from grec.lm.serving_files import copy_serving_files
 from grec.training.arguments import training_arguments
 from grec.training.artifacts import RunArtifacts
+from grec.training.grpo import grpo_trainer_class, response_layout
 from grec.training.loop import check_run_folder, run_trainer
 from grec.training.loss import keeps_logits_by_mask
 from grec.training.preference import (
@@ -147,17 +151,51 @@ def build_pairs(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidM
     ]
 
 
-def align(cfg: AlignConfig) -> dict:
-    """Preference-tune per ``cfg``; return the final training_state.json content."""
+def grpo_reference(model, seq2seq: bool, by_mask: bool):
+    """``reference(batch)``: the starting model's log-probabilities, from the policy with its adapter off
+    (LoRA) or from a frozen copy made before the first step (full fine-tuning: a second copy in memory)."""
+    if hasattr(model, "disable_adapter"):
+
+        def reference(batch):
+            with model.disable_adapter():
+                return sequence_logps(model, batch, seq2seq, by_mask)
+
+        return reference
+    frozen = copy.deepcopy(model).eval().requires_grad_(False)
+    return lambda batch: sequence_logps(frozen, batch, seq2seq, by_mask)
+
+
+def _grpo_trainer(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap, records: list[dict], **kwargs):
     from datasets import Dataset
 
-    world = world_size()
-    cfg.accumulation_steps(world)
-    check_run_folder(cfg)
-    records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
-    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
-    torch.manual_seed(cfg.seed)
-    model, tokenizer, seq2seq, sid_map, arguments = load_policy(cfg)
+    device = next(model.parameters()).device
+    by_mask = keeps_logits_by_mask(model) and not seq2seq
+    ranker = Ranker(
+        model, tokenizer, sid_map, seq2seq, cfg.num_generations, cfg.num_generations, cfg.cutoff_len, device=device
+    )
+    fields = ("instruction", "input", "output", "history", "target", "user_id", "template", "prompt")
+    rows = [{k: r[k] for k in fields if k in r} for r in records]
+    return grpo_trainer_class()(
+        model=model,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=lambda features: {"records": features},
+        processing_class=tokenizer,
+        ranker=ranker,
+        layout=response_layout(tokenizer, sid_map, seq2seq, cfg.cutoff_len),
+        reference=grpo_reference(model, seq2seq, by_mask),
+        reward=cfg.reward,
+        collab=collab_similarity(records) if cfg.reward == "collab" else None,
+        clip=cfg.clip,
+        kl_coef=cfg.kl_coef,
+        seq2seq=seq2seq,
+        by_mask=by_mask,
+        **kwargs,
+    )
+
+
+def _preference_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, records, val_records, **kwargs):
+    from datasets import Dataset
+
     pairs_file = Path(cfg.output_dir) / PAIRS
     if rank() == 0 and not pairs_file.is_file():  # a resumed run trains on the very same pairs
         write_jsonl(pairs_file, build_pairs(cfg, model, tokenizer, seq2seq, sid_map, records, val_records))
@@ -166,9 +204,30 @@ def align(cfg: AlignConfig) -> dict:
     train_set = Dataset.from_list(
         [{"rows": preference_rows(p["prompt"], p["responses"], seq2seq), "ref": p["ref"]} for p in pairs]
     )
-    args = training_arguments(
-        cfg, world, cfg.micro_batch_size, cfg.micro_batch_size, max(1, len(train_set) // cfg.batch_size), False
+    return preference_trainer_class()(
+        model=model,
+        train_dataset=train_set,
+        data_collator=PreferenceCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        method=cfg.method,
+        beta=cfg.beta,
+        seq2seq=seq2seq,
+        by_mask=keeps_logits_by_mask(model) and not seq2seq,
+        **kwargs,
     )
+
+
+def align(cfg: AlignConfig) -> dict:
+    """Post-train per ``cfg``; return the final training_state.json content."""
+    world = world_size()
+    cfg.accumulation_steps(world)
+    check_run_folder(cfg)
+    records = load_records(cfg.train_data_path, cfg.sample, cfg.seed)
+    val_records = load_records([cfg.val_data_path], cfg.val_sample, cfg.seed) if cfg.val_data_path else None
+    torch.manual_seed(cfg.seed)
+    model, tokenizer, seq2seq, sid_map, arguments = load_policy(cfg)
+    steps = max(1, len(records) // cfg.batch_size)
+    args = training_arguments(cfg, world, cfg.micro_batch_size, cfg.micro_batch_size, steps, False)
 
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
@@ -177,18 +236,11 @@ def align(cfg: AlignConfig) -> dict:
 
     scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if val_records else None
     artifacts = RunArtifacts(cfg, save_extra, scorer, arguments)
-    trainer = preference_trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        data_collator=PreferenceCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        callbacks=[artifacts],
-        method=cfg.method,
-        beta=cfg.beta,
-        seq2seq=seq2seq,
-        by_mask=keeps_logits_by_mask(model) and not seq2seq,
-    )
+    common = dict(args=args, callbacks=[artifacts])
+    if cfg.method == "grpo":
+        trainer = _grpo_trainer(cfg, model, tokenizer, seq2seq, sid_map, records, **common)
+    else:
+        trainer = _preference_trainer(cfg, model, tokenizer, seq2seq, sid_map, records, val_records, **common)
     state = run_trainer(trainer, artifacts, cfg.resume_from_checkpoint, cfg.output_dir, cfg.keep_cpu_memory)
     release_processes()
     return state

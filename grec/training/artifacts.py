@@ -24,8 +24,11 @@ from grec.base.version import __version__
 
 logger = logging.getLogger("grec")
 STATE = "training_state.json"
-# diagnostics a trainer logs beside its loss (grec.training.preference), averaged per row as train_<name>
-DIAGNOSTICS = ("margin", "accuracy", "reward_chosen", "reward_rejected")
+# diagnostics a trainer logs beside its loss (grec.training.preference, .grpo), averaged per row as train_<name>
+DIAGNOSTICS = (
+    *("margin", "accuracy", "reward_chosen", "reward_rejected"),
+    *("reward_mean", "reward_std", "kl", "hit_rate", "valid_rollouts", "distinct_items"),
+)
 
 
 def epoch_log(
