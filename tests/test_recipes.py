@@ -22,14 +22,14 @@ def data(ml100k, tmp_path):
 
 def test_every_recipe_states_its_command_and_loads():
     names = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    assert names == ["bigrec", "demo", "lcrec", "sasrec", "sidlm", "sidlm-dpo", "tiger"]
+    assert names == ["bigrec", "demo", "lcrec", "sasrec", "sidlm", "sidlm-dpo", "sidlm-grpo", "tiger"]
     for name in names:
         first = (RECIPE_DIR / f"{name}.yaml").read_text().splitlines()[0]
         assert first.startswith(f"# grec run --recipe {name} ")
         stages = load_recipe(RunConfig(recipe=name, data="D", out="O"))
         assert stages[0] == ("prepare", {"dataset": "ml-100k", "out": "D"}) and stages[-1][0] == "evaluate"
     with pytest.raises(
-        GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, sidlm-dpo, tiger"
+        GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger"
     ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
