@@ -238,3 +238,31 @@ def test_grpo_raises_the_advantage_weighted_margin_and_logs_its_rollouts(sft, tm
     log = json.loads((out / "log.json").read_text())
     assert log[-1]["train_valid_rollouts"] == 1.0 and 0 < log[-1]["train_distinct_items"] <= 1
     assert log[-1]["train_reward_mean"] > -1 and log[-1]["train_kl"] >= 0 and "valid_ndcg@10" in log[-1]
+
+
+@pytest.mark.slow
+def test_two_processes_follow_one_with_the_same_global_batch(sft, sdpo_run, tmp_path):
+    """accelerate launch align.py on two CPU processes (4 examples each): process 0 writes pairs.jsonl,
+    both train on it, and the losses follow the one-process run of 8 per step."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from helpers import two_process_launcher
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "two"
+    flags = {
+        "checkpoint": sft["full"], "train_data_path": sft["train"], "val_data_path": sft["valid"], "output_dir": out,
+        "batch_size": 8, "micro_batch_size": 4, "num_epochs": 2, "learning_rate": 2e-2, "beta": 0.5, "hard_beams": 4,
+        "eval_beams": 4, "warmup_ratio": 0.0, "logging_steps": 1, "seed": 0, **SDPO,
+    }  # fmt: skip
+    command = two_process_launcher(root / "align.py") + [f"--{k}={v}" for k, v in flags.items()]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    one = json.loads((sdpo_run[0] / "log.json").read_text())
+    two = json.loads((out / "log.json").read_text())
+    assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4)
+    assert read_jsonl(out / "pairs.jsonl") == read_jsonl(sdpo_run[0] / "pairs.jsonl")

@@ -94,7 +94,7 @@ class AlignConfig:
     kl_coef: float = 0.04
     clip: float = 0.2
     num_negatives: int = 1
-    negatives: str = "hard"
+    negatives: list[str] | str = "hard"
     hard_beams: int = 20
     batch_size: int = 32
     micro_batch_size: int = 8
@@ -153,6 +153,7 @@ class AlignConfig:
             if getattr(self, name) == 0 or getattr(self, name) < -1:
                 raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
         self.counts = negative_counts(self.negatives, self.num_negatives)
+        self.negatives = ",".join(self.counts)  # one spelling whether given as text or a list
 
     def accumulation_steps(self, processes: int) -> int:
         return accumulation_steps(self.batch_size, self.micro_batch_size, processes)
