@@ -29,7 +29,8 @@ def test_every_recipe_states_its_command_and_loads():
         stages = load_recipe(RunConfig(recipe=name, data="D", out="O"))
         assert stages[0] == ("prepare", {"dataset": "ml-100k", "out": "D"}) and stages[-1][0] == "evaluate"
     with pytest.raises(
-        GrecError, match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger"
+        GrecError,
+        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
     ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
