@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from grec.training.preference import PreferenceCollator, preference_rows, sequence_logps
+from grec.training.preference import LoggedDiagnostics, PreferenceCollator, preference_rows, sequence_logps
 
 logger = logging.getLogger("grec")
 REWARDS = ("hit", "ndcg", "rank_aware", "collab")
@@ -78,13 +78,12 @@ def grpo_trainer_class():
     """
     from transformers import Trainer
 
-    class GRPOTrainer(Trainer):
+    class GRPOTrainer(LoggedDiagnostics, Trainer):
         def __init__(self, *args, ranker, layout, reference, reward, collab, clip, kl_coef, seq2seq, by_mask, **kwargs):
             super().__init__(*args, **kwargs)
             self.ranker, self.layout, self.reference = ranker, layout, reference
             self.reward_kind, self.collab, self.clip, self.kl_coef = reward, collab, clip, kl_coef
             self.seq2seq, self.by_mask = seq2seq, by_mask
-            self._stats: dict[str, list[float]] = {}
             self._first_distinct: float | None = None
 
         def rollouts(self, model, records: list[dict]) -> list[list[str]]:
@@ -127,15 +126,8 @@ def grpo_trainer_class():
                 "valid_rollouts": 1.0,  # the constrained beam proposes only catalog items
                 "distinct_items": distinct,
             }
-            for key, value in stats.items():
-                self._stats.setdefault(key, []).append(value)
+            self.record(stats)
             return (loss, {"logps": policy}) if return_outputs else loss
-
-        def log(self, logs: dict, *args, **kwargs):
-            if "loss" in logs and self._stats:
-                logs.update({key: round(sum(v) / len(v), 6) for key, v in self._stats.items()})
-                self._stats = {}
-            super().log(logs, *args, **kwargs)
 
     return GRPOTrainer
 

@@ -99,30 +99,39 @@ def preference_loss(method: str, policy: torch.Tensor, ref: torch.Tensor, beta: 
     return loss, stats
 
 
+class LoggedDiagnostics:
+    """Mixed into a ``Trainer``: diagnostics recorded per step (``record``) are averaged into the next
+    loss log, so they reach ``log_history``, ``trainer_state.json`` and grec's ``log.json``."""
+
+    def record(self, stats: dict[str, float]) -> None:
+        for key, value in stats.items():
+            self.__dict__.setdefault("_diagnostics", {}).setdefault(key, []).append(value)
+
+    def log(self, logs: dict, *args, **kwargs):
+        pending = self.__dict__.pop("_diagnostics", None)
+        if "loss" in logs and pending:
+            logs.update({key: round(sum(v) / len(v), 6) for key, v in pending.items()})
+        elif pending:
+            self.__dict__["_diagnostics"] = pending
+        super().log(logs, *args, **kwargs)
+
+
 def preference_trainer_class():
     """A ``transformers.Trainer`` whose loss is ``preference_loss``; its diagnostics join the logged loss."""
     from transformers import Trainer
 
-    class PreferenceTrainer(Trainer):
+    class PreferenceTrainer(LoggedDiagnostics, Trainer):
         def __init__(self, *args, method: str, beta: float, seq2seq: bool, by_mask: bool, **kwargs):
             super().__init__(*args, **kwargs)
             self.method, self.beta, self.seq2seq, self.by_mask = method, beta, seq2seq, by_mask
-            self._stats: dict[str, list[float]] = {}
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = inputs.pop("ref")
             logps = sequence_logps(model, inputs, self.seq2seq, self.by_mask).view(ref.shape)
             loss, stats = preference_loss(self.method, logps, ref, self.beta)
             if model.training:
-                for key, value in stats.items():
-                    self._stats.setdefault(key, []).append(value)
+                self.record(stats)
             return (loss, {"logps": logps}) if return_outputs else loss
-
-        def log(self, logs: dict, *args, **kwargs):
-            if "loss" in logs and self._stats:
-                logs.update({key: round(sum(v) / len(v), 6) for key, v in self._stats.items()})
-                self._stats = {}
-            super().log(logs, *args, **kwargs)
 
     return PreferenceTrainer
 
