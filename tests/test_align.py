@@ -266,3 +266,29 @@ def test_two_processes_follow_one_with_the_same_global_batch(sft, sdpo_run, tmp_
     two = json.loads((out / "log.json").read_text())
     assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4)
     assert read_jsonl(out / "pairs.jsonl") == read_jsonl(sdpo_run[0] / "pairs.jsonl")
+
+
+def test_sampled_rollouts_are_catalog_items_outside_the_history_scored_by_the_model(sft):
+    from grec.base.sid import SidMap
+    from grec.decoding import sid_sample
+    from grec.decoding.ranker import Ranker, prompt_batch
+    from grec.training.grpo import response_layout
+
+    model, tokenizer, _ = load_trained(sft["full"])
+    sid_map = SidMap.load(sft["full"])
+    records = json.loads(open(sft["train"]).read())[:4]
+    ranker = Ranker(model.eval(), tokenizer, sid_map, False, 8, 8, 256)
+    torch.manual_seed(0)
+    groups = ranker.sample(records, 32)
+    for record, group in zip(records, groups):
+        assert len(group) == 32 and all(i in sid_map for i in group) and not set(group) & set(record["history"])
+    # each draw's score is its untempered log-probability under the model (its SID tokens: no end token)
+    ids, mask = prompt_batch(records, tokenizer, 256, False, "cpu", ranker.response_length)
+    result = sid_sample(model, ids, mask, ranker.index, 5, 0.7)
+    items = [[ranker.index.item_ids[r] for r in row] for row in result.items.tolist()]
+    batch = response_layout(tokenizer, sid_map, False, 256)(records, items)
+    batch.pop("ref")
+    batch["labels"][batch["labels"] == tokenizer.eos_token_id] = -100
+    with torch.no_grad():
+        assert torch.allclose(sequence_logps(model, batch, False).view(4, 5), result.scores, atol=1e-4)
+    assert all(len(set(group)) > 1 for group in groups)  # draws, not one path repeated

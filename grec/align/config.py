@@ -50,7 +50,9 @@ class AlignConfig:
         output_dir: where best/, last/, Trainer checkpoints, pairs.jsonl and logs go.
         method: dpo (each negative against the chosen item, averaged), sdpo (the chosen item against all negatives in one softmax, S-DPO) or grpo (rollouts from the policy's SID-constrained beam, rewarded and compared within each prompt's group; docs/align.md).
         beta: dpo and sdpo: strength of the pull towards the reference (larger: stay closer).
-        num_generations: grpo: items per prompt, the policy's top new items by constrained beam search (history excluded).
+        num_generations: grpo: items per prompt (rollouts), history excluded.
+        rollout: grpo: beam (the policy's top new items by constrained beam search: distinct, not samples of the policy) or sample (draws from the policy restricted to the catalog, at --temperature; items may repeat).
+        temperature: grpo with --rollout sample: sampling temperature.
         reward: grpo: hit (1 for the target), ndcg (1/log2(rank+2) for the target), rank_aware (the target 1, wrong items a penalty by their rank, the group's penalties summing to -1) or collab (the target 1, wrong items their co-occurrence similarity to the user's last item in the training records).
         kl_coef: grpo: weight of the KL penalty to the reference.
         clip: grpo: ratio clip of the policy-gradient objective.
@@ -90,6 +92,8 @@ class AlignConfig:
     method: str = "dpo"
     beta: float = 0.1
     num_generations: int = 8
+    rollout: str = "beam"
+    temperature: float = 1.0
     reward: str = "rank_aware"
     kl_coef: float = 0.04
     clip: float = 0.2
@@ -136,6 +140,10 @@ class AlignConfig:
             raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
         if self.reward not in REWARDS:
             raise GrecError(f"--reward: expected one of {', '.join(REWARDS)}, got {self.reward!r}")
+        if self.rollout not in ("beam", "sample"):
+            raise GrecError(f"--rollout: expected beam or sample, got {self.rollout!r}")
+        if self.temperature <= 0:
+            raise GrecError(f"--temperature: must be positive, got {self.temperature}")
         if self.num_generations < 2:
             raise GrecError("--num_generations: at least 2 (advantages compare the items of a group)")
         if self.report_to not in REPORTS:

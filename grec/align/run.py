@@ -181,6 +181,8 @@ def _grpo_trainer(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: Si
         data_collator=lambda features: {"records": features},
         processing_class=tokenizer,
         ranker=ranker,
+        rollout=cfg.rollout,
+        temperature=cfg.temperature,
         layout=response_layout(tokenizer, sid_map, seq2seq, cfg.cutoff_len),
         reference=grpo_reference(model, seq2seq, by_mask),
         reward=cfg.reward,

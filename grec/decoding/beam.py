@@ -99,3 +99,53 @@ def _search(cache, input_ids, attention_mask, index, width, num_return, banned, 
     items = node.reshape(batch, width)
     items = items.masked_fill(torch.isinf(scores), -1)
     return BeamResult(items=items[:, :num_return], scores=scores[:, :num_return])
+
+
+@torch.no_grad()
+def sid_sample(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    index: SidIndex,
+    num_samples: int,
+    temperature: float = 1.0,
+    seq2seq: bool = False,
+    exclude: list[list[int]] | None = None,
+    generator: torch.Generator | None = None,
+) -> BeamResult:
+    """``num_samples`` items per prompt drawn from the model, code by code, restricted to the catalog.
+
+    Each sample draws its next code from softmax(log p / temperature) over the codes that lead to an
+    item (not an excluded one); ``scores`` are the samples' untempered sequence log-probabilities.
+    Samples of one prompt may repeat an item, as samples do. Same caches as the beam search: each
+    sample is a beam that only ever continues itself.
+    """
+    batch, width = input_ids.shape[0], num_samples
+    banned = _exclusion_mask(exclude, batch, len(index.item_ids), input_ids.device)
+    dead = [None] + [index.dead_nodes(t, exclude) for t in range(1, index.levels)] if banned is not None else None
+    device = input_ids.device
+    with beam_cache(model, seq2seq, width, index.levels - 1) as cache:
+        flat = torch.arange(batch, device=device).repeat_interleave(width)
+        logits = cache.start(input_ids, attention_mask)
+        scores = torch.zeros(batch * width, device=device)
+        node = torch.zeros(batch * width, dtype=torch.long, device=device)
+        own = torch.arange(batch * width, device=device)
+        for level in range(index.levels):
+            tokens = index.level_tokens[level]
+            logp = torch.log_softmax(logits.float(), dim=-1)[:, tokens.clamp(min=0)]
+            target = index.next_node[level][node].long()
+            valid = (target >= 0) & (tokens >= 0)
+            if banned is not None:
+                closed = banned if level == index.levels - 1 else dead[level + 1]
+                valid &= ~closed[flat[:, None], target.clamp(min=0)]
+            logp = logp.masked_fill(~valid, NEG)
+            stuck = ~valid.any(1)  # every item of the prompt excluded: nothing to draw
+            weights = torch.softmax(logp.masked_fill(stuck[:, None], 0.0) / temperature, dim=-1)
+            code = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+            scores = scores + logp[own, code]
+            node = target[own, code].clamp(min=0)
+            if level == index.levels - 1:
+                break
+            logits = cache.step(own, tokens.clamp(min=0)[code].unsqueeze(1))
+    items = node.reshape(batch, width).masked_fill(torch.isinf(scores.reshape(batch, width)), -1)
+    return BeamResult(items=items, scores=scores.reshape(batch, width))

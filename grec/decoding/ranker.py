@@ -11,7 +11,7 @@ from grec.base.errors import GrecError
 from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 from grec.base.sid import SidMap
 from grec.base.sid.tokens import sid_token_ids
-from grec.decoding import SidIndex, sid_beam_search
+from grec.decoding import SidIndex, sid_beam_search, sid_sample
 from grec.decoding.hf import hf_constrained_generate
 
 
@@ -117,3 +117,19 @@ class Ranker:
             kept = [(r, s) for r, s in zip(row, score) if r >= 0]
             out.append(([self.index.item_ids[r] for r, _ in kept], [float(s) for _, s in kept]))
         return out
+
+    @torch.no_grad()
+    def sample(
+        self, records: list[dict], num_samples: int, temperature: float = 1.0, exclude_history: bool = True
+    ) -> list[list[str]]:
+        """``num_samples`` catalog items per record drawn from the model (``sid_sample``; items may repeat),
+        most likely first; the record's history skipped when ``exclude_history``."""
+        ids, mask = prompt_batch(
+            records, self.tokenizer, self.cutoff_len, self.seq2seq, self.device, self.response_length
+        )
+        skipped = excluded_items(records, exclude_history, None)
+        rows = [[self.row_of[i] for i in items if i in self.row_of] for items in skipped] if skipped else None
+        result = sid_sample(self.model, ids, mask, self.index, num_samples, temperature, self.seq2seq, rows)
+        order = result.scores.argsort(dim=1, descending=True)
+        picked = result.items.gather(1, order).cpu().tolist()
+        return [[self.index.item_ids[r] for r in row if r >= 0] for row in picked]

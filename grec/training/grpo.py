@@ -1,13 +1,16 @@
 """GRPO for generative recommenders: a group of catalog items per prompt, rewarded and compared within it.
 
-Per prompt the policy proposes ``G`` items (its SID-constrained beam, history excluded: every
-rollout is a real, new item and no two are the same). Each gets a reward; advantages are the
+Per prompt the policy proposes ``G`` items: its SID-constrained beam (``rollout="beam"``, history
+excluded: every rollout is a real, new item and no two are the same), or ``G`` draws from it
+restricted to the catalog (``rollout="sample"``, code by code at a temperature; items may repeat),
+ordered most likely first. Each gets a reward; advantages are the
 rewards normalised within the group; the loss is the clipped policy-gradient objective on each
 item's sequence log-probability plus ``kl_coef`` times a KL estimate to the frozen reference
 (``exp(ref - pi) - (ref - pi) - 1``, non-negative, as in DeepSeek-Math's GRPO).
 
 Beam rollouts are not samples from the policy: they are its G most likely new items. The
-estimator is then not the unbiased policy gradient of the expected reward; it sharpens the
+estimator is then not the unbiased policy gradient of the expected reward (sampled rollouts at
+temperature 1 give that one, noisier); it sharpens the
 ranking among the items the model already ranks highest (what top-K metrics score), and items
 outside the beam get no gradient. Each group is used for one optimisation step, so the ratio to
 the policy that made it is 1 when the step is taken and the clip only bounds what a second pass
@@ -79,9 +82,13 @@ def grpo_trainer_class():
     from transformers import Trainer
 
     class GRPOTrainer(LoggedDiagnostics, Trainer):
-        def __init__(self, *args, ranker, layout, reference, reward, collab, clip, kl_coef, seq2seq, by_mask, **kwargs):
+        def __init__(
+            self, *args, ranker, rollout, temperature, layout, reference, reward, collab, clip, kl_coef, seq2seq,
+            by_mask, **kwargs,
+        ):  # fmt: skip
             super().__init__(*args, **kwargs)
             self.ranker, self.layout, self.reference = ranker, layout, reference
+            self.rollout, self.temperature = rollout, temperature
             self.reward_kind, self.collab, self.clip, self.kl_coef = reward, collab, clip, kl_coef
             self.seq2seq, self.by_mask = seq2seq, by_mask
             self._first_distinct: float | None = None
@@ -90,6 +97,8 @@ def grpo_trainer_class():
             was_training = model.training
             model.eval()
             try:
+                if self.rollout == "sample":
+                    return self.ranker.sample(records, self.ranker.beams, self.temperature, exclude_history=True)
                 return [items for items, _ in self.ranker.rank(records, exclude_history=True)]
             finally:
                 model.train(was_training)
@@ -123,7 +132,7 @@ def grpo_trainer_class():
                 "reward_mean": float(reward.mean()),
                 "reward_std": float(reward.std()),
                 "hit_rate": float(sum(str(r["target"]) in g for r, g in zip(records, items)) / len(records)),
-                "valid_rollouts": 1.0,  # the constrained beam proposes only catalog items
+                "valid_rollouts": 1.0,  # constrained decoding proposes only catalog items
                 "distinct_items": distinct,
             }
             self.record(stats)
