@@ -207,7 +207,7 @@ def test_grpo_rollouts_are_valid_new_distinct_items(sft):
     sid_map = SidMap.load(sft["full"])
     records = json.loads(open(sft["train"]).read())[:8]
     ranker = Ranker(model, tokenizer, sid_map, False, 16, 16, 256)
-    groups = grpo_trainer_class().rollouts(SimpleNamespace(ranker=ranker), model.train(), records)
+    groups = grpo_trainer_class().rollouts(SimpleNamespace(ranker=ranker, rollout="beam"), model.train(), records)
     assert model.training  # put back as it was
     for record, group in zip(records, groups):
         assert len(group) == len(set(group)) == 16
