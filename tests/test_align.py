@@ -187,6 +187,14 @@ def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, sdpo
     assert len(read_jsonl(result)) == 8
 
 
+def test_gradient_accumulation_gives_the_losses_of_one_whole_batch(sft, sdpo_run, tmp_path):
+    """Two micro-batches of 4 accumulated: the same losses as one of 8 (the loss is a per-batch mean)."""
+    align(settings(sft, "full", tmp_path / "ga", micro_batch_size=4, **SDPO))
+    one = json.loads((sdpo_run[0] / "log.json").read_text())
+    two = json.loads((tmp_path / "ga" / "log.json").read_text())
+    assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-4)
+
+
 def test_bad_settings_are_refused_before_any_work(sft, tmp_path):
     with pytest.raises(GrecError, match="--negatives: expected a comma list of distinct sources"):
         settings(sft, "full", tmp_path / "o", negatives="hard,best")

@@ -89,6 +89,7 @@ def grpo_trainer_class():
             super().__init__(*args, **kwargs)
             self.ranker, self.layout, self.reference = ranker, layout, reference
             self.rollout, self.temperature = rollout, temperature
+            self.loss_is_scaled_for_ga = False  # a mean per micro-batch: the Trainer divides by accumulation steps
             self.reward_kind, self.collab, self.clip, self.kl_coef = reward, collab, clip, kl_coef
             self.seq2seq, self.by_mask = seq2seq, by_mask
             self._first_distinct: float | None = None

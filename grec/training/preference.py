@@ -124,6 +124,7 @@ def preference_trainer_class():
         def __init__(self, *args, method: str, beta: float, seq2seq: bool, by_mask: bool, **kwargs):
             super().__init__(*args, **kwargs)
             self.method, self.beta, self.seq2seq, self.by_mask = method, beta, seq2seq, by_mask
+            self.loss_is_scaled_for_ga = False  # a mean per micro-batch: the Trainer divides by accumulation steps
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = inputs.pop("ref")
