@@ -180,3 +180,13 @@ def test_sweeps_test_seed_means_against_the_baseline(tmp_path):
     assert "*" in (tmp_path / "sweep.md").read_text()
     with pytest.raises(GrecError, match="--baseline 'results': matches several"):
         evaluate(EvaluateConfig(input_dir=str(tmp_path), baseline="results", plot=False))
+
+
+def test_baseline_by_name_prefers_the_file_of_exactly_that_name():
+    from grec.evaluate.run import find_baseline
+
+    names = ["sidlm-sdpo.jsonl", "sidlm.jsonl", "seed1/popularity.jsonl"]
+    assert find_baseline("sidlm", names) == "sidlm.jsonl"
+    assert find_baseline("popularity", names) == "seed1/popularity.jsonl"
+    with pytest.raises(GrecError, match="matches several: sidlm-sdpo.jsonl, sidlm.jsonl"):
+        find_baseline("sid", names)

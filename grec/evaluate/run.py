@@ -178,10 +178,12 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
 
 
 def find_baseline(name: str, names: list[str]) -> str:
-    """The result file ``--baseline`` names: an exact path under --input_dir, else the one path containing it."""
+    """The result file ``--baseline`` names: an exact path under --input_dir, or one whose file name without
+    its suffix is ``name`` (sidlm -> sidlm.jsonl beside sidlm-sdpo.jsonl), else the one path containing it."""
     if name in names:
         return name
-    matches = [n for n in names if name in n]
+    stems = [n for n in names if Path(n).name.split(".")[0] == name]
+    matches = stems if len(stems) == 1 else [n for n in names if name in n]
     if len(matches) != 1:
         found = "several: " + ", ".join(matches) if matches else "none"
         raise GrecError(f"--baseline {name!r}: matches {found} of the result files ({', '.join(names)}); give its path")
