@@ -50,6 +50,7 @@ class AlignConfig:
         output_dir: where best/, last/, Trainer checkpoints, pairs.jsonl and logs go.
         method: dpo (each negative against the chosen item, averaged), sdpo (the chosen item against all negatives in one softmax, S-DPO) or grpo (rollouts from the policy's SID-constrained beam, rewarded and compared within each prompt's group; docs/align.md).
         beta: dpo and sdpo: strength of the pull towards the reference (larger: stay closer).
+        sft_weight: dpo and sdpo: weight of the chosen item's negative log-likelihood added to the preference loss (RPO): keeps the target's own probability from falling while the margin grows; 0 for the plain loss.
         num_generations: grpo: items per prompt (rollouts), history excluded.
         rollout: grpo: beam (the policy's top new items by constrained beam search: distinct, not samples of the policy) or sample (draws from the policy restricted to the catalog, at --temperature; items may repeat).
         temperature: grpo with --rollout sample: sampling temperature.
@@ -73,6 +74,7 @@ class AlignConfig:
         lora_target_modules: module names that get adapters; default: those the checkpoint's adapter had.
         eval_beams: beams of the validation NDCG@10.
         eval_exclude_history: the validation NDCG skips the user's history items, as grec infer --exclude_history does.
+        score_start: score the starting checkpoint on the validation records before the first step and keep it as best/ (epoch 0) unless an epoch beats it: best/ is never worse on validation than the model the run started from.
         early_stopping_patience: stop after this many epochs without a better validation NDCG; 0 never stops.
         sample: a seeded random subset of this many training records; -1 uses all.
         val_sample: a seeded random subset of this many validation records; -1 uses all.
@@ -91,6 +93,7 @@ class AlignConfig:
     output_dir: str = "outputs/align"
     method: str = "dpo"
     beta: float = 0.1
+    sft_weight: float = 0.0
     num_generations: int = 8
     rollout: str = "beam"
     temperature: float = 1.0
@@ -114,6 +117,7 @@ class AlignConfig:
     lora_target_modules: list[str] | None = None
     eval_beams: int = 20
     eval_exclude_history: bool = True
+    score_start: bool = True
     early_stopping_patience: int = 0
     sample: int = -1
     val_sample: int = -1
@@ -151,6 +155,8 @@ class AlignConfig:
         for name in ("num_negatives", "hard_beams", "batch_size", "micro_batch_size", "num_epochs", "cutoff_len"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
+        if self.sft_weight < 0:
+            raise GrecError(f"--sft_weight: must be 0 or positive, got {self.sft_weight}")
         if self.beta <= 0:
             raise GrecError(f"--beta: must be positive, got {self.beta}")
         if self.batch_size % self.micro_batch_size:

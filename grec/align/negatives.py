@@ -19,6 +19,8 @@ def user_items(*record_lists: list[dict]) -> dict[str, set[str]]:
     known: dict[str, set[str]] = {}
     for records in record_lists:
         for record in records:
+            if record.get("user_id") is None:
+                continue
             items = known.setdefault(str(record.get("user_id")), set())
             items.update(map(str, record.get("history", [])))
             items.add(str(record["target"]))
@@ -44,11 +46,10 @@ class NegativeSampler:
         self.popular_p = weights / weights.sum() if weights.sum() > 0 else None
 
     def _blocked(self, record: dict) -> set[str]:
-        return {
-            str(record["target"]),
-            *map(str, record.get("history", [])),
-            *self.known.get(str(record.get("user_id")), ()),
-        }
+        """The record's own items, and every item its user has (records without a user id: only their own)."""
+        user = record.get("user_id")
+        seen = self.known.get(str(user), ()) if user is not None else ()
+        return {str(record["target"]), *map(str, record.get("history", [])), *seen}
 
     def _sample(self, blocked: set[str], taken: list[str], n: int, p) -> list[str]:
         if len(blocked) + len(taken) + n > len(self.catalog):

@@ -25,7 +25,6 @@ from grec.align.negatives import NegativeSampler, collab_similarity, training_po
 from grec.base.distributed import barrier, rank, release_processes, world_size
 from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_jsonl
-from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 from grec.base.records import load_records
 from grec.base.sid import SidMap
 from grec.base.sid.tokens import sid_token_ids
@@ -41,9 +40,11 @@ from grec.training.loss import keeps_logits_by_mask
 from grec.training.preference import (
     PreferenceCollator,
     disable_dropout,
+    fitted_prompts,
     preference_rows,
     preference_trainer_class,
     sequence_logps,
+    sid_responses,
 )
 from grec.training.scoring import SidNdcg
 
@@ -88,8 +89,8 @@ def reference_model(model):
     return model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
 
 
-def _responses(records: list[dict], negatives: list[list[str]], tokenizer, sid_map: SidMap) -> list[list[list[int]]]:
-    eos = tokenizer.eos_token_id
+def check_targets(records: list[dict], sid_map: SidMap) -> None:
+    """Every record answers its target's SID: the chosen response is the target item."""
     for number, record in enumerate(records):
         if record["output"] != sid_map.sid_string(str(record["target"])):
             raise GrecError(
@@ -97,15 +98,15 @@ def _responses(records: list[dict], negatives: list[list[str]], tokenizer, sid_m
                 f"{sid_map.sid_string(str(record['target']))}; align needs next-item SID records "
                 f"(grec records --tasks seqrec --style sid) built with the checkpoint's sid_map.json"
             )
-    texts = [[r["output"], *(sid_map.sid_string(n) for n in negs)] for r, negs in zip(records, negatives)]
-    flat = tokenizer([t for group in texts for t in group], add_special_tokens=False)["input_ids"]
-    width = len(texts[0])
-    return [[ids + [eos] for ids in flat[k * width : (k + 1) * width]] for k in range(len(texts))]
 
 
 @torch.no_grad()
-def build_pairs(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap, records, val_records) -> list[dict]:
-    """Each record's negatives and the reference log-probabilities of its chosen and negative responses."""
+def build_pairs(
+    cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap, records, val_records, by_mask: bool = False
+) -> list[dict]:
+    """Each record's negatives and the reference log-probabilities of its chosen and negative responses
+    (``by_mask``: see ``sequence_logps``)."""
+    check_targets(records, sid_map)
     model.eval()
     device = next(model.parameters()).device
     ranker = Ranker(model, tokenizer, sid_map, seq2seq, cfg.hard_beams, cfg.hard_beams, cfg.cutoff_len, device=device)
@@ -119,21 +120,14 @@ def build_pairs(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidM
     )
     with reference_model(model):
         negatives = sampler.draw(records, cfg.micro_batch_size)
-        responses = _responses(records, negatives, tokenizer, sid_map)
-        bos = bos_prefix(tokenizer, seq2seq)
-        longest = max(len(r) for group in responses for r in group)
-        prompts = [fit_prompt(p, bos, cfg.cutoff_len, longest) for p in prompt_token_ids(records, tokenizer)]
-        if prompts[0] is None:
-            raise GrecError(f"--cutoff_len {cfg.cutoff_len} leaves no room for a prompt beside a response; raise it")
-        collator, by_mask = PreferenceCollator(tokenizer.pad_token_id), keeps_logits_by_mask(model) and not seq2seq
-        refs = []
-        for start in range(0, len(records), cfg.micro_batch_size):
+        responses = sid_responses(tokenizer, sid_map, [[str(r["target"]), *n] for r, n in zip(records, negatives)])
+        prompts = fitted_prompts(records, tokenizer, seq2seq, cfg.cutoff_len, responses)
+        collator, refs, step = PreferenceCollator(tokenizer.pad_token_id), [], cfg.micro_batch_size
+        for start in range(0, len(records), step):
             batch = collator(
                 [
                     {"rows": preference_rows(p, r, seq2seq), "ref": [0.0] * len(r)}
-                    for p, r in zip(
-                        prompts[start : start + cfg.micro_batch_size], responses[start : start + cfg.micro_batch_size]
-                    )
+                    for p, r in zip(prompts[start : start + step], responses[start : start + step])
                 ]
             )
             batch = {k: v.to(device) for k, v in batch.items() if k != "ref"}
@@ -165,11 +159,10 @@ def grpo_reference(model, seq2seq: bool, by_mask: bool):
     return lambda batch: sequence_logps(frozen, batch, seq2seq, by_mask)
 
 
-def _grpo_trainer(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap, records: list[dict], **kwargs):
+def _grpo_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, records, by_mask: bool, **kwargs):
     from datasets import Dataset
 
     device = next(model.parameters()).device
-    by_mask = keeps_logits_by_mask(model) and not seq2seq
     ranker = Ranker(
         model, tokenizer, sid_map, seq2seq, cfg.num_generations, cfg.num_generations, cfg.cutoff_len, device=device
     )
@@ -195,12 +188,12 @@ def _grpo_trainer(cfg: AlignConfig, model, tokenizer, seq2seq: bool, sid_map: Si
     )
 
 
-def _preference_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, records, val_records, **kwargs):
+def _preference_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, records, val_records, by_mask, **kwargs):
     from datasets import Dataset
 
     pairs_file = Path(cfg.output_dir) / PAIRS
     if rank() == 0 and not pairs_file.is_file():  # a resumed run trains on the very same pairs
-        write_jsonl(pairs_file, build_pairs(cfg, model, tokenizer, seq2seq, sid_map, records, val_records))
+        write_jsonl(pairs_file, build_pairs(cfg, model, tokenizer, seq2seq, sid_map, records, val_records, by_mask))
     barrier()
     pairs = [row for _, row in read_jsonl(pairs_file)]
     train_set = Dataset.from_list(
@@ -213,8 +206,9 @@ def _preference_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, re
         processing_class=tokenizer,
         method=cfg.method,
         beta=cfg.beta,
+        sft_weight=cfg.sft_weight,
         seq2seq=seq2seq,
-        by_mask=keeps_logits_by_mask(model) and not seq2seq,
+        by_mask=by_mask,
         **kwargs,
     )
 
@@ -238,7 +232,8 @@ def align(cfg: AlignConfig) -> dict:
 
     scorer = SidNdcg(cfg, val_records, tokenizer, sid_map, seq2seq) if val_records else None
     artifacts = RunArtifacts(cfg, save_extra, scorer, arguments)
-    common = dict(args=args, callbacks=[artifacts])
+    # causal models that take a boolean logits_to_keep compute only the logits of response tokens
+    common = dict(args=args, callbacks=[artifacts], by_mask=keeps_logits_by_mask(model) and not seq2seq)
     if cfg.method == "grpo":
         trainer = _grpo_trainer(cfg, model, tokenizer, seq2seq, sid_map, records, **common)
     else:

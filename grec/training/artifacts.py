@@ -26,7 +26,7 @@ logger = logging.getLogger("grec")
 STATE = "training_state.json"
 # diagnostics a trainer logs beside its loss (grec.training.preference, .grpo), averaged per row as train_<name>
 DIAGNOSTICS = (
-    *("margin", "accuracy", "reward_chosen", "reward_rejected"),
+    *("margin", "accuracy", "reward_chosen", "reward_rejected", "chosen_nll"),
     *("reward_mean", "reward_std", "kl", "hit_rate", "valid_rollouts", "distinct_items"),
 )
 
@@ -69,6 +69,10 @@ def epoch_log(
                 row["valid_loss"] = value
             elif key.startswith("eval_") and key.endswith("_loss"):
                 row[f"valid_loss_{key[5:-5]}"] = value
+    for point in scores or {}:  # a point scored before any step (the starting model)
+        fresh = {"step": point, "epoch": 0} if save_steps else {"epoch": point}
+        rows.setdefault(point, {**fresh, "losses": [], "valid_loss": None})
+        rows[point].setdefault("learning_rate", None)
     out = []
     for point in sorted(rows):
         row = rows[point]
@@ -168,13 +172,28 @@ class RunArtifacts(TrainerCallback):
         return abs((state.epoch or 0) - round(state.epoch or 0)) < 1e-6
 
     def on_train_begin(self, args, state, control, **kwargs):
-        """A resumed checkpoint-N whose save point was never booked (killed between the Trainer's checkpoint
-        and this callback): score it and write best/, last/ and the log now, before training on."""
+        """With ``cfg.score_start``, score the starting model and keep it as best/ (point 0). A resumed
+        checkpoint-N whose save point was never booked (killed between the Trainer's checkpoint and this
+        callback): score it and write best/, last/ and the log now, before training on."""
+        if getattr(self.cfg, "score_start", False) and self.scorer is not None and state.global_step == 0:
+            self._score_start(state)
         point = self.point(state)
         if self.at_save_point(state) and point > self.recorded and state.global_step > 0:
             kind = "step" if self.save_steps else "epoch"
             logger.info("train: %s %d was checkpointed but not booked before the run stopped; booking it", kind, point)
             self.on_save(args, state, control)
+
+    def _score_start(self, state) -> None:
+        model = self.trainer.model
+        was_training = model.training
+        model.eval()
+        self.scores[0] = self.scorer(model)
+        model.train(was_training)
+        self.best, self.best_point, self.best_epoch = self.scores[0][self.scorer.metric], 0, 0
+        logger.info("train: the starting model scores %s %.4f on validation", self.metric, self.best)
+        self._save("best", state)
+        if state.is_world_process_zero:
+            write_json(self.output_dir / "log.json", epoch_log([], {}, self.scores, self.save_steps))
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.started = self.started if self.save_steps and self.started is not None else time.time()

@@ -30,7 +30,14 @@ import math
 
 import torch
 
-from grec.training.preference import LoggedDiagnostics, PreferenceCollator, preference_rows, sequence_logps
+from grec.training.preference import (
+    LoggedDiagnostics,
+    PreferenceCollator,
+    fitted_prompts,
+    preference_rows,
+    sequence_logps,
+    sid_responses,
+)
 
 logger = logging.getLogger("grec")
 REWARDS = ("hit", "ndcg", "rank_aware", "collab")
@@ -144,21 +151,16 @@ def grpo_trainer_class():
 
 def response_layout(tokenizer, sid_map, seq2seq: bool, cutoff_len: int):
     """``layout(records, items)``: the padded batch of every (prompt, item SID) row, cut as in training."""
-    from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
-
     collator = PreferenceCollator(tokenizer.pad_token_id)
-    bos, eos = bos_prefix(tokenizer, seq2seq), tokenizer.eos_token_id
 
     def layout(records: list[dict], items: list[list[str]]) -> dict:
-        prompts = prompt_token_ids(records, tokenizer)
-        examples = []
-        for prompt, group in zip(prompts, items):
-            responses = [
-                ids + [eos]
-                for ids in tokenizer([sid_map.sid_string(i) for i in group], add_special_tokens=False)["input_ids"]
+        responses = sid_responses(tokenizer, sid_map, items)
+        prompts = fitted_prompts(records, tokenizer, seq2seq, cutoff_len, responses)
+        return collator(
+            [
+                {"rows": preference_rows(p, group, seq2seq), "ref": [0.0] * len(group)}
+                for p, group in zip(prompts, responses)
             ]
-            cut = fit_prompt(prompt, bos, cutoff_len, max(map(len, responses)))
-            examples.append({"rows": preference_rows(cut, responses, seq2seq), "ref": [0.0] * len(responses)})
-        return collator(examples)
+        )
 
     return layout

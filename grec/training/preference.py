@@ -21,6 +21,30 @@ import torch.nn.functional as F
 METHODS = ("dpo", "sdpo")
 
 
+def sid_responses(tokenizer, sid_map, groups: list[list[str]]) -> list[list[list[int]]]:
+    """Each group's items as response token ids, as ``grec train`` lays out a SID target (its SID, then EOS)."""
+    flat = tokenizer([sid_map.sid_string(item) for group in groups for item in group], add_special_tokens=False)
+    ids, eos, out, start = flat["input_ids"], tokenizer.eos_token_id, [], 0
+    for group in groups:
+        out.append([row + [eos] for row in ids[start : start + len(group)]])
+        start += len(group)
+    return out
+
+
+def fitted_prompts(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int, responses) -> list[list[int]]:
+    """Each record's prompt token ids cut by training's rule (``grec.base.prompts.fit_prompt``) to leave room for
+    the longest of its responses."""
+    from grec.base.errors import GrecError
+    from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
+
+    bos = bos_prefix(tokenizer, seq2seq)
+    prompts = prompt_token_ids(records, tokenizer)
+    cut = [fit_prompt(p, bos, cutoff_len, max(map(len, group))) for p, group in zip(prompts, responses)]
+    if any(p is None for p in cut):
+        raise GrecError(f"--cutoff_len {cutoff_len} leaves no room for a prompt beside a response; raise it")
+    return cut
+
+
 def preference_rows(prompt: list[int], responses: list[list[int]], seq2seq: bool) -> list[dict]:
     """One row per response: token ids and labels (response tokens only), as ``grec train`` lays them out."""
     if seq2seq:
@@ -75,10 +99,15 @@ def sequence_logps(model, batch: dict, seq2seq: bool, by_mask: bool = False) -> 
     return (picked * mask).sum(-1)
 
 
-def preference_loss(method: str, policy: torch.Tensor, ref: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:
+def preference_loss(
+    method: str, policy: torch.Tensor, ref: torch.Tensor, beta: float, sft_weight: float = 0.0
+) -> tuple[torch.Tensor, dict]:
     """The loss and its diagnostics from (B, 1 + K) policy and reference log-probabilities, chosen first.
 
-    Diagnostics: ``margin`` (mean beta * (r_chosen - r_j)), ``accuracy`` (share of examples whose chosen
+    ``sft_weight`` adds that many times the chosen response's negative log-likelihood (RPO, Pang et al.
+    2024; DPOP, Pal et al. 2024): the preference loss alone can raise the margin while the chosen item's
+    own probability falls ("likelihood displacement"), which for a recommender means the target drops
+    out of the top items. Diagnostics: ``margin`` (mean beta * (r_chosen - r_j)), ``accuracy`` (share of examples whose chosen
     response beats every negative), ``reward_chosen`` / ``reward_rejected`` (mean beta * r).
     """
     rewards = beta * (policy - ref.to(policy.device))
@@ -89,12 +118,16 @@ def preference_loss(method: str, policy: torch.Tensor, ref: torch.Tensor, beta: 
         loss = -F.logsigmoid(-torch.logsumexp(-logits, dim=1)).mean()
     else:
         raise ValueError(f"unknown preference method {method!r}; expected one of {METHODS}")
+    nll = -policy[:, 0].mean()
+    if sft_weight:
+        loss = loss + sft_weight * nll
     with torch.no_grad():
         stats = {
             "margin": float(logits.mean()),
             "accuracy": float((logits > 0).all(1).float().mean()),
             "reward_chosen": float(rewards[:, 0].mean()),
             "reward_rejected": float(rewards[:, 1:].mean()),
+            "chosen_nll": float(nll),
         }
     return loss, stats
 
@@ -121,15 +154,18 @@ def preference_trainer_class():
     from transformers import Trainer
 
     class PreferenceTrainer(LoggedDiagnostics, Trainer):
-        def __init__(self, *args, method: str, beta: float, seq2seq: bool, by_mask: bool, **kwargs):
+        def __init__(
+            self, *args, method: str, beta: float, seq2seq: bool, by_mask: bool, sft_weight: float = 0.0, **kwargs
+        ):
             super().__init__(*args, **kwargs)
             self.method, self.beta, self.seq2seq, self.by_mask = method, beta, seq2seq, by_mask
+            self.sft_weight = sft_weight
             self.loss_is_scaled_for_ga = False  # a mean per micro-batch: the Trainer divides by accumulation steps
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = inputs.pop("ref")
             logps = sequence_logps(model, inputs, self.seq2seq, self.by_mask).view(ref.shape)
-            loss, stats = preference_loss(self.method, logps, ref, self.beta)
+            loss, stats = preference_loss(self.method, logps, ref, self.beta, self.sft_weight)
             if model.training:
                 self.record(stats)
             return (loss, {"logps": logps}) if return_outputs else loss
