@@ -100,6 +100,16 @@ def _generate() -> Callable:
     return command(GenerateConfig, run)
 
 
+def _serve() -> Callable:
+    from grec.serve import ServeConfig, serve
+
+    def run(cfg: ServeConfig) -> None:
+        serve(cfg)
+
+    run.__name__ = "serve"
+    return command(ServeConfig, run)
+
+
 # name -> (one-line description, builder of the fire command): the stages of grec.stages plus the
 # commands that are not pipeline stages. Builders import lazily so that `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
@@ -111,6 +121,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "list": ("list the registered tasks, models and datasets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
     "generate": ("print a checkpoint's continuations of a prompt", _generate),
+    "serve": ("serve a checkpoint's recommendations over HTTP: micro-batched, with metrics and hot reload", _serve),
 }
 
 

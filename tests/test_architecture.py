@@ -16,12 +16,12 @@ LAYERS = {  # first component under grec -> layer
     "base": 1,
     **dict.fromkeys(("lm", "decoding", "quantizers", "training", "models"), 2),
     **dict.fromkeys(("prepare", "index", "records", "train", "align", "infer", "evaluate", "tokenizer"), 3),
-    **dict.fromkeys(("tasks", "recipes", "stages", "cli", "generate", "recommender", "__main__", ""), 4),
+    **dict.fromkeys(("tasks", "recipes", "stages", "cli", "generate", "recommender", "serve", "__main__", ""), 4),
 }
 NAMES = {1: "base", 2: "shared machinery", 3: "stage", 4: "tasks/recipes/CLI"}
 RULE = (
     "grec is layered: base -> shared machinery (lm, decoding, quantizers, training, models) -> stages "
-    "(prepare, index, records, train, align, infer, evaluate, tokenizer) -> tasks, recipes, CLI. Import only your own "
+    "(prepare, index, records, train, align, infer, evaluate, tokenizer) -> tasks, recipes, CLI, serve. Import only your own "
     "package and the layers below; stages never import each other (they share files, docs/formats.md); move "
     "what two stages need into base or shared machinery (docs/architecture.md)."
 )

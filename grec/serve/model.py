@@ -1,0 +1,65 @@
+"""A loaded checkpoint as the server holds it: the ``Recommender``, its version, its catalog and title search."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from grec.base.errors import GrecError
+
+
+class RequestError(GrecError):
+    """A request the server refuses: ``status`` (4xx) and the ``field`` at fault, both sent to the client."""
+
+    def __init__(self, field: str | None, message: str, status: int = 400):
+        super().__init__(message)
+        self.field, self.status = field, status
+
+
+def checkpoint_version(path: Path) -> str:
+    """``<folder>-<12 hex>``: the folder's name and a digest of its training state, SID map and file sizes, so
+    a retrained or re-aligned checkpoint copied over the same folder gets a new version."""
+    digest = hashlib.sha256()
+    for name in ("training_state.json", "sid_map.json", "records.json"):
+        if (path / name).is_file():
+            digest.update((path / name).read_bytes())
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f"{file.name}:{file.stat().st_size}".encode())
+    return f"{path.resolve().name}-{digest.hexdigest()[:12]}"
+
+
+class LoadedModel:
+    """One checkpoint, loaded once and never changed: a reload builds a new one and swaps it in whole."""
+
+    def __init__(self, path: str | Path, num_beams: int = 20, device: str = "cpu"):
+        from grec.recommender import Recommender
+
+        self.path = Path(path).resolve()
+        if not self.path.is_dir():
+            raise GrecError(f"{path}: no such checkpoint folder")
+        self.recommender = Recommender.from_pretrained(self.path, num_beams=num_beams, device=device)
+        self.version = checkpoint_version(self.path)
+        self.style = self.recommender.settings["style"]
+        self.catalog = self.recommender.catalog
+        titles = self.recommender.titles or {}
+        self.titles = titles
+        self._search = sorted((str(title).lower(), item) for item, title in titles.items())
+
+    def check_items(self, field: str, items: list[str]) -> None:
+        """Every id in ``items`` is a catalog item, or a 400 naming ``field[index]``."""
+        for index, item in enumerate(items):
+            if item not in self.catalog:
+                raise RequestError(
+                    f"{field}[{index}]", f"{field}[{index}]: unknown item id {item!r} (GET /items?q=... finds ids)"
+                )
+
+    def item(self, item_id: str) -> dict:
+        if item_id not in self.catalog:
+            raise RequestError("item_id", f"unknown item id {item_id!r}", status=404)
+        return {"item_id": item_id, "title": self.titles.get(item_id)}
+
+    def search(self, query: str, limit: int) -> list[dict]:
+        """Items whose title contains ``query`` (any case), in title order."""
+        query = query.lower().strip()
+        found = [item for title, item in self._search if query in title] if query else []
+        return [self.item(item) for item in found[:limit]]
