@@ -1,13 +1,11 @@
 """grec serve, as a real process on a free loopback port: answers, refusals, reload under load, SIGHUP,
 graceful shutdown, and the page at / in headless Chromium."""
 
-import http.client
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,48 +14,22 @@ import pytest
 from helpers import ROOT, read_jsonl
 
 from grec.records import RecordsConfig, build_records
+from grec.serve.client import ServerProcess
 from grec.train import TrainConfig, train
 
 TOKEN = "test-token"
 
 
-class Server:
-    """``grec serve`` in a child process; ``call`` speaks HTTP to it."""
+class Server(ServerProcess):
+    """``grec serve`` in a child process with the admin token set (or not), one torch thread."""
 
     def __init__(self, checkpoint: Path, log: Path, *flags: str, token: str | None = TOKEN):
-        env = {k: v for k, v in os.environ.items() if k != "GREC_ADMIN_TOKEN"}
-        env |= {"OMP_NUM_THREADS": "1", **({"GREC_ADMIN_TOKEN": token} if token else {})}
-        command = [sys.executable, "-m", "grec", "serve", "--checkpoint", str(checkpoint), "--port", "0", *flags]
-        self.log = log
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=env)
-        first = self.process.stdout.readline()  # "grec serve: http://127.0.0.1:PORT/ (...)"
-        assert first.startswith("grec serve: http://127.0.0.1:"), first + log.read_text()
-        self.port = int(first.split(":")[3].split("/")[0])
-        deadline = time.time() + 180
-        while self.call("GET", "/health")[0] != 200:
-            assert self.process.poll() is None and time.time() < deadline, log.read_text()
-            time.sleep(0.3)
-
-    def call(self, method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        try:
-            connection.request(method, path, body=data, headers={"content-type": "application/json", **(headers or {})})
-        except ConnectionRefusedError:
-            return 0, None
-        response = connection.getresponse()
-        text = response.read().decode()
-        connection.close()
-        kind = response.getheader("content-type", "")
-        return response.status, json.loads(text) if kind.startswith("application/json") else text
+        env = {"OMP_NUM_THREADS": "1", "GREC_ADMIN_TOKEN": token or ""}
+        super().__init__(checkpoint, *flags, log=log, env=env)
+        self.call = self.client.call
 
     def recommend(self, history, **fields):
         return self.call("POST", "/recommend", {"history": history, **fields})
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -237,13 +209,26 @@ def test_sighup_reloads_and_sigterm_finishes_requests_in_flight(checkpoints, tmp
         server.stop()
 
 
-def test_reload_is_refused_without_a_configured_token(checkpoints, tmp_path):
-    server = Server(checkpoints / "run0" / "last", tmp_path / "log", token=None)
+def test_two_replicas_behind_a_spreading_client_and_reload_refused_without_a_token(checkpoints, tmp_path):
+    """docs/serve.md's scale-out example: two processes, two ports, one client spreading requests over both
+    (and moving on when one is gone). Neither has GREC_ADMIN_TOKEN set, so neither reloads."""
+    from grec.serve.client import Client
+
+    replicas = [Server(checkpoints / "run0" / "last", tmp_path / f"log{n}", token=None) for n in range(2)]
     try:
-        status, body = server.call("POST", "/admin/reload", headers={"authorization": "Bearer anything"})
+        client = Client([r.url for r in replicas])
+        users = histories(checkpoints, 6)
+        answers = [client.recommend(h, k=5)["items"] for h in users]
+        for replica in replicas:
+            metrics = replica.call("GET", "/metrics")[1]
+            assert 'grec_requests_total{route="/recommend",status="200"} 3' in metrics  # three each, in turn
+        status, body = replicas[0].call("POST", "/admin/reload", headers={"authorization": "Bearer anything"})
         assert status == 403 and "GREC_ADMIN_TOKEN" in body["error"]
+        assert replicas[1].stop() == -signal.SIGTERM
+        assert [client.recommend(h, k=5)["items"] for h in users] == answers  # the other replica answers all
     finally:
-        assert server.stop() == -signal.SIGTERM
+        for replica in replicas:
+            replica.stop()
 
 
 def test_the_page_builds_a_history_and_shows_recommendations_in_chromium(server):
