@@ -154,7 +154,8 @@ def test_sdpo_raises_its_margin_against_a_frozen_reference(sft, sdpo_run):
 )
 def test_dpo_lora_and_seq2seq_raise_their_margin_against_a_frozen_reference(sft, tmp_path, kind, method, negatives, k):
     out = tmp_path / method
-    align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k, num_epochs=1))
+    epochs = 2 if kind == "t5" else 1  # the tiny T5 learns slowest
+    align(settings(sft, kind, out, method=method, negatives=negatives, num_negatives=k, num_epochs=epochs))
     check_margin_and_reference(sft, kind, out, k)
 
 
@@ -169,8 +170,11 @@ def test_hard_negatives_are_the_sft_models_top_items_that_are_not_the_users(sft,
     by_user = {}
     for r in records:
         by_user.setdefault(r["user_id"], set()).update([*r["history"], r["target"]])
-    for record, pair, (items, _) in zip(records[:4], pairs[:4], ranker.rank(records[:4])):
-        assert pair["negatives"][0] == next(i for i in items if i not in by_user[record["user_id"]])
+    for record, pair, (items, scores) in zip(records[:4], pairs[:4], ranker.rank(records[:4])):
+        first = next(i for i in items if i not in by_user[record["user_id"]])
+        assert pair["negatives"][0] == first
+        # what align trains is what the beam ranks by: the SID tokens' log-probability, no end token after them
+        assert pair["ref"][1] == pytest.approx(scores[items.index(first)], abs=1e-4)
 
 
 def test_resume_equals_an_uninterrupted_run_and_infer_reads_the_result(sft, sdpo_run, tmp_path):
@@ -304,7 +308,6 @@ def test_sampled_rollouts_are_catalog_items_outside_the_history_scored_by_the_mo
     items = [[ranker.index.item_ids[r] for r in row] for row in result.items.tolist()]
     batch = response_layout(tokenizer, sid_map, False, 256)(records, items)
     batch.pop("ref")
-    batch["labels"][batch["labels"] == tokenizer.eos_token_id] = -100
     with torch.no_grad():
         assert torch.allclose(sequence_logps(model, batch, False).view(4, 5), result.scores, atol=1e-4)
     assert all(len(set(group)) > 1 for group in groups)  # draws, not one path repeated

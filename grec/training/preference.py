@@ -22,11 +22,17 @@ METHODS = ("dpo", "sdpo")
 
 
 def sid_responses(tokenizer, sid_map, groups: list[list[str]]) -> list[list[list[int]]]:
-    """Each group's items as response token ids, as ``grec train`` lays out a SID target (its SID, then EOS)."""
+    """Each group's items as response token ids: the item's SID tokens and nothing after them.
+
+    No end-of-sequence token: the log-probability trained here is then exactly the score the
+    SID-constrained beam ranks items by. A model trained on whole sequences (sidlm: ``--tasks
+    sequence``) never sees an EOS after an item except at a window's end, so an EOS term would
+    add several nats that vary with the history's length and teach "stop after one item".
+    """
     flat = tokenizer([sid_map.sid_string(item) for group in groups for item in group], add_special_tokens=False)
-    ids, eos, out, start = flat["input_ids"], tokenizer.eos_token_id, [], 0
+    ids, out, start = flat["input_ids"], [], 0
     for group in groups:
-        out.append([row + [eos] for row in ids[start : start + len(group)]])
+        out.append([list(row) for row in ids[start : start + len(group)]])
         start += len(group)
     return out
 
