@@ -44,7 +44,7 @@ class RunConfig:
     Example: grec run --recipe tiger --data data/ml-100k --out outputs/tiger
 
     Args:
-        recipe: a recipe name (tiger, sidlm, sidlm-dpo, sidlm-grpo, lcrec, bigrec, sasrec, demo, or paper/NAME: tiger-beauty, minionerec-industrial, minionerec-office, lcrec-instruments; packaged in grec/configs/recipes) or a YAML file.
+        recipe: a recipe name (tiger, sidlm, sidlm-dpo, sidlm-grpo, lcrec, lcrec-grpo, bigrec, sasrec, demo, or paper/NAME: tiger-beauty, minionerec-industrial, minionerec-office, lcrec-instruments; packaged in grec/configs/recipes) or a YAML file.
         data: the prepared data folder, {data} in the recipe.
         out: the run's folder, {out} in the recipe.
         overrides: flags to change per stage kind or stage name, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.

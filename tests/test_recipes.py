@@ -22,15 +22,24 @@ def data(ml100k, tmp_path):
 
 def test_every_recipe_states_its_command_and_loads():
     names = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    assert names == ["bigrec", "demo", "lcrec", "sasrec", "sidlm", "sidlm-dpo", "sidlm-grpo", "tiger"]
+    assert names == ["bigrec", "demo", "lcrec", "lcrec-grpo", "sasrec", "sidlm", "sidlm-dpo", "sidlm-grpo", "tiger"]
     for name in names:
         first = (RECIPE_DIR / f"{name}.yaml").read_text().splitlines()[0]
         assert first.startswith(f"# grec run --recipe {name} ")
         stages = load_recipe(RunConfig(recipe=name, data="D", out="O"))
         assert stages[0] == ("prepare", {"dataset": "ml-100k", "out": "D"}) and stages[-1][0] == "evaluate"
+    lcrec_grpo = load_recipe(RunConfig(recipe="lcrec-grpo", data="D", out="O"))
+    kinds = ["prepare", "index", "records", "train", "infer", "records", "align", "infer", "evaluate"]
+    assert [stage for stage, _ in lcrec_grpo] == kinds
+    align_flags, evaluate_flags = lcrec_grpo[6][1], lcrec_grpo[8][1]
+    assert (align_flags["method"], align_flags["checkpoint"], evaluate_flags["baseline"]) == (
+        "grpo",
+        "O/train/best",
+        "lcrec",
+    )
     with pytest.raises(
         GrecError,
-        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
+        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, lcrec-grpo, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
     ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):
