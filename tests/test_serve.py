@@ -107,6 +107,39 @@ def test_recommend_returns_what_grec_infer_ranks_batched_or_not(server, checkpoi
     assert 'grec_requests_total{route="/recommend",status="200"}' in metrics and batches < 9, metrics
 
 
+def test_a_failing_batch_fails_only_its_own_requests(checkpoints):
+    """In process: the model worker of the server, its ranking made to fail for one batch only."""
+    from grec.serve.batcher import Batcher, Query
+    from grec.serve.model import LoadedModel, RequestError
+
+    model = LoadedModel(checkpoints / "run0" / "last")
+    recommend = model.recommender.recommend
+
+    def flaky(histories, **kwargs):
+        if any("50" in h for h in histories):
+            raise RuntimeError("out of memory")
+        return recommend(histories, **kwargs)
+
+    model.recommender.recommend = flaky
+    batcher = Batcher(model, max_batch=4, max_wait_ms=200)
+    try:
+        doomed = [batcher.submit(Query(["50", str(n)], 5, [], [])) for n in (1, 2)]
+        bad = batcher.submit(Query(["no-such-item"], 5, [], []))
+        for future in doomed:
+            with pytest.raises(RuntimeError, match="out of memory"):
+                future.result(timeout=60)
+        with pytest.raises(RequestError, match=r"history\[0\]: unknown item id"):
+            bad.result(timeout=60)
+        fine = [batcher.submit(Query([str(n)], 5, [str(n)], [])) for n in (1, 2, 3)]
+        for n, future in zip((1, 2, 3), fine):  # the next batch ranks as the Recommender does
+            items, version = future.result(timeout=60)
+            assert [i.item_id for i in items] == [i.item_id for i in recommend([str(n)], k=5)]
+            assert version == model.version
+    finally:
+        batcher.close()
+    assert not batcher.worker.is_alive()
+
+
 BAD = [
     (b'{"history": ["50"', 400, "body"),
     (b"[1, 2]", 400, "body"),
