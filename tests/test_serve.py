@@ -1,6 +1,7 @@
 """grec serve, as a real process on a free loopback port: answers, refusals, reload under load, SIGHUP,
 graceful shutdown, and the page at / in headless Chromium."""
 
+import http.client
 import json
 import os
 import shutil
@@ -247,8 +248,19 @@ def test_two_replicas_behind_a_spreading_client_and_reload_refused_without_a_tok
     (and moving on when one is gone). Neither has GREC_ADMIN_TOKEN set, so neither reloads."""
     from grec.serve.client import Client
 
-    replicas = [Server(checkpoints / "run0" / "last", tmp_path / f"log{n}", token=None) for n in range(2)]
+    origin = ["--cors_origin", "http://example.test"]
+    replicas = [
+        Server(checkpoints / "run0" / "last", tmp_path / f"log{n}", *flags, token=None)
+        for n, flags in enumerate([origin, []])
+    ]
     try:
+        for replica, allowed in zip(replicas, ["http://example.test", None]):  # CORS: off unless one origin is named
+            connection = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=60)
+            connection.request("GET", "/health", headers={"origin": "http://example.test"})
+            response = connection.getresponse()
+            response.read()
+            assert response.getheader("access-control-allow-origin") == allowed
+            connection.close()
         client = Client([r.url for r in replicas])
         users = histories(checkpoints, 6)
         answers = [client.recommend(h, k=5)["items"] for h in users]
