@@ -138,7 +138,7 @@ def check_flags(name: str, stage: Callable, argv: list[str]) -> list[str]:
     """
     known = set(inspect.signature(stage).parameters)
     initials = [flag[0] for flag in known]
-    short = {flag[0]: flag for flag in known if initials.count(flag[0]) == 1}
+    short = {flag[0]: flag for flag in known if initials.count(flag[0]) == 1 and flag[0] != "h"}  # -h is help
     out, takes_value = [], False
     for token in argv:
         if SHORT_FLAG.fullmatch(token):  # -t, -t=5 (a negative number is a value)
@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if "--help" in rest or "-h" in rest:
             from fire import helptext, trace
 
-            print(helptext.HelpText(stage, trace.FireTrace(stage, name=name)))
+            text = helptext.HelpText(stage, trace.FireTrace(stage, name=name))
+            print(re.sub(r"^(\s+)-h, --", r"\1--", text, flags=re.MULTILINE))  # -h means help, not --host
             return 0
         rest = check_flags(name, stage, rest)
         fire.Fire(stage, rest, name=name)
