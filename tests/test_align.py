@@ -13,7 +13,7 @@ from grec.base.errors import GrecError
 from grec.lm.checkpoint import load_trained
 from grec.records import RecordsConfig, build_records
 from grec.train import TrainConfig, train
-from grec.training.preference import PreferenceCollator, preference_rows, sequence_logps
+from grec.training.preference import PreferenceCollator, preference_example, sequence_logps
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def logps_of(model, pairs, reference=False, seq2seq=False):
     """Policy log-probabilities of every pair's responses (adapter switched off with ``reference``)."""
     model.eval()
     collator = PreferenceCollator(0)
-    batch = collator([{"rows": preference_rows(p["prompt"], p["responses"], seq2seq), "ref": p["ref"]} for p in pairs])
+    batch = collator([preference_example(p["prompt"], p["responses"], seq2seq, p["ref"]) for p in pairs])
     batch.pop("ref")
     if reference:
         with model.disable_adapter():

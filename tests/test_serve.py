@@ -125,14 +125,14 @@ def test_a_failing_batch_fails_only_its_own_requests(checkpoints):
     model.recommender.recommend = flaky
     batcher = Batcher(model, max_batch=4, max_wait_ms=200)
     try:
-        doomed = [batcher.submit(Query(["50", str(n)], 5, [], [])) for n in (1, 2)]
-        bad = batcher.submit(Query(["no-such-item"], 5, [], []))
+        doomed = [batcher.submit(Query(["50", str(n)], 5, exclude_history=False)) for n in (1, 2)]
+        bad = batcher.submit(Query(["no-such-item"], 5, exclude_history=False))
         for future in doomed:
             with pytest.raises(RuntimeError, match="out of memory"):
                 future.result(timeout=60)
         with pytest.raises(RequestError, match=r"history\[0\]: unknown item id"):
             bad.result(timeout=60)
-        fine = [batcher.submit(Query([str(n)], 5, [str(n)], [])) for n in (1, 2, 3)]
+        fine = [batcher.submit(Query([str(n)], 5)) for n in (1, 2, 3)]
         for n, future in zip((1, 2, 3), fine):  # the next batch ranks as the Recommender does
             items, version = future.result(timeout=60)
             assert [i.item_id for i in items] == [i.item_id for i in recommend([str(n)], k=5)]

@@ -41,7 +41,7 @@ from grec.training.preference import (
     PreferenceCollator,
     disable_dropout,
     fitted_prompts,
-    preference_rows,
+    preference_example,
     preference_trainer_class,
     sequence_logps,
     sid_responses,
@@ -126,7 +126,7 @@ def build_pairs(
         for start in range(0, len(records), step):
             batch = collator(
                 [
-                    {"rows": preference_rows(p, r, seq2seq), "ref": [0.0] * len(r)}
+                    preference_example(p, r, seq2seq)
                     for p, r in zip(prompts[start : start + step], responses[start : start + step])
                 ]
             )
@@ -196,9 +196,7 @@ def _preference_trainer(cfg: AlignConfig, model, tokenizer, seq2seq, sid_map, re
         write_jsonl(pairs_file, build_pairs(cfg, model, tokenizer, seq2seq, sid_map, records, val_records, by_mask))
     barrier()
     pairs = [row for _, row in read_jsonl(pairs_file)]
-    train_set = Dataset.from_list(
-        [{"rows": preference_rows(p["prompt"], p["responses"], seq2seq), "ref": p["ref"]} for p in pairs]
-    )
+    train_set = Dataset.from_list([preference_example(p["prompt"], p["responses"], seq2seq, p["ref"]) for p in pairs])
     return preference_trainer_class()(
         model=model,
         train_dataset=train_set,

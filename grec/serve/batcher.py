@@ -24,14 +24,18 @@ logger = logging.getLogger("grec")
 
 @dataclass
 class Query:
-    """One request's ranking job: ids as strings, ``skip`` = items it must not get back."""
+    """One request's ranking job, ids as strings."""
 
     history: list[str]
     k: int
-    skip: list[str]
-    exclude: list[str]
+    exclude: list[str] = field(default_factory=list)
+    exclude_history: bool = True
     future: Future = field(default_factory=Future)
-    arrived: float = field(default_factory=time.perf_counter)
+
+    @property
+    def skip(self) -> list[str]:
+        """The items it must not get back."""
+        return [*self.history, *self.exclude] if self.exclude_history else list(self.exclude)
 
 
 class Batcher:

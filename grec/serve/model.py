@@ -41,9 +41,8 @@ class LoadedModel:
         self.version = checkpoint_version(self.path)
         self.style = self.recommender.settings["style"]
         self.catalog = self.recommender.catalog
-        titles = self.recommender.titles or {}
-        self.titles = titles
-        self._search = sorted((str(title).lower(), item) for item, title in titles.items())
+        self.titles = self.recommender.titles or {}
+        self._search = sorted((str(title).lower(), item) for item, title in self.titles.items())
 
     def check_items(self, field: str, items: list[str]) -> None:
         """Every id in ``items`` is a catalog item, or a 400 naming ``field[index]``."""

@@ -73,5 +73,4 @@ def parse_recommend(body: bytes, max_k: int, max_history: int) -> tuple[Query, o
         isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or len(str(user_id)) > 256
     ):
         raise RequestError("user_id", "user_id: expected text or a number of at most 256 characters")
-    skip = [*history, *exclude] if exclude_history else list(exclude)
-    return Query(history=history, k=k, skip=skip, exclude=exclude), user_id
+    return Query(history=history, k=k, exclude=exclude, exclude_history=exclude_history), user_id

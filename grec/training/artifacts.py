@@ -183,12 +183,16 @@ class RunArtifacts(TrainerCallback):
             logger.info("train: %s %d was checkpointed but not booked before the run stopped; booking it", kind, point)
             self.on_save(args, state, control)
 
-    def _score_start(self, state) -> None:
+    def _score(self, point: int) -> None:
+        """``scores[point]``: the scorer's metrics of the model now, in eval mode."""
         model = self.trainer.model
         was_training = model.training
         model.eval()
-        self.scores[0] = self.scorer(model)
+        self.scores[point] = self.scorer(model)
         model.train(was_training)
+
+    def _score_start(self, state) -> None:
+        self._score(0)
         self.best, self.best_point, self.best_epoch = self.scores[0][self.scorer.metric], 0, 0
         logger.info("train: the starting model scores %s %.4f on validation", self.metric, self.best)
         self._save("best", state)
@@ -211,11 +215,7 @@ class RunArtifacts(TrainerCallback):
             if self.save_steps:
                 self.started = time.time()
         if self.scorer is not None:
-            model = self.trainer.model
-            was_training = model.training
-            model.eval()
-            self.scores[point] = self.scorer(model)
-            model.train(was_training)
+            self._score(point)
         rows = epoch_log(state.log_history, self.seconds, self.scores, self.save_steps, state.max_steps)
         key = "step" if self.save_steps else "epoch"
         valid = next((r[self.metric] for r in rows if r[key] == point), None)

@@ -34,7 +34,7 @@ from grec.training.preference import (
     LoggedDiagnostics,
     PreferenceCollator,
     fitted_prompts,
-    preference_rows,
+    preference_example,
     sequence_logps,
     sid_responses,
 )
@@ -156,11 +156,6 @@ def response_layout(tokenizer, sid_map, seq2seq: bool, cutoff_len: int):
     def layout(records: list[dict], items: list[list[str]]) -> dict:
         responses = sid_responses(tokenizer, sid_map, items)
         prompts = fitted_prompts(records, tokenizer, seq2seq, cutoff_len, responses)
-        return collator(
-            [
-                {"rows": preference_rows(p, group, seq2seq), "ref": [0.0] * len(group)}
-                for p, group in zip(prompts, responses)
-            ]
-        )
+        return collator([preference_example(p, group, seq2seq) for p, group in zip(prompts, responses)])
 
     return layout

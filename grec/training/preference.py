@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from grec.base.errors import GrecError
+
 METHODS = ("dpo", "sdpo")
 
 
@@ -32,7 +34,7 @@ def sid_responses(tokenizer, sid_map, groups: list[list[str]]) -> list[list[list
     flat = tokenizer([sid_map.sid_string(item) for group in groups for item in group], add_special_tokens=False)
     ids, out, start = flat["input_ids"], [], 0
     for group in groups:
-        out.append([list(row) for row in ids[start : start + len(group)]])
+        out.append(ids[start : start + len(group)])
         start += len(group)
     return out
 
@@ -40,7 +42,6 @@ def sid_responses(tokenizer, sid_map, groups: list[list[str]]) -> list[list[list
 def fitted_prompts(records: list[dict], tokenizer, seq2seq: bool, cutoff_len: int, responses) -> list[list[int]]:
     """Each record's prompt token ids cut by training's rule (``grec.base.prompts.fit_prompt``) to leave room for
     the longest of its responses."""
-    from grec.base.errors import GrecError
     from grec.base.prompts import bos_prefix, fit_prompt, prompt_token_ids
 
     bos = bos_prefix(tokenizer, seq2seq)
@@ -56,6 +57,17 @@ def preference_rows(prompt: list[int], responses: list[list[int]], seq2seq: bool
     if seq2seq:
         return [{"input_ids": list(prompt), "labels": list(r)} for r in responses]
     return [{"input_ids": prompt + r, "labels": [-100] * len(prompt) + list(r)} for r in responses]
+
+
+def preference_example(
+    prompt: list[int], responses: list[list[int]], seq2seq: bool, ref: list[float] | None = None
+) -> dict:
+    """What ``PreferenceCollator`` takes: the rows of one prompt's responses and their reference log-probabilities
+    (zeros when they are not known yet)."""
+    return {
+        "rows": preference_rows(prompt, responses, seq2seq),
+        "ref": ref if ref is not None else [0.0] * len(responses),
+    }
 
 
 class PreferenceCollator:
