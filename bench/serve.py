@@ -57,6 +57,14 @@ def load(server: ServerProcess, histories: list[list[str]], clients: int, reques
     }
 
 
+def machine(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a sidlm best/ or last/ folder")
@@ -68,13 +76,14 @@ def main() -> None:
     parser.add_argument("--max_batch", type=int, default=32)
     parser.add_argument("--max_wait_ms", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where both servers run the model")
     parser.add_argument("--out", default=str(ROOT / "docs" / "bench" / "serve.json"))
     args = parser.parse_args()
     histories = [[str(i) for i in r["history"]] for r in json.loads(Path(args.records).read_text())]
     rows = {}
     for name, batch in (("batched", args.max_batch), ("batch1", 1)):
         flags = ["--max_batch", str(batch), "--max_wait_ms", str(args.max_wait_ms), "--threads", str(args.threads)]
-        flags += ["--num_beams", str(args.num_beams), "--log_level", "warning"]
+        flags += ["--num_beams", str(args.num_beams), "--device", args.device, "--log_level", "warning"]
         server = ServerProcess(args.checkpoint, *flags, env={"OMP_NUM_THREADS": str(args.threads)})
         try:
             rows[name] = load(server, histories, args.clients, args.requests, args.k)
@@ -83,7 +92,7 @@ def main() -> None:
         print(f"{name:8s} (--max_batch {batch}): {rows[name]}", flush=True)
     result = {
         "command": "python bench/serve.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k != "out"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
+        "machine": machine(args.device),
         **rows,
         "throughput_ratio": round(rows["batched"]["throughput_rps"] / rows["batch1"]["throughput_rps"], 2),
         "p99_ratio": round(rows["batched"]["p99_ms"] / rows["batch1"]["p99_ms"], 2),

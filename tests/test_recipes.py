@@ -22,7 +22,18 @@ def data(ml100k, tmp_path):
 
 def test_every_recipe_states_its_command_and_loads():
     names = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    assert names == ["bigrec", "demo", "lcrec", "lcrec-grpo", "sasrec", "sidlm", "sidlm-dpo", "sidlm-grpo", "tiger"]
+    assert names == [
+        "bigrec",
+        "demo",
+        "lcrec",
+        "lcrec-grpo",
+        "lcrec-seq",
+        "sasrec",
+        "sidlm",
+        "sidlm-dpo",
+        "sidlm-grpo",
+        "tiger",
+    ]
     for name in names:
         first = (RECIPE_DIR / f"{name}.yaml").read_text().splitlines()[0]
         assert first.startswith(f"# grec run --recipe {name} ")
@@ -39,7 +50,7 @@ def test_every_recipe_states_its_command_and_loads():
     )
     with pytest.raises(
         GrecError,
-        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, lcrec-grpo, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
+        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, lcrec-grpo, lcrec-seq, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
     ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):

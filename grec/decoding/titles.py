@@ -157,10 +157,11 @@ class TitleRanker:
         # prompts are cut as in training, reserving room for the longest catalog title the model was taught
         self.response_length = self.trie.longest if constrained else longest_output(title_outputs(tokenizer, titles))
         self.item_vectors, self.nearest = None, None
+        self.last_generated: list[str] = []  # grounded: the titles generated for the last records embedded
         if not constrained:
             from grec.lm.encoder import embed_texts
 
-            self.item_vectors = embed_texts(list(titles.values()), encoder)
+            self.item_vectors = embed_texts(list(titles.values()), encoder, device=device)
             self.nearest = NearestItems(self.item_vectors)
 
     def generated_embeddings(self, records: list[dict]) -> np.ndarray:
@@ -185,7 +186,8 @@ class TitleRanker:
             response_length=self.response_length,
         )
         texts = [self.tokenizer.decode(seqs[0], skip_special_tokens=True).strip().strip('"') for seqs in sequences]
-        return embed_texts(texts, self.encoder)
+        self.last_generated = texts
+        return embed_texts(texts, self.encoder, device=self.device)
 
     def tune_gamma(self, records: list[dict], grid: list[float], batch_size: int = 16) -> dict[float, float]:
         """NDCG@10 on ``records`` for each gamma in ``grid``; sets ``self.gamma`` to the best (ties: smallest)."""

@@ -106,10 +106,12 @@ def rank_records(cfg: InferConfig, ranker, records: list[dict], sid_map: SidMap 
     bar = progress(total=len(records), desc="infer: rank items", unit="user")
     for start in range(0, len(records), cfg.batch_size):
         batch = records[start : start + cfg.batch_size]
-        for record, (items, scores) in zip(batch, ranker.rank(batch, cfg.exclude_history)):
+        for k, (record, (items, scores)) in enumerate(zip(batch, ranker.rank(batch, cfg.exclude_history))):
             record["predict"] = items
             if titles is not None:
                 record["predict_titles"] = [titles[item] for item in items]
+                if not cfg.constrained:  # grounded: the free title the items were grounded from
+                    record["generated_title"] = ranker.last_generated[k]
             else:
                 record["predict_scores"] = [round(s, 6) for s in scores]
                 record["predict_sids"] = [sid_map.sid_string(item) for item in items]

@@ -24,11 +24,25 @@ logger = logging.getLogger("grec")
 POOLINGS = ("mean", "last", "cls")
 
 
+_LAST: dict = {}  # the last encoder loaded, by (folder, device): grounding embeds batch after batch
+
+
 def load_encoder(path: str | Path | None, device: str = "cpu"):
-    """Tokenizer and encoder module for ``path`` (default: the packaged MiniLM); returns (tok, model, kind)."""
+    """Tokenizer and encoder module for ``path`` (default: the packaged MiniLM); returns (tok, model, kind).
+
+    The last one loaded is kept, so that embedding batch after batch loads the encoder once."""
+    folder = Path(path) if path is not None else assets.minilm_dir()
+    config = folder / "config.json"
+    key = (str(folder.resolve()), str(device), config.stat().st_mtime_ns if config.is_file() else 0)
+    if key not in _LAST:
+        _LAST.clear()
+        _LAST[key] = _load_encoder(folder, device)
+    return _LAST[key]
+
+
+def _load_encoder(folder: Path, device: str):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    folder = Path(path) if path is not None else assets.minilm_dir()
     if not folder.is_dir():
         raise GrecError(f"{folder}: encoder folder not found; --encoder takes a Hugging Face model folder")
     config = AutoConfig.from_pretrained(folder)
