@@ -144,6 +144,55 @@ def test_ground_by_hand():
     assert ground(generated, items, ci=np.array([255.0, 0.0, 0.0]), gamma=0.5).tolist() == [[0, 2, 1]]
 
 
+def test_ground_with_infinite_gamma_ranks_by_the_score_alone():
+    items = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0], [0.8, 0.0]])
+    ci = np.array([0.2, 0.9, 0.2, 0.0])
+    # ci decides (1, then 0 and 2 tied, then 3); the distance to 0.9 breaks the tie: item 2 (0.1) before 0 (0.9)
+    assert ground(np.array([[0.9, 0.0]]), items, ci=ci, gamma=float("inf"), top=4).tolist() == [[1, 2, 0, 3]]
+
+
+def test_tuned_fusion_is_never_below_either_ingredient_on_validation():
+    """A fixture where the truth is known: a third of the users' next items are what their generated
+    title is nearest to, a third are the most popular unseen item, a third are neither. Grounding
+    alone and popularity alone each find one third; the grid spans both, history is left out as in
+    the test ranking, and the tuned gamma scores at least the better of the two."""
+    from grec.decoding.titles import tune_fusion
+
+    rng = np.random.default_rng(0)
+    n_items, n_users = 60, 90
+    item_vectors = rng.normal(size=(n_items, 8)).astype(np.float32)
+    ci = rng.random(n_items)
+    ids = [str(i) for i in range(n_items)]
+    by_popularity = np.argsort(-ci)
+    generated, targets, skipped = [], [], []
+    for user in range(n_users):
+        history = {str(i) for i in rng.choice(n_items, 5, replace=False)}
+        near = int(rng.integers(n_items))
+        generated.append(item_vectors[near] + 0.01 * rng.normal(size=8))
+        popular = next(str(i) for i in by_popularity if str(i) not in history)
+        if user % 3 == 0:
+            target = str(near)
+        elif user % 3 == 1:
+            target = popular
+        else:
+            target = str(int(by_popularity[-1]))  # the least popular item: found by neither
+        history.discard(target)
+        targets.append(target)
+        skipped.append(history)
+    generated = np.array(generated, dtype=np.float32)
+    grid = [0.0, 0.5, 2.0, 8.0, float("inf")]
+    tried = tune_fusion(generated, item_vectors, ci, ids, targets, grid, skipped)
+    assert 0.3 < tried[0.0] and 0.3 < tried[float("inf")]  # each ingredient finds its own third
+    best = max(grid, key=lambda g: (tried[g], -g))  # TitleRanker.tune_gamma's choice
+    assert 0 < best < float("inf") and tried[best] > max(tried[0.0], tried[float("inf")]) + 0.05  # the mix finds both
+    from grec.infer.config import GAMMA_GRID
+
+    assert GAMMA_GRID[0] == 0 and GAMMA_GRID[-1] == float("inf")  # the default grid spans both ingredients
+    # the most popular item counts only where it is not history: leaving history in would lose hits
+    unskipped = tune_fusion(generated, item_vectors, ci, ids, targets, [float("inf")], None)
+    assert unskipped[float("inf")] < tried[float("inf")]
+
+
 def test_nearest_items_on_faiss_match_the_dense_distances():
     """Flat (exact) faiss gives the dense ranking; the inverted-file index past exact_up_to keeps recall@10 high."""
     from grec.decoding.neighbours import NearestItems

@@ -11,6 +11,8 @@ from grec.lm.checkpoint import check_checkpoint
 from grec.lm.serving_files import CATALOG
 
 METHODS = ("vectorised", "hf")
+# from grounding alone (0) to popularity alone (inf): the tuned fusion is never worse than either on validation
+GAMMA_GRID = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, float("inf")]
 
 # Flags that mean something in one mode only, with their defaults: setting one elsewhere is refused,
 # so that no flag's meaning depends on the mode it is read in.
@@ -59,9 +61,9 @@ class InferConfig:
         constrained: title mode: generate only catalog titles (a token trie); false: generate freely and ground each title to items by L2 distance of text embeddings.
         encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
         ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
-        ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma.
-        tune_gamma: grounded: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation).
-        gamma_grid: grounded: candidate gammas for --tune_gamma.
+        ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma; inf ranks by the score alone (distance breaks ties).
+        tune_gamma: grounded: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation), history excluded as --exclude_history excludes it from the test ranking.
+        gamma_grid: grounded: candidate gammas for --tune_gamma; default 0 (grounding alone), 0.25 ... 16 and inf (the score alone), so the choice is never worse than either ingredient on validation.
         val_data_path: grounded: validation records for --tune_gamma.
         val_sample: grounded: tune on a seeded random subset of this many validation records; -1 uses all.
         keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/lm/cpu_memory.py).
@@ -113,7 +115,7 @@ class InferConfig:
             raise GrecError(
                 "--items: title mode needs the items.jsonl whose titles form the catalog (this checkpoint carries none)"
             )
-        self.gamma_grid = list(self.gamma_grid or [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
+        self.gamma_grid = [float(g) for g in (self.gamma_grid or GAMMA_GRID)]
         if self.tune_gamma and (self.ci_score is None or self.val_data_path is None):
             raise GrecError(
                 "--tune_gamma: needs --ci_score FILE --val_data_path FILE (and --mode title --constrained false)"

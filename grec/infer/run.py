@@ -95,7 +95,8 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         cfg.device,
     )
     if cfg.tune_gamma:
-        tried = ranker.tune_gamma(load_records([cfg.val_data_path], cfg.val_sample), cfg.gamma_grid, cfg.batch_size)
+        valid = load_records([cfg.val_data_path], cfg.val_sample)
+        tried = ranker.tune_gamma(valid, cfg.gamma_grid, cfg.batch_size, cfg.exclude_history)
         logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
     return ranker
 
