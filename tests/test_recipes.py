@@ -1,7 +1,9 @@
 """`grec run --recipe`: every recipe end to end on real ML-100K with a reduced budget, and skipping."""
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 from helpers import read_jsonl
@@ -206,7 +208,6 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     script = root / "scripts" / "sweep.sh"
@@ -271,3 +272,19 @@ def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_pat
         assert table[name]["records"] == 2 and table[name]["invalid_rate"] == 0.0
         for record in read_jsonl(out / "results" / name):
             assert record["predict"] and set(record["predict"]) <= catalog
+
+
+@pytest.mark.parametrize("name", ["gpu_check.sh", "gpu_quality.sh"])
+def test_gpu_scripts_are_lint_clean_and_their_recipes_check(name):
+    """The GPU scripts run only where a GPU is lent: here they must at least parse, pass shellcheck,
+    and name recipes whose every stage's flags check (their CPU plumbing runs with *_TINY=1)."""
+    import subprocess
+    import sys
+
+    from grec.recipes import check_stages
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / name
+    for lint in (["bash", "-n", str(script)], [str(Path(sys.executable).parent / "shellcheck"), str(script)]):
+        assert subprocess.run(lint, capture_output=True).returncode == 0, lint
+    for recipe in re.findall(r"--recipe ([\w-]+)", script.read_text()):
+        check_stages(load_recipe(RunConfig(recipe=recipe, data="D", out="O")))
