@@ -134,6 +134,29 @@ def test_free_generation_grounded(title_run, ml100k, tmp_path):
     for record in read_jsonl(out):
         assert len(record["predict"]) == 10 == len(set(record["predict"]))
         assert not set(record["predict"]) & set(record["history"])
+        assert isinstance(record["generated_title"], str)
+    # the collaborative score alone (delta inf): the item-kNN ranking, grounding only breaking its ties
+    from grec.infer.popularity import PopularityConfig, popularity
+    from grec.models.itemknn import ItemKNN
+
+    popularity(PopularityConfig(data=str(ml100k), out=str(tmp_path / "pop.jsonl"), cf_model=str(tmp_path / "knn.npz")))
+    flags = dict(checkpoint=str(title_run / "run" / "last"), mode="title", items=str(ml100k / "items.jsonl"))
+    flags.update(constrained=False, test_data_path=str(title_run / "records" / "test.json"), num_beams=4, sample=4)
+    infer(
+        InferConfig(
+            **flags,
+            result_json_data=str(tmp_path / "cf.json"),
+            num_return_sequences=5,
+            cf_model=str(tmp_path / "knn.npz"),
+            cf_delta=float("inf"),
+            exclude_history=True,
+        )
+    )
+    knn = ItemKNN.load(tmp_path / "knn.npz")
+    for record in read_jsonl(tmp_path / "cf.json"):
+        scores = dict(zip(knn.item_ids, knn.scores([record["history"]])[0].tolist()))
+        best = sorted((v for item, v in scores.items() if item not in record["history"]), reverse=True)[:5]
+        assert [scores[item] for item in record["predict"]] == best  # items of equal score in any order
 
 
 def test_ground_by_hand():
@@ -151,17 +174,20 @@ def test_ground_with_infinite_gamma_ranks_by_the_score_alone():
     assert ground(np.array([[0.9, 0.0]]), items, ci=ci, gamma=float("inf"), top=4).tolist() == [[1, 2, 0, 3]]
 
 
-def test_tuned_fusion_is_never_below_either_ingredient_on_validation():
-    """A fixture where the truth is known: a third of the users' next items are what their generated
-    title is nearest to, a third are the most popular unseen item, a third are neither. Grounding
-    alone and popularity alone each find one third; the grid spans both, history is left out as in
-    the test ranking, and the tuned gamma scores at least the better of the two."""
-    from grec.decoding.titles import tune_fusion
+def test_tuned_fusion_is_never_below_any_ingredient_on_validation():
+    """A fixture where the truth is known: a quarter of the users' next items are what their
+    generated title is nearest to, a quarter the most popular unseen item, a quarter the item the
+    collaborative score ranks first, a quarter none of these. Each ingredient alone finds its own
+    quarter; the grid spans each alone and their mixes, history is left out as in the test ranking,
+    and the tuned pair scores above every ingredient alone."""
+    from grec.decoding.fusion import fusion_grid, tune_fusion
+    from grec.infer.config import GAMMA_GRID
 
     rng = np.random.default_rng(0)
-    n_items, n_users = 60, 90
+    n_items, n_users = 60, 120
     item_vectors = rng.normal(size=(n_items, 8)).astype(np.float32)
     ci = rng.random(n_items)
+    cf = rng.random((n_users, n_items)) * 0.5
     ids = [str(i) for i in range(n_items)]
     by_popularity = np.argsort(-ci)
     generated, targets, skipped = [], [], []
@@ -170,27 +196,46 @@ def test_tuned_fusion_is_never_below_either_ingredient_on_validation():
         near = int(rng.integers(n_items))
         generated.append(item_vectors[near] + 0.01 * rng.normal(size=8))
         popular = next(str(i) for i in by_popularity if str(i) not in history)
-        if user % 3 == 0:
-            target = str(near)
-        elif user % 3 == 1:
-            target = popular
-        else:
-            target = str(int(by_popularity[-1]))  # the least popular item: found by neither
+        liked = next(str(i) for i in rng.permutation(n_items) if str(i) not in history and str(i) != popular)
+        cf[user, int(liked)] = 1.0
+        target = [str(near), popular, liked, str(int(by_popularity[-1]))][user % 4]  # the last: found by none
         history.discard(target)
         targets.append(target)
         skipped.append(history)
     generated = np.array(generated, dtype=np.float32)
-    grid = [0.0, 0.5, 2.0, 8.0, float("inf")]
-    tried = tune_fusion(generated, item_vectors, ci, ids, targets, grid, skipped)
-    assert 0.3 < tried[0.0] and 0.3 < tried[float("inf")]  # each ingredient finds its own third
-    best = max(grid, key=lambda g: (tried[g], -g))  # TitleRanker.tune_gamma's choice
-    assert 0 < best < float("inf") and tried[best] > max(tried[0.0], tried[float("inf")]) + 0.05  # the mix finds both
-    from grec.infer.config import GAMMA_GRID
-
-    assert GAMMA_GRID[0] == 0 and GAMMA_GRID[-1] == float("inf")  # the default grid spans both ingredients
+    weights = [0.0, 0.5, 2.0, 8.0, float("inf")]
+    grid = fusion_grid(weights, weights)
+    assert (float("inf"), float("inf")) not in grid and len(grid) == 24
+    tried = tune_fusion(generated, item_vectors, ci, ids, targets, grid, skipped, cf)
+    alone = {"grounding": tried[(0.0, 0.0)], "popularity": tried[(float("inf"), 0.0)], "cf": tried[(0.0, float("inf"))]}
+    assert min(alone.values()) > 0.2, alone  # each ingredient finds its own quarter
+    best = max(grid, key=lambda pair: (tried[pair], -pair[0], -pair[1]))  # TitleRanker.tune's choice
+    assert tried[best] > max(alone.values()) + 0.05 and best not in [
+        (0.0, 0.0),
+        (float("inf"), 0.0),
+        (0.0, float("inf")),
+    ]
     # the most popular item counts only where it is not history: leaving history in would lose hits
-    unskipped = tune_fusion(generated, item_vectors, ci, ids, targets, [float("inf")], None)
-    assert unskipped[float("inf")] < tried[float("inf")]
+    unskipped = tune_fusion(generated, item_vectors, ci, ids, targets, [(float("inf"), 0.0)], None, cf)
+    assert unskipped[(float("inf"), 0.0)] < alone["popularity"]
+    assert GAMMA_GRID[0] == 0 and GAMMA_GRID[-1] == float("inf")  # the default grids span every ingredient
+
+
+def test_item_knn_scores_the_items_seen_with_the_history_and_round_trips(tmp_path):
+    from grec.models.itemknn import ItemKNN
+
+    sequences = {"u1": ["a", "b"], "u2": ["a", "b", "c"], "u3": ["c", "d"], "u4": ["a", "b"]}
+    knn = ItemKNN.fit(sequences, ["a", "b", "c", "d", "e"])
+    scores = knn.scores([["a"], ["d"], ["e"]])
+    # a: seen with b by three users (cosine 3/3), with c by one (1/sqrt(3*2)); never with itself, d or e
+    assert np.allclose(scores[0], [0.0, 1.0, 1 / 6**0.5, 0.0, 0.0])
+    assert scores[1].argmax() == 2 and scores[2].tolist() == [0.0] * 5  # an item nobody shares scores nothing
+    knn.save(tmp_path / "knn.npz")
+    again = ItemKNN.load(tmp_path / "knn.npz")
+    assert again.item_ids == knn.item_ids and np.allclose(again.scores([["a"], ["d"]]), scores[:2])
+    (tmp_path / "bad.npz").write_text("not a model")
+    with pytest.raises(GrecError, match="bad.npz: not an item-kNN model"):
+        ItemKNN.load(tmp_path / "bad.npz")
 
 
 def test_nearest_items_on_faiss_match_the_dense_distances():
@@ -226,6 +271,7 @@ def test_title_mode_takes_the_checkpoints_catalog_or_needs_items(title_run, ml10
 
 
 def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
+    from grec.decoding.fusion import fusion_grid
     from grec.decoding.titles import TitleRanker
     from grec.lm.checkpoint import load_trained
 
@@ -235,7 +281,7 @@ def test_gamma_tuned_on_validation(title_run, ml100k, smol_tokenizer_dir):
     # a score that is huge exactly on the validation targets: any gamma > 0 must win
     ci = np.array([1e6 if item in {r["target"] for r in valid} else 0.0 for item in titles])
     ranker = TitleRanker(model, tokenizer, titles, False, 2, 10, constrained=False, ci=ci)
-    tried = ranker.tune_gamma(valid, [0.0, 0.5, 1.0])
+    tried = {gamma: ndcg for (gamma, _), ndcg in ranker.tune(valid, fusion_grid([0.0, 0.5, 1.0], None)).items()}
     assert tried[1.0] >= tried[0.5] > tried[0.0]
     assert ranker.gamma == min(g for g in tried if tried[g] == max(tried.values()))  # ties go to the smaller gamma
 

@@ -254,7 +254,7 @@ LLM_SMOKE = (
     "{records: {sample: 8}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
     "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4}"
 )
-GROUNDED_SMOKE = ", grounded: {num_beams: 1, val_sample: 2, gamma_grid: [0.0, 1.0]}"
+GROUNDED_SMOKE = ", grounded: {num_beams: 1, val_sample: 2, gamma_grid: [0.0, 1.0], delta_grid: [0.0, 1.0]}"
 
 
 @slow

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from grec.decoding.caches import encode_prompts
+from grec.decoding.fusion import ground, tune_fusion
 from grec.decoding.neighbours import NearestItems
 from grec.decoding.ranker import excluded_items, prompt_batch
 from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie, longest_output, title_outputs
@@ -95,60 +96,6 @@ def constrained_items(trie: TitleTrie, sequences: list[list[int]]) -> list[str]:
     return list(ranked)
 
 
-def ground(
-    generated: np.ndarray,
-    item_vectors: np.ndarray,
-    ci: np.ndarray | None = None,
-    gamma: float = 0.0,
-    top: int = 20,
-    nearest: NearestItems | None = None,
-) -> np.ndarray:
-    """Rows of the ``top`` items nearest each generated embedding (L2), scaled by ``(1 + ci)^-gamma``.
-
-    ``gamma = inf`` is the fusion's other end: ``ci`` alone decides, the distance only breaks ties
-    (with popularity as ``ci``, the most-popular ranking). Without the fusion the ``nearest`` faiss
-    index (built here if not given) answers; the fusion re-weights every distance, so it is
-    computed against the whole catalog.
-    """
-    if ci is None or not gamma:
-        nearest = nearest or NearestItems(item_vectors)
-        return nearest.search(generated, top)[1]
-    dist = np.sqrt(
-        np.maximum(
-            (generated**2).sum(1, keepdims=True) - 2 * generated @ item_vectors.T + (item_vectors**2).sum(1)[None, :], 0
-        )
-    )
-    if np.isinf(gamma):
-        return np.stack([np.lexsort((row, -ci))[:top] for row in dist])
-    dist = dist * np.power(1.0 + ci, -gamma)[None, :]
-    return np.argsort(dist, axis=1, kind="stable")[:, :top]
-
-
-def tune_fusion(
-    generated: np.ndarray,
-    item_vectors: np.ndarray,
-    ci: np.ndarray,
-    item_ids: list[str],
-    targets: list[str],
-    grid: list[float],
-    skipped: list[set[str]] | None = None,
-) -> dict[float, float]:
-    """NDCG@10 of grounding fused with ``ci`` for each gamma in ``grid``, items in ``skipped[k]``
-    left out as the test ranking leaves them out. With 0 (grounding alone) and inf (``ci`` alone)
-    in the grid, the best gamma is never worse than either ingredient on these records."""
-    from grec.base.metrics import RankingMetrics
-
-    top = 10 + max((len(s) for s in skipped or []), default=0)
-    results = {}
-    for gamma in grid:
-        metrics = RankingMetrics((10,))
-        for k, row in enumerate(ground(generated, item_vectors, ci, gamma, top)):
-            items = [item_ids[r] for r in row if skipped is None or item_ids[r] not in skipped[k]]
-            metrics.add(items[:10], targets[k])
-        results[gamma] = metrics.result()["NDCG@10"]
-    return results
-
-
 class TitleRanker:
     """Ranks items for records in title mode; the same ``rank(records)`` interface as the SID ``Ranker``.
 
@@ -159,7 +106,8 @@ class TitleRanker:
         num_beams, num_return_sequences: beam search width and items per user.
         constrained: generate only catalog titles (trie); otherwise generate freely and ground by L2.
         encoder: the grounding encoder folder (default: the packaged MiniLM).
-        ci, gamma: per-item collaborative/popularity scores (aligned with ``titles``) and their weight.
+        ci, gamma: per-item popularity (or any per-item score, aligned with ``titles``) and its weight.
+        cf, delta: a collaborative model with ``scores(histories)`` and ``item_ids`` (``ItemKNN``) and its weight.
     """
 
     def __init__(
@@ -176,12 +124,15 @@ class TitleRanker:
         gamma: float = 0.0,
         cutoff_len: int = 512,
         device="cpu",
+        cf=None,
+        delta: float = 0.0,
     ):
         self.model, self.tokenizer, self.seq2seq = model, tokenizer, seq2seq
         self.item_ids = list(titles)
         self.beams = num_beams
         self.returned = min(num_return_sequences, num_beams) if constrained else num_return_sequences
         self.cutoff_len, self.device, self.encoder, self.ci, self.gamma = cutoff_len, device, encoder, ci, gamma
+        self.cf, self.delta = cf, delta
         self.trie = TitleTrie(tokenizer, titles) if constrained else None
         # prompts are cut as in training, reserving room for the longest catalog title the model was taught
         self.response_length = self.trie.longest if constrained else longest_output(title_outputs(tokenizer, titles))
@@ -218,18 +169,34 @@ class TitleRanker:
         self.last_generated = texts
         return embed_texts(texts, self.encoder, device=self.device)
 
-    def tune_gamma(
-        self, records: list[dict], grid: list[float], batch_size: int = 16, exclude_history: bool = True
-    ) -> dict[float, float]:
-        """NDCG@10 on ``records`` for each gamma in ``grid`` (history left out as in ``rank``); sets
-        ``self.gamma`` to the best (ties: smallest)."""
+    def cf_scores(self, records: list[dict]) -> np.ndarray | None:
+        """The collaborative model's users x items scores for the records' histories, columns as ``item_ids``."""
+        if self.cf is None:
+            return None
+        scores = self.cf.scores([r.get("history", []) for r in records])
+        columns = [self.cf.column.get(item) for item in self.item_ids]
+        out = np.zeros((len(records), len(self.item_ids)), dtype=np.float32)
+        known = [k for k, c in enumerate(columns) if c is not None]
+        out[:, known] = scores[:, [columns[k] for k in known]]
+        return out
+
+    def tune(
+        self,
+        records: list[dict],
+        grid: list[tuple[float, float]],
+        batch_size: int = 16,
+        exclude_history: bool = True,
+    ) -> dict[tuple[float, float], float]:
+        """NDCG@10 on ``records`` for each (gamma, delta) in ``grid`` (history left out as in ``rank``);
+        sets ``self.gamma`` and ``self.delta`` to the best pair (ties: the smaller weights)."""
         vectors = np.concatenate(
             [self.generated_embeddings(records[k : k + batch_size]) for k in range(0, len(records), batch_size)]
         )
         targets = [str(r["target"]) for r in records]
         skipped = excluded_items(records, exclude_history, None)
-        results = tune_fusion(vectors, self.item_vectors, self.ci, self.item_ids, targets, grid, skipped)
-        self.gamma = max(grid, key=lambda g: (results[g], -g))
+        cf = self.cf_scores(records)
+        results = tune_fusion(vectors, self.item_vectors, self.ci, self.item_ids, targets, grid, skipped, cf)
+        self.gamma, self.delta = max(grid, key=lambda pair: (results[pair], -pair[0], -pair[1]))
         return results
 
     def rank(
@@ -257,7 +224,8 @@ class TitleRanker:
             # enough nearest items that ``returned`` remain once the skipped ones are dropped
             top = self.returned + max((len(items) for items in skipped or []), default=0)
             vectors = self.generated_embeddings(records)
-            rows = ground(vectors, self.item_vectors, self.ci, self.gamma, top=top, nearest=self.nearest)
+            cf = self.cf_scores(records) if self.delta else None
+            rows = ground(vectors, self.item_vectors, self.ci, self.gamma, top, self.nearest, cf, self.delta)
             ranked = [[self.item_ids[r] for r in row] for row in rows]
         out = []
         for k, items in enumerate(ranked):

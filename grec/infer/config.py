@@ -22,8 +22,11 @@ GROUNDED_ONLY = {  # title mode with --constrained false
     "encoder": None,
     "ci_score": None,
     "ci_gamma": 0.0,
+    "cf_model": None,
+    "cf_delta": 0.0,
     "tune_gamma": False,
     "gamma_grid": None,
+    "delta_grid": None,
     "val_data_path": None,
     "val_sample": -1,
 }
@@ -62,8 +65,11 @@ class InferConfig:
         encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
         ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
         ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma; inf ranks by the score alone (distance breaks ties).
-        tune_gamma: grounded: choose ci_gamma from gamma_grid by NDCG@10 on --val_data_path (BIGRec tunes it on validation), history excluded as --exclude_history excludes it from the test ranking.
+        cf_model: grounded: an item-kNN model (grec popularity --cf_model) whose per-user collaborative scores are fused into grounding.
+        cf_delta: grounded: weight of --cf_model: distance x (1 + cf)^-delta; inf ranks by the collaborative score alone.
+        tune_gamma: grounded: choose ci_gamma (and cf_delta, with --cf_model) from the grids by NDCG@10 on --val_data_path (BIGRec tunes gamma on validation), history excluded as --exclude_history excludes it from the test ranking.
         gamma_grid: grounded: candidate gammas for --tune_gamma; default 0 (grounding alone), 0.25 ... 16 and inf (the score alone), so the choice is never worse than either ingredient on validation.
+        delta_grid: grounded: candidate deltas for --tune_gamma with --cf_model; default as gamma_grid.
         val_data_path: grounded: validation records for --tune_gamma.
         val_sample: grounded: tune on a seeded random subset of this many validation records; -1 uses all.
         keep_cpu_memory: on a CPU, keep freed memory in the process between batches instead of returning it to the system each time (glibc): faster, higher peak memory (grec/lm/cpu_memory.py).
@@ -89,8 +95,11 @@ class InferConfig:
     encoder: str | None = None
     ci_score: str | None = None
     ci_gamma: float = 0.0
+    cf_model: str | None = None
+    cf_delta: float = 0.0
     tune_gamma: bool = False
     gamma_grid: list[float] | None = None
+    delta_grid: list[float] | None = None
     val_data_path: str | None = None
     val_sample: int = -1
     keep_cpu_memory: bool = True
@@ -116,12 +125,15 @@ class InferConfig:
                 "--items: title mode needs the items.jsonl whose titles form the catalog (this checkpoint carries none)"
             )
         self.gamma_grid = [float(g) for g in (self.gamma_grid or GAMMA_GRID)]
-        if self.tune_gamma and (self.ci_score is None or self.val_data_path is None):
+        self.delta_grid = [float(d) for d in (self.delta_grid or GAMMA_GRID)]
+        if self.tune_gamma and (self.ci_score is None and self.cf_model is None or self.val_data_path is None):
             raise GrecError(
-                "--tune_gamma: needs --ci_score FILE --val_data_path FILE (and --mode title --constrained false)"
+                "--tune_gamma: needs --ci_score FILE and/or --cf_model FILE, and --val_data_path FILE "
+                "(and --mode title --constrained false)"
             )
-        if self.ci_score is not None and not Path(self.ci_score).is_file():
-            raise GrecError(f"{self.ci_score}: file not found (given as --ci_score)")
+        for flag in ("ci_score", "cf_model"):
+            if getattr(self, flag) is not None and not Path(getattr(self, flag)).is_file():
+                raise GrecError(f"{getattr(self, flag)}: file not found (given as --{flag})")
         if not Path(self.test_data_path).is_file():
             raise GrecError(f"{self.test_data_path}: records file not found (given as --test_data_path)")
         if not self.result_json_data:

@@ -29,6 +29,7 @@ class PopularityConfig:
         topk: items per user.
         exclude_history: leave a user's history items out of their list.
         scores: also write item id -> popularity in [0, 1] to this JSON file (for inference.py --ci_score).
+        cf_model: also write an item-kNN model (item co-occurrence over the training split) to this .npz file (for inference.py --cf_model).
     """
 
     data: str = "data/ml-100k"
@@ -37,6 +38,7 @@ class PopularityConfig:
     topk: int = 50
     exclude_history: bool = True
     scores: str | None = None
+    cf_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.split not in ("test", "valid"):
@@ -67,4 +69,10 @@ def popularity(cfg: PopularityConfig) -> int:
     if cfg.scores:
         top = max(counts.values())
         write_json(cfg.scores, {item: round(n / top, 6) for item, n in counts.items()})
+    if cfg.cf_model:
+        from grec.models.itemknn import ItemKNN
+
+        catalog = [str(row["item_id"]) for _, row in read_jsonl(Path(cfg.data) / "items.jsonl")]
+        sequences = user_training_sequences(row for _, row in read_jsonl(Path(cfg.data) / "train.jsonl"))
+        ItemKNN.fit(sequences, catalog).save(cfg.cf_model)
     return users

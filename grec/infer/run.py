@@ -15,11 +15,13 @@ from grec.base.io import read_json, read_jsonl, write_jsonl
 from grec.base.progress import progress
 from grec.base.records import load_records
 from grec.base.sid import SidMap
+from grec.decoding.fusion import fusion_grid
 from grec.decoding.ranker import Ranker
 from grec.decoding.titles import TitleRanker
 from grec.infer.config import InferConfig
 from grec.lm.checkpoint import load_trained
 from grec.lm.cpu_memory import kept_freed_memory
+from grec.models.itemknn import ItemKNN
 
 logger = logging.getLogger("grec")
 
@@ -93,11 +95,21 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         cfg.ci_gamma,
         cfg.cutoff_len,
         cfg.device,
+        ItemKNN.load(cfg.cf_model) if cfg.cf_model else None,
+        cfg.cf_delta,
     )
     if cfg.tune_gamma:
         valid = load_records([cfg.val_data_path], cfg.val_sample)
-        tried = ranker.tune_gamma(valid, cfg.gamma_grid, cfg.batch_size, cfg.exclude_history)
-        logger.info("infer: gamma %s chosen on validation (NDCG@10 per gamma: %s)", ranker.gamma, tried)
+        deltas = cfg.delta_grid if cfg.cf_model else None
+        gammas = cfg.gamma_grid if cfg.ci_score else [0.0]
+        tried = ranker.tune(valid, fusion_grid(gammas, deltas), cfg.batch_size, cfg.exclude_history)
+        logger.info(
+            "infer: gamma %s, delta %s chosen on %d validation records (NDCG@10 per (gamma, delta): %s)",
+            ranker.gamma,
+            ranker.delta,
+            len(valid),
+            {pair: round(ndcg, 4) for pair, ndcg in tried.items()},
+        )
     return ranker
 
 
@@ -174,4 +186,5 @@ def infer(cfg: InferConfig) -> dict:
         "unknown_targets": unknown,
         "num_beams": ranker.beams,
         "gamma": getattr(ranker, "gamma", None),
+        "delta": getattr(ranker, "delta", None),
     }
