@@ -13,6 +13,7 @@ from grec.base.errors import GrecError
 from grec.lm.checkpoint import load_trained
 from grec.records import RecordsConfig, build_records
 from grec.train import TrainConfig, train
+from grec.training.loss import keeps_logits_by_mask
 from grec.training.preference import PreferenceCollator, preference_example, sequence_logps
 
 
@@ -101,10 +102,11 @@ def logps_of(model, pairs, reference=False, seq2seq=False):
     collator = PreferenceCollator(0)
     batch = collator([preference_example(p["prompt"], p["responses"], seq2seq, p["ref"]) for p in pairs])
     batch.pop("ref")
+    by_mask = not seq2seq and keeps_logits_by_mask(model)  # the logits of response tokens only, as align computes them
     if reference:
         with model.disable_adapter():
-            return sequence_logps(model, batch, seq2seq).view(len(pairs), -1)
-    return sequence_logps(model, batch, seq2seq).view(len(pairs), -1)
+            return sequence_logps(model, batch, seq2seq, by_mask).view(len(pairs), -1)
+    return sequence_logps(model, batch, seq2seq, by_mask).view(len(pairs), -1)
 
 
 def margins(logps, pairs):
@@ -253,7 +255,7 @@ def test_grpo_raises_the_advantage_weighted_margin_and_logs_its_rollouts(sft, tm
     batch.pop("ref")
     policy, _, _ = load_trained(out / "last")
     with torch.no_grad():
-        moved = sequence_logps(policy.eval(), batch, False) - sequence_logps(sft_model, batch, False)
+        moved = sequence_logps(policy.eval(), batch, False, True) - sequence_logps(sft_model, batch, False, True)
     assert (advantages * moved.view(advantages.shape)).sum(1).mean() > 0.05
     log = json.loads((out / "log.json").read_text())
     assert log[-1]["train_valid_rollouts"] == 1.0 and 0 < log[-1]["train_distinct_items"] <= 1

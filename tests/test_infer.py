@@ -196,6 +196,7 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.slow  # a launcher / the whole chain end to end: make test runs it, make test-fast does not
 def test_two_processes_write_the_same_result_file(trained, tmp_path):
     import os
     import subprocess

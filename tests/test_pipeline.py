@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
 
+
+@pytest.mark.slow  # a launcher / the whole chain end to end: make test runs it, make test-fast does not
 def test_command_line_pipeline(tmp_path, grec_cli, tiny_llama_dir):
     data, sid, records, run = tmp_path / "ml", tmp_path / "ml" / "sid", tmp_path / "records", tmp_path / "run"
     assert grec_cli("prepare", "--dataset", "ml-100k", "--out", data, "--max_history", 10)[0] == 0

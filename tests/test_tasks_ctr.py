@@ -148,6 +148,7 @@ def test_incremental_training_refuses_a_changed_feature_type(tmp_path):
         )
 
 
+@pytest.mark.slow  # a launcher / the whole chain end to end: make test runs it, make test-fast does not
 def test_two_process_accelerate_launch_runs_a_task(tmp_path):
     import os
     import subprocess
