@@ -7,7 +7,7 @@ merged into its training stage; the table gives mean +/- std over the seeds and 
 run took. Writes docs/bench/quality.json ({"recipe": {"ndcg@10": {"mean", "std"}, ...}}) and
 docs/bench/quality.png.
 
-    .venv/bin/python bench/quality.py --recipes popularity,sasrec            # ~10 minutes on the CPU
+    .venv/bin/python bench/quality.py --recipes popularity,itemknn,sasrec    # ~10 minutes on the CPU
     .venv/bin/python bench/quality.py --recipes sidlm                        # ~10 minutes per seed
     .venv/bin/python bench/quality.py --recipes tiger --seeds 0 \\
         --overrides '{train: {num_epochs: 1}}'                               # ~12 minutes per seed
@@ -39,6 +39,7 @@ METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "sidlm": "train", "lcrec": "train", "bigrec": "train"}
 RESULT = {
     "popularity": "popularity.jsonl",
+    "itemknn": "itemknn.jsonl",
     "sasrec": "sasrec.jsonl",
     "tiger": "tiger.jsonl",
     "sidlm": "sidlm.jsonl",
@@ -64,12 +65,12 @@ def score(path: Path) -> dict[str, float]:
 def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[dict[str, dict], float]:
     """Scores of each table row the recipe's run gives (row name -> metrics), and the run's seconds."""
     started = time.time()
-    if recipe == "popularity":  # no seed, no training
+    if recipe in ("popularity", "itemknn"):  # no seed, no training
         from grec.infer.popularity import PopularityConfig, popularity
         from grec.prepare import PrepareConfig, prepare
 
         prepare(PrepareConfig(dataset=overrides.get("prepare", {}).get("dataset", "ml-100k"), out=data))
-        popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe])))
+        popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe]), method=recipe))
     else:
         keys = stage_keys(recipe)  # one --overrides serves several recipes: each takes the stages it has
         stage_overrides = {k: dict(v) for k, v in overrides.items() if k in keys}
@@ -122,7 +123,7 @@ def main() -> None:
     if args.dataset in PUBLISHED:
         table["published"] = PUBLISHED[args.dataset]
     for recipe in args.recipes.split(","):
-        seeds = [0] if recipe == "popularity" else [int(s) for s in args.seeds.split(",")]
+        seeds = [0] if recipe in ("popularity", "itemknn") else [int(s) for s in args.seeds.split(",")]
         runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
         for row in runs[0][0]:
             scores = [r[row] for r, _ in runs]
@@ -148,7 +149,7 @@ def main() -> None:
         write_json(path, table)
         plot(table, path.with_suffix(".png"), args.dataset.upper())
     best = max(
-        (r for r in table if r not in ("popularity", "sasrec", "published")),
+        (r for r in table if r not in ("popularity", "itemknn", "sasrec", "published")),
         key=lambda r: table[r]["ndcg@10"]["mean"],
         default=None,
     )

@@ -18,7 +18,7 @@ from grec.base.sequences import user_training_sequences
 
 @dataclass
 class PopularityConfig:
-    """grec popularity: rank items by training popularity for every test user (a baseline result file).
+    """grec popularity: rank items by training popularity (or item-kNN) for every test user (a baseline result file).
 
     Example: grec popularity --data data/ml-100k --out outputs/popularity/test.jsonl
 
@@ -27,6 +27,7 @@ class PopularityConfig:
         out: the result file to write (JSON lines with "predict" and "predict_scores").
         split: which split's users to rank for (test or valid).
         topk: items per user.
+        method: popularity (the items most training users saw) or itemknn (the items most often seen with the user's last 3 items by the same training users, grec/models/itemknn.py; ties by popularity).
         exclude_history: leave a user's history items out of their list.
         scores: also write item id -> popularity in [0, 1] to this JSON file (for inference.py --ci_score).
         cf_model: also write an item-kNN model (item co-occurrence over the training split) to this .npz file (for inference.py --cf_model).
@@ -36,11 +37,14 @@ class PopularityConfig:
     out: str = "outputs/popularity/test.jsonl"
     split: str = "test"
     topk: int = 50
+    method: str = "popularity"
     exclude_history: bool = True
     scores: str | None = None
     cf_model: str | None = None
 
     def __post_init__(self) -> None:
+        if self.method not in ("popularity", "itemknn"):
+            raise GrecError(f"--method: expected popularity or itemknn, got {self.method!r}")
         if self.split not in ("test", "valid"):
             raise GrecError(f"--split: expected test or valid, got {self.split!r}")
         for name in ("train.jsonl", f"{self.split}.jsonl"):
@@ -58,10 +62,17 @@ def popularity(cfg: PopularityConfig) -> int:
     """Write the baseline's result file; return the number of users ranked."""
     counts = item_popularity(cfg.data)
     ranked = [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    knn = _item_knn(cfg.data) if cfg.method == "itemknn" or cfg.cf_model else None
 
     def rows():
         for _, row in read_jsonl(Path(cfg.data) / f"{cfg.split}.jsonl"):
             history = set(map(str, row["history"])) if cfg.exclude_history else set()
+            if cfg.method == "itemknn":
+                scores = dict(zip(knn.item_ids, knn.scores([row["history"]])[0].tolist()))
+                order = sorted(ranked, key=lambda item: -scores.get(item, 0.0))  # stable: ties stay by popularity
+                predict = [item for item in order if item not in history][: cfg.topk]
+                yield {**row, "predict": predict, "predict_scores": [round(scores.get(i, 0.0), 6) for i in predict]}
+                continue
             predict = [item for item in ranked[: cfg.topk + len(history)] if item not in history][: cfg.topk]
             yield {**row, "predict": predict, "predict_scores": [counts[i] for i in predict]}
 
@@ -70,9 +81,12 @@ def popularity(cfg: PopularityConfig) -> int:
         top = max(counts.values())
         write_json(cfg.scores, {item: round(n / top, 6) for item, n in counts.items()})
     if cfg.cf_model:
-        from grec.models.itemknn import ItemKNN
-
-        catalog = [str(row["item_id"]) for _, row in read_jsonl(Path(cfg.data) / "items.jsonl")]
-        sequences = user_training_sequences(row for _, row in read_jsonl(Path(cfg.data) / "train.jsonl"))
-        ItemKNN.fit(sequences, catalog).save(cfg.cf_model)
+        knn.save(cfg.cf_model)
     return users
+
+
+def _item_knn(data: str):
+    from grec.models.itemknn import ItemKNN
+
+    catalog = [str(row["item_id"]) for _, row in read_jsonl(Path(data) / "items.jsonl")]
+    return ItemKNN.fit(user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl")), catalog)
