@@ -174,7 +174,7 @@ def test_infer_bad_input(trained, ml100k_sid, tmp_path):
         ("ci_gamma", 1.0, "--mode title --constrained false"),
         ("items", records, "--mode title"),
         ("val_sample", 5, "--mode title --constrained false"),
-        ("cf_model", records, "--mode title --constrained false"),
+        ("cf_model", records, "--mode title"),
     ):  # a flag of another mode would be silently ignored: refused instead
         with pytest.raises(GrecError, match=f"--{flag}: applies only with {where} \\(this run is --mode sid\\)"):
             InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", **{flag: value})

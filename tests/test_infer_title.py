@@ -325,3 +325,42 @@ def test_item_knn_baseline_on_ml100k_beats_popularity_and_skips_history(ml100k, 
         assert record["predict_scores"] == sorted(record["predict_scores"], reverse=True)
     with pytest.raises(GrecError, match="--method: expected popularity or itemknn"):
         PopularityConfig(data=str(ml100k), method="knn")
+
+
+def test_text_free_assistant_steers_the_title_search_and_its_bonuses_telescope(title_run, ml100k):
+    """D3's assistant: along any title the added bonuses sum to weight x (log s(item) - log s(root));
+    with a large weight the constrained search's first title is the collaborative model's best
+    unseen item, and every title stays a catalog item outside the history."""
+    from grec.decoding.title_trie import AssistantScores
+    from grec.decoding.titles import TitleRanker
+    from grec.infer.popularity import _item_knn
+    from grec.lm.checkpoint import load_trained
+
+    model, tokenizer, _ = load_trained(title_run / "run" / "last")
+    titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    ids = list(titles)
+    records = json.loads((title_run / "records" / "test.json").read_text())[:3]
+    knn = _item_knn(str(ml100k))
+    ranker = TitleRanker(model, tokenizer, titles, False, 4, 4, constrained=True, cf=knn, delta=50.0)
+    cf = ranker.cf_scores(records)
+    assistant = AssistantScores(ranker.trie, ids, cf, 2.0, prompt_length=0, beams=1)
+    item = ids[int(cf[0].argmax())]
+    path = ranker.trie.path_of[item] + (ranker.trie.eos,)
+    total = 0.0
+    for depth in range(len(path)):
+        scores = torch.zeros(1, len(tokenizer))
+        assistant(torch.tensor([path[:depth]], dtype=torch.long).view(1, -1), scores)
+        total += scores[0, path[depth]].item()
+    root = assistant.node_score(0, ())
+    assert total == pytest.approx(2.0 * (np.log(max(cf[0, ids.index(item)], 1e-6)) - root), abs=1e-4)
+    unaided = TitleRanker(model, tokenizer, titles, False, 4, 4, constrained=True).rank(records, exclude_history=True)
+    steered = ranker.rank(records, exclude_history=True)
+    hits = {"steered": 0, "unaided": 0}
+    for record, (items, _), (plain, _) in zip(records, steered, unaided):
+        history = set(map(str, record["history"]))
+        row = dict(zip(ids, ranker.cf_scores([record])[0].tolist()))
+        top = sorted((i for i in row if i not in history), key=lambda i: -row[i])[:8]
+        assert len(items) == 4 and not set(items) & history and top[0] in items  # the model's own order among them
+        hits["steered"] += len(set(items) & set(top))
+        hits["unaided"] += len(set(plain) & set(top))
+    assert hits["steered"] == 12 > hits["unaided"]

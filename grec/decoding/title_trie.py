@@ -87,3 +87,42 @@ class TitlePrefixConstraint:
             dead = self.dead[batch_id]
             allowed = [t for t in allowed if generated + (t,) not in dead] or [self.trie.eos]
         return allowed
+
+
+class AssistantScores:
+    """D3's text-free assistant (Bao et al. 2024) as a logits processor for the title beam search.
+
+    Each record has a collaborative score per item in [0, 1] (``cf``: records x items, columns in
+    ``item_ids`` order). A trie node's score is the best item score below it; each step adds
+    ``weight * (log s(child) - log s(node))`` to the token that leads from ``node`` to ``child``,
+    so the bonuses of a whole title add up to ``weight * log s(item)`` (the length of the title
+    does not matter) while the search is steered towards well-scored items from its first tokens.
+    """
+
+    def __init__(self, trie: TitleTrie, item_ids: list[str], cf, weight: float, prompt_length: int, beams: int):
+        import numpy as np
+
+        self.trie, self.weight, self.prompt_length, self.beams = trie, weight, prompt_length, beams
+        self.log = np.log(np.maximum(np.asarray(cf, dtype=np.float64), 1e-6))  # records x items
+        column = {item: k for k, item in enumerate(item_ids)}
+        below: dict[tuple, list[int]] = defaultdict(list)
+        for item, path in trie.path_of.items():
+            for depth in range(len(path) + 1):
+                below[path[:depth]].append(column[item])
+            below[path + (trie.eos,)].append(column[item])
+        self.below = {node: np.array(cols) for node, cols in below.items()}
+
+    def node_score(self, record: int, node: tuple) -> float:
+        cols = self.below.get(node)
+        return float(self.log[record, cols].max()) if cols is not None else 0.0
+
+    def __call__(self, input_ids, scores):
+        for row in range(input_ids.shape[0]):
+            record = row // self.beams
+            generated = tuple(input_ids[row, self.prompt_length :].tolist())
+            if self.trie.eos in generated:
+                continue
+            here = self.node_score(record, generated)
+            for token in self.trie.allowed(generated):
+                scores[row, token] += self.weight * (self.node_score(record, generated + (token,)) - here)
+        return scores

@@ -15,7 +15,13 @@ from grec.decoding.caches import encode_prompts
 from grec.decoding.fusion import ground, tune_fusion
 from grec.decoding.neighbours import NearestItems
 from grec.decoding.ranker import excluded_items, prompt_batch
-from grec.decoding.title_trie import TitlePrefixConstraint, TitleTrie, longest_output, title_outputs
+from grec.decoding.title_trie import (
+    AssistantScores,
+    TitlePrefixConstraint,
+    TitleTrie,
+    longest_output,
+    title_outputs,
+)
 
 
 def title_config(num_beams: int, num_return: int, max_new_tokens: int, eos: int, pad: int):
@@ -62,12 +68,14 @@ def generate_titles(
     device="cpu",
     response_length: int | None = None,
     excluded: list[set[str]] | None = None,
+    processor=None,
 ):
     """Per record: generated token sequences (best first), constrained to catalog titles when ``trie`` is given.
 
     Prompts are cut as in training with ``response_length`` tokens reserved (default: the longest
     catalog title of ``trie``, else ``max_new_tokens``). ``excluded``: per record, items the
-    constrained search may not end on.
+    constrained search may not end on. ``processor``: a function of the prompt length that returns
+    a logits processor to add to the search (``AssistantScores``).
     """
     if response_length is None:
         response_length = trie.longest if trie is not None else max_new_tokens
@@ -82,6 +90,7 @@ def generate_titles(
         generation_config=config,
         past_key_values=cache,
         prefix_allowed_tokens_fn=constraint,
+        logits_processor=None if processor is None else [processor(prompt_length)],
     )
     sequences = out[:, prompt_length:].tolist()
     return [sequences[k * num_return : (k + 1) * num_return] for k in range(len(records))]
@@ -107,7 +116,8 @@ class TitleRanker:
         constrained: generate only catalog titles (trie); otherwise generate freely and ground by L2.
         encoder: the grounding encoder folder (default: the packaged MiniLM).
         ci, gamma: per-item popularity (or any per-item score, aligned with ``titles``) and its weight.
-        cf, delta: a collaborative model with ``scores(histories)`` and ``item_ids`` (``ItemKNN``) and its weight.
+        cf, delta: a collaborative model with ``scores(histories)`` and ``item_ids`` (``ItemKNN``) and its weight:
+            fused into grounding, or (constrained) D3's text-free assistant steering the title search.
     """
 
     def __init__(
@@ -169,6 +179,15 @@ class TitleRanker:
         self.last_generated = texts
         return embed_texts(texts, self.encoder, device=self.device)
 
+    def assistant(self, records: list[dict]):
+        """With a collaborative model and a weight: D3's text-free assistant for these records' title search."""
+        if self.cf is None or not self.delta:
+            return None
+        cf = self.cf_scores(records)
+        return lambda prompt_length: AssistantScores(
+            self.trie, self.item_ids, cf, self.delta, prompt_length, self.beams
+        )
+
     def cf_scores(self, records: list[dict]) -> np.ndarray | None:
         """The collaborative model's users x items scores for the records' histories, columns as ``item_ids``."""
         if self.cf is None:
@@ -218,6 +237,7 @@ class TitleRanker:
                 device=self.device,
                 response_length=self.response_length,
                 excluded=skipped,
+                processor=self.assistant(records),
             )
             ranked = [constrained_items(self.trie, seqs) for seqs in sequences]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +18,11 @@ GAMMA_GRID = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, float("inf")]
 # Flags that mean something in one mode only, with their defaults: setting one elsewhere is refused,
 # so that no flag's meaning depends on the mode it is read in.
 SID_ONLY = {"method": "vectorised", "sid": None}
-TITLE_ONLY = {"items": None, "constrained": True}
+TITLE_ONLY = {"items": None, "constrained": True, "cf_model": None, "cf_delta": 0.0}
 GROUNDED_ONLY = {  # title mode with --constrained false
     "encoder": None,
     "ci_score": None,
     "ci_gamma": 0.0,
-    "cf_model": None,
-    "cf_delta": 0.0,
     "tune_gamma": False,
     "gamma_grid": None,
     "delta_grid": None,
@@ -65,8 +64,8 @@ class InferConfig:
         encoder: grounded: the grounding encoder folder (default: the packaged MiniLM).
         ci_score: grounded: a JSON file of item id -> collaborative or popularity score, fused into grounding.
         ci_gamma: grounded: weight of --ci_score: distance x (1 + score)^-gamma; inf ranks by the score alone (distance breaks ties).
-        cf_model: grounded: an item-kNN model (grec popularity --cf_model) whose per-user collaborative scores are fused into grounding.
-        cf_delta: grounded: weight of --cf_model: distance x (1 + cf)^-delta; inf ranks by the collaborative score alone.
+        cf_model: title mode: an item-kNN model (grec popularity --cf_model): its per-user collaborative scores are fused into grounding, or with --constrained true steer the title search (D3's text-free assistant).
+        cf_delta: title mode: weight of --cf_model. Grounded: distance x (1 + cf)^-delta (inf: the collaborative score alone). Constrained: each title's beam score gains delta x log(its item's score), spread over its tokens.
         tune_gamma: grounded: choose ci_gamma (and cf_delta, with --cf_model) from the grids by NDCG@10 on --val_data_path (BIGRec tunes gamma on validation), history excluded as --exclude_history excludes it from the test ranking.
         gamma_grid: grounded: candidate gammas for --tune_gamma; default 0 (grounding alone), 0.25 ... 16 and inf (the score alone), so the choice is never worse than either ingredient on validation.
         delta_grid: grounded: candidate deltas for --tune_gamma with --cf_model; default as gamma_grid.
@@ -131,6 +130,8 @@ class InferConfig:
                 "--tune_gamma: needs --ci_score FILE and/or --cf_model FILE, and --val_data_path FILE "
                 "(and --mode title --constrained false)"
             )
+        if self.constrained and self.mode == "title" and math.isinf(self.cf_delta):
+            raise GrecError("--cf_delta: inf applies only to grounding (--constrained false); give a finite weight")
         for flag in ("ci_score", "cf_model"):
             if getattr(self, flag) is not None and not Path(getattr(self, flag)).is_file():
                 raise GrecError(f"{getattr(self, flag)}: file not found (given as --{flag})")
