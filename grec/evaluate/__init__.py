@@ -2,7 +2,8 @@
 
 from grec.base.config import callable_stage
 from grec.base.metrics import RankingMetrics, target_rank
-from grec.evaluate.run import EvaluateConfig, evaluate, markdown, paired_markdown
+from grec.evaluate.report import markdown, paired_markdown
+from grec.evaluate.run import EvaluateConfig, evaluate
 
 callable_stage(__name__, EvaluateConfig, evaluate)  # grec.evaluate(...) runs the stage (grec.base.config)
 

@@ -13,6 +13,7 @@ from grec.base.errors import GrecError
 from grec.base.io import atomic_open, read_jsonl, write_json
 from grec.base.metrics import TOPK, RankingMetrics
 from grec.evaluate.paired import compare, record_keys
+from grec.evaluate.report import paired_metrics, plot_metrics, seed_markdown
 
 logger = logging.getLogger("grec")
 RESULT_SUFFIXES = (".json", ".jsonl")
@@ -190,10 +191,6 @@ def find_baseline(name: str, names: list[str]) -> str:
     return matches[0]
 
 
-def paired_metrics(topk: list[int]) -> list[str]:
-    return [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk], f"MRR@{topk[-1]}"]
-
-
 def paired_entry(
     baseline: list[dict[str, int]], run: list[dict[str, int]], name: str, cfg: EvaluateConfig
 ) -> dict | None:
@@ -215,28 +212,6 @@ def add_paired(table: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: Ev
             logger.warning("evaluate: %s shares no records with the baseline %s; not compared", name, baseline)
             continue
         row["paired"] = paired
-
-
-def paired_markdown(table: dict[str, dict], topk: list[int]) -> str:
-    """Differences from the baseline, ``+0.0123* (p 0.003)``: * marks p < alpha; empty without --baseline."""
-    rows = {name: row["paired"] for name, row in table.items() if "paired" in row}
-    if not rows:
-        return ""
-    first = next(iter(rows.values()))
-    cols = paired_metrics(topk)
-    lines = [
-        f"paired differences from {first['baseline']} ({first['test']}, * p < {first['alpha']}):",
-        "",
-        "| file | records | " + " | ".join(f"Δ{c}" for c in cols) + " |",
-        "|---|---:|" + "---:|" * len(cols),
-    ]
-    for name, paired in rows.items():
-        cells = [
-            f"{paired[c]['difference']:+.4f}{'*' if paired[c]['significant'] else ''} (p {paired[c]['p']:.2g})"
-            for c in cols
-        ]
-        lines.append(f"| {name} | {paired[cols[0]]['records']:,} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 SEED = re.compile(r"seed[-_]?\d+")
@@ -275,71 +250,3 @@ def add_seed_paired(groups: dict[str, dict], ranks: dict[str, dict[str, int]], c
         )
         if paired is not None:
             stats["paired"] = paired
-
-
-def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:
-    cols = [*[f"HR@{k}" for k in topk], *[f"NDCG@{k}" for k in topk]]
-    lines = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
-    for key, stats in groups.items():
-        paired = stats.get("paired", {})
-        cells = [
-            f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" + ("*" if paired.get(c, {}).get("significant") else "")
-            for c in cols
-        ]
-        lines.append(f"| {key} | {stats['seeds']} | " + " | ".join(cells) + " |")
-    tested = [stats["paired"] for stats in groups.values() if "paired" in stats]
-    if tested:
-        lines += [
-            "",
-            f"* paired difference from {tested[0]['baseline']} significant ({tested[0]['test']}, p < {tested[0]['alpha']})",
-        ]
-    return "\n".join(lines)
-
-
-def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("HR@10", "NDCG@10")) -> None:
-    """Grouped bars: one group per result file, one bar per metric, values written on the bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(table)
-    width = 0.8 / len(keys)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 3.8))
-    for k, key in enumerate(keys):
-        values = [table[n].get(key, 0.0) for n in names]
-        bars = ax.bar([i + k * width for i in range(len(names))], values, width, label=key)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7)
-    ax.set_xticks(
-        [i + width * (len(keys) - 1) / 2 for i in range(len(names))], names, rotation=15, ha="right", fontsize=8
-    )
-    ax.set(ylabel="score", title="ranking quality per result file")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
-
-
-def table_topk(table: dict[str, dict]) -> list[int]:
-    """The cut-offs K that every row of ``table`` was scored at."""
-    return sorted(set.intersection(*({int(c[3:]) for c in row if c.startswith("HR@")} for row in table.values())))
-
-
-def markdown(table: dict[str, dict], topk: list[int] | None = None) -> str:
-    """A markdown table: records, HR/NDCG@K, MRR at the largest K, invalid and duplicate rates
-    (``topk``: the cut-offs shown; default every one the rows hold)."""
-    topk = table_topk(table) if topk is None else topk
-    cols = [
-        "records",
-        *[f"HR@{k}" for k in topk],
-        *[f"NDCG@{k}" for k in topk],
-        f"MRR@{topk[-1]}",
-        "invalid_rate",
-        "duplicate_rate",
-    ]
-    lines = ["| file | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    for name, row in table.items():
-        cells = [f"{row[c]:,}" if c == "records" else f"{row[c]:.4f}" for c in cols]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
