@@ -333,14 +333,14 @@ def test_text_free_assistant_steers_the_title_search_and_its_bonuses_telescope(t
     unseen item, and every title stays a catalog item outside the history."""
     from grec.decoding.title_trie import AssistantScores
     from grec.decoding.titles import TitleRanker
-    from grec.infer.popularity import _item_knn
+    from grec.infer.popularity import item_knn
     from grec.lm.checkpoint import load_trained
 
     model, tokenizer, _ = load_trained(title_run / "run" / "last")
     titles = {r["item_id"]: r["title"] for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
     ids = list(titles)
     records = json.loads((title_run / "records" / "test.json").read_text())[:3]
-    knn = _item_knn(str(ml100k))
+    knn = item_knn(str(ml100k))
     ranker = TitleRanker(model, tokenizer, titles, False, 4, 4, constrained=True, cf=knn, delta=50.0)
     cf = ranker.cf_scores(records)
     assistant = AssistantScores(ranker.trie, ids, cf, 2.0, prompt_length=0, beams=1)

@@ -52,17 +52,31 @@ class PopularityConfig:
                 raise GrecError(f"{Path(self.data) / name}: not found; run grec prepare first or fix --data")
 
 
-def item_popularity(data: str | Path) -> Counter:
-    """Training users per item."""
-    sequences = user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl"))
+def training_sequences(data: str | Path) -> dict:
+    """Each training user's whole item sequence (train.jsonl)."""
+    return user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl"))
+
+
+def item_popularity(data: str | Path, sequences: dict | None = None) -> Counter:
+    """Training users per item (``sequences``: the training sequences, when already read)."""
+    sequences = training_sequences(data) if sequences is None else sequences
     return Counter(item for items in sequences.values() for item in set(map(str, items)))
+
+
+def item_knn(data: str | Path, sequences: dict | None = None):
+    """The item-kNN model of the training split, columns in items.jsonl order."""
+    from grec.models.itemknn import ItemKNN
+
+    catalog = [str(row["item_id"]) for _, row in read_jsonl(Path(data) / "items.jsonl")]
+    return ItemKNN.fit(training_sequences(data) if sequences is None else sequences, catalog)
 
 
 def popularity(cfg: PopularityConfig) -> int:
     """Write the baseline's result file; return the number of users ranked."""
-    counts = item_popularity(cfg.data)
+    sequences = training_sequences(cfg.data)  # read once for the counts and the kNN model
+    counts = item_popularity(cfg.data, sequences)
     ranked = [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    knn = _item_knn(cfg.data) if cfg.method == "itemknn" or cfg.cf_model else None
+    knn = item_knn(cfg.data, sequences) if cfg.method == "itemknn" or cfg.cf_model else None
 
     def rows():
         for _, row in read_jsonl(Path(cfg.data) / f"{cfg.split}.jsonl"):
@@ -83,10 +97,3 @@ def popularity(cfg: PopularityConfig) -> int:
     if cfg.cf_model:
         knn.save(cfg.cf_model)
     return users
-
-
-def _item_knn(data: str):
-    from grec.models.itemknn import ItemKNN
-
-    catalog = [str(row["item_id"]) for _, row in read_jsonl(Path(data) / "items.jsonl")]
-    return ItemKNN.fit(user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl")), catalog)

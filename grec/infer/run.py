@@ -21,7 +21,6 @@ from grec.decoding.titles import TitleRanker
 from grec.infer.config import InferConfig
 from grec.lm.checkpoint import load_trained
 from grec.lm.cpu_memory import kept_freed_memory
-from grec.models.itemknn import ItemKNN
 
 logger = logging.getLogger("grec")
 
@@ -78,6 +77,11 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         if ranker.beams < cfg.num_beams:
             logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
         return ranker
+    cf = None
+    if cfg.cf_model is not None:  # scipy.sparse is loaded only when a collaborative model is used
+        from grec.models.itemknn import ItemKNN
+
+        cf = ItemKNN.load(cfg.cf_model)
     ci = None
     if cfg.ci_score is not None:
         scores = read_json(cfg.ci_score)
@@ -95,7 +99,7 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         cfg.ci_gamma,
         cfg.cutoff_len,
         cfg.device,
-        ItemKNN.load(cfg.cf_model) if cfg.cf_model else None,
+        cf,
         cfg.cf_delta,
     )
     if cfg.tune_gamma:
