@@ -46,6 +46,7 @@ RESULT = {
     "lcrec": "lcrec.jsonl",
     "bigrec": "bigrec-trie.jsonl",
 }
+BASELINES = ("popularity", "itemknn")  # written by grec popularity: no seed, no training
 ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.jsonl"}}  # further rows a recipe's one run produces
 # Published figures on the same protocol, shown beside grec's rows (key "published" of the JSON).
 PUBLISHED = {
@@ -65,7 +66,7 @@ def score(path: Path) -> dict[str, float]:
 def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[dict[str, dict], float]:
     """Scores of each table row the recipe's run gives (row name -> metrics), and the run's seconds."""
     started = time.time()
-    if recipe in ("popularity", "itemknn"):  # no seed, no training
+    if recipe in BASELINES:
         from grec.infer.popularity import PopularityConfig, popularity
         from grec.prepare import PrepareConfig, prepare
 
@@ -123,7 +124,7 @@ def main() -> None:
     if args.dataset in PUBLISHED:
         table["published"] = PUBLISHED[args.dataset]
     for recipe in args.recipes.split(","):
-        seeds = [0] if recipe in ("popularity", "itemknn") else [int(s) for s in args.seeds.split(",")]
+        seeds = [0] if recipe in BASELINES else [int(s) for s in args.seeds.split(",")]
         runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
         for row in runs[0][0]:
             scores = [r[row] for r, _ in runs]
@@ -149,7 +150,7 @@ def main() -> None:
         write_json(path, table)
         plot(table, path.with_suffix(".png"), args.dataset.upper())
     best = max(
-        (r for r in table if r not in ("popularity", "itemknn", "sasrec", "published")),
+        (r for r in table if r not in (*BASELINES, "sasrec", "published")),
         key=lambda r: table[r]["ndcg@10"]["mean"],
         default=None,
     )
