@@ -135,7 +135,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "align",
-            "preference post-training of an SFT checkpoint (DPO, S-DPO); also align.py",
+            "preference and RL post-training of an SFT checkpoint (DPO, S-DPO, GRPO); also align.py",
             "grec.align",
             "AlignConfig",
             "align",

@@ -24,6 +24,32 @@ def test_stage_help_lists_flags_with_their_help(grec_cli):
     assert "--config" in out and "flags given on the command line override it" in out
 
 
+def test_every_flag_of_every_stage_has_one_help_line_and_shared_flags_one_owner():
+    """--help of each stage lists each of its flags exactly once; train and align inherit their common
+    flags (and the help text) from grec.training.flags.RunFlags instead of spelling them twice."""
+    import dataclasses
+    import importlib
+    import re
+
+    from grec.align import AlignConfig
+    from grec.base.config import command
+    from grec.stages import STAGES
+    from grec.train import TrainConfig
+    from grec.training.flags import RunFlags
+
+    for stage in STAGES.values():
+        cls = getattr(importlib.import_module(stage.module), stage.config)
+        listed = re.findall(r"^    (\w+): ", command(cls, print).__doc__, re.MULTILINE)
+        assert sorted(listed) == sorted(["config", *(f.name for f in dataclasses.fields(cls))]), stage.name
+    shared = {f.name for f in dataclasses.fields(RunFlags)}
+    for cls in (TrainConfig, AlignConfig):
+        assert issubclass(cls, RunFlags)
+        restated = {n for n in shared if f"        {n}: " in cls.__doc__}
+        assert restated <= {"lora_r", "lora_target_modules"}, (cls.__name__, restated)  # only where the meaning differs
+    assert "LoRA rank of the fresh adapter" in command(AlignConfig, print).__doc__
+    assert "    lora_r: LoRA rank.\n" in command(TrainConfig, print).__doc__
+
+
 def test_unknown_command_and_flag(grec_cli, tmp_path):
     code, _, err = grec_cli("bogus")
     assert code == 2 and "unknown command 'bogus'" in err

@@ -7,14 +7,13 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import check_output
-from grec.training.arguments import accumulation_steps
+from grec.training.flags import RunFlags
 from grec.training.grpo import REWARDS
 from grec.training.preference import METHODS as PREFERENCE_METHODS
 
 METHODS = (*PREFERENCE_METHODS, "grpo")
 
 SOURCES = ("hard", "popular", "uniform")
-REPORTS = ("none", "tensorboard", "wandb")
 
 
 def negative_counts(sources: str | list[str], total: int) -> dict[str, int]:
@@ -30,7 +29,7 @@ def negative_counts(sources: str | list[str], total: int) -> dict[str, int]:
 
 
 @dataclass
-class AlignConfig:
+class AlignConfig(RunFlags):
     """grec align: preference and reinforcement post-training of a grec SFT checkpoint (DPO, S-DPO, GRPO).
 
     Starts from a best/ or last/ folder of grec train (causal or seq2seq, LoRA or full) and writes
@@ -42,6 +41,7 @@ class AlignConfig:
     `accelerate launch align.py ...` for data-parallel training. Example:
     grec align --checkpoint outputs/sidlm/train/best --train_data_path outputs/sidlm/pairs/train.json
     --val_data_path outputs/sidlm/records/valid.json --method sdpo --num_negatives 3 --output_dir outputs/sidlm/align
+    The optimiser, LoRA, validation and run flags that grec train shares come from grec.training.flags.
 
     Args:
         checkpoint: the SFT checkpoint to start from (a best/ or last/ folder of grec train).
@@ -60,31 +60,9 @@ class AlignConfig:
         num_negatives: negatives per example.
         negatives: where negatives come from, the count split evenly among them: hard (the starting model's own constrained beam, its top items that are not the user's), popular (sampled by training popularity), uniform (any catalog item). Never the chosen item, nor any item of the user's training or validation records (history, earlier or later).
         hard_beams: beams of the search that mines hard negatives.
-        batch_size: global batch size (examples per optimizer step, all processes together).
-        micro_batch_size: examples per process per forward pass (each is 1 + num_negatives sequences).
-        num_epochs: training epochs.
-        learning_rate: peak learning rate.
-        warmup_ratio: share of steps with linear warm-up.
-        lr_scheduler: learning-rate schedule after warm-up (cosine, linear, constant).
-        weight_decay: AdamW weight decay.
-        cutoff_len: most tokens per prompt and response, cut as in training.
         lora_r: LoRA rank of the fresh adapter (LoRA checkpoints only).
-        lora_alpha: LoRA scaling.
-        lora_dropout: dropout on the LoRA path.
         lora_target_modules: module names that get adapters; default: those the checkpoint's adapter had.
-        eval_beams: beams of the validation NDCG@10.
-        eval_exclude_history: the validation NDCG skips the user's history items, as grec infer --exclude_history does.
         score_start: score the starting checkpoint on the validation records before the first step and keep it as best/ (epoch 0) unless an epoch beats it: best/ is never worse on validation than the model the run started from.
-        early_stopping_patience: stop after this many epochs without a better validation NDCG; 0 never stops.
-        sample: a seeded random subset of this many training records; -1 uses all.
-        val_sample: a seeded random subset of this many validation records; -1 uses all.
-        seed: random seed (negative sampling, data order, dropout).
-        resume_from_checkpoint: a checkpoint-N folder, or auto for the newest whole one in --output_dir.
-        overwrite: replace a run in --output_dir made with other settings.
-        bf16: train in bfloat16 mixed precision.
-        report_to: none, tensorboard or wandb.
-        logging_steps: optimizer steps between logs (loss, margin, accuracy, rewards).
-        keep_cpu_memory: on a CPU, keep freed memory in the process between steps (grec/lm/cpu_memory.py).
     """
 
     checkpoint: str = ""
@@ -103,31 +81,7 @@ class AlignConfig:
     num_negatives: int = 1
     negatives: list[str] | str = "hard"
     hard_beams: int = 20
-    batch_size: int = 32
-    micro_batch_size: int = 8
-    num_epochs: int = 1
-    learning_rate: float = 1e-4
-    warmup_ratio: float = 0.05
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    cutoff_len: int = 256
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | None = None
-    eval_beams: int = 20
-    eval_exclude_history: bool = True
     score_start: bool = True
-    early_stopping_patience: int = 0
-    sample: int = -1
-    val_sample: int = -1
-    seed: int = 42
-    resume_from_checkpoint: str | None = None
-    overwrite: bool = False
-    bf16: bool = False
-    report_to: str = "none"
-    logging_steps: int = 10
-    keep_cpu_memory: bool = True
 
     def __post_init__(self) -> None:
         check_output(self.output_dir, "--output_dir")
@@ -150,24 +104,13 @@ class AlignConfig:
             raise GrecError(f"--temperature: must be positive, got {self.temperature}")
         if self.num_generations < 2:
             raise GrecError("--num_generations: at least 2 (advantages compare the items of a group)")
-        if self.report_to not in REPORTS:
-            raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
-        for name in ("num_negatives", "hard_beams", "batch_size", "micro_batch_size", "num_epochs", "cutoff_len"):
+        for name in ("num_negatives", "hard_beams"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
         if self.sft_weight < 0:
             raise GrecError(f"--sft_weight: must be 0 or positive, got {self.sft_weight}")
         if self.beta <= 0:
             raise GrecError(f"--beta: must be positive, got {self.beta}")
-        if self.batch_size % self.micro_batch_size:
-            raise GrecError(
-                f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
-            )
-        for name in ("sample", "val_sample"):
-            if getattr(self, name) == 0 or getattr(self, name) < -1:
-                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
+        self.check_run_flags()
         self.counts = negative_counts(self.negatives, self.num_negatives)
         self.negatives = ",".join(self.counts)  # one spelling whether given as text or a list
-
-    def accumulation_steps(self, processes: int) -> int:
-        return accumulation_steps(self.batch_size, self.micro_batch_size, processes)

@@ -146,12 +146,34 @@ def from_mappings(cls: type[C], sources: list[tuple[str, dict]]) -> C:
     return cls(**checked_values(cls, sources))
 
 
+def _args_of(doc: str) -> dict[str, str]:
+    """``name: help`` lines of one docstring's ``Args:`` section, in its order."""
+    lines: dict[str, str] = {}
+    for line in (doc.split("Args:", 1)[1] if "Args:" in doc else "").splitlines():
+        name, sep, text = line.strip().partition(":")
+        if sep and name.isidentifier():
+            lines[name] = text.strip()
+    return lines
+
+
+def flag_order(cls: type) -> list[str]:
+    """``cls``'s field names, those it declares itself first (in its own order), then inherited ones."""
+    own = [name for name in cls.__dict__.get("__annotations__", {}) if not name.startswith("_")]
+    names = [f.name for f in dataclasses.fields(cls)]
+    return [n for n in own if n in names] + [n for n in names if n not in own]
+
+
 def _help_without_config(cls: type) -> str:
+    """``cls``'s docstring with ``--config`` first among the flags and the ``Args:`` of the classes it
+    inherits fields from (``grec.training.flags.RunFlags``) merged in: its own entries first, in its order."""
     doc = inspect.cleandoc(cls.__doc__ or "")
-    if "Args:" in doc:
-        head, args = doc.split("Args:", 1)
-        return f"{head}Args:\n    {_CONFIG_HELP}{args}"
-    return f"{doc}\n\nArgs:\n    {_CONFIG_HELP}"
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        helps.update(_args_of(inspect.cleandoc(klass.__dict__.get("__doc__") or "")))
+    own = list(_args_of(doc))
+    names = own + [name for name in flag_order(cls) if name in helps and name not in own]
+    args = [f"    {_CONFIG_HELP}"] + [f"    {name}: {helps[name]}" for name in names]
+    return doc.split("Args:", 1)[0].rstrip() + "\n\nArgs:\n" + "\n".join(args)
 
 
 def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
@@ -166,8 +188,9 @@ def command(cls: type[C], run: Callable[[C], Any]) -> Callable[..., Any]:
 
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None)]
     hints = typing.get_type_hints(cls)
-    for param in inspect.signature(cls).parameters.values():
-        params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[param.name]))
+    signature = inspect.signature(cls).parameters
+    for name in flag_order(cls):
+        params.append(signature[name].replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[name]))
     main.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     main.__doc__ = _help_without_config(cls)
     main.__name__ = run.__name__

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import check_output
-from grec.training.arguments import accumulation_steps, check_trainer_args
+from grec.training.arguments import check_trainer_args
+from grec.training.flags import RunFlags
 
 FINETUNES = ("lora", "full")
 MODEL_TYPES = ("auto", "causal", "seq2seq")
-REPORTS = ("none", "tensorboard", "wandb")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunFlags):
     """grec train: fine-tune a language model to generate the next item (LoRA or full).
 
     Reads alpaca-style records (grec records); writes best/, last/, Trainer checkpoints, log.json,
@@ -23,6 +23,7 @@ class TrainConfig:
     for data-parallel training. Example:
     accelerate launch train.py --base_model MODEL --train_data_path "[data/ml-100k/records/sid/train.json]"
     --val_data_path data/ml-100k/records/sid/valid.json --sid data/ml-100k/sid --output_dir outputs/lcrec
+    The optimiser, LoRA, validation and run flags that grec align shares come from grec.training.flags.
 
     Args:
         base_model: a Hugging Face model folder, a hub name, a .gguf file (converted once and cached), or smollm2 (the packaged SmolLM2-135M-Instruct).
@@ -30,35 +31,14 @@ class TrainConfig:
         train_data_path: one or more records files (JSON lists); several files = multi-domain training.
         val_data_path: one or more records files for the validation loss each epoch; with several (multi-domain, BIGRec's "[a.json, b.json]"), log.json has the loss over all of them (valid_loss, which picks best/) and per file (valid_loss_<folder or file name>).
         output_dir: where checkpoints, best/, last/ and logs go.
-        batch_size: global batch size (examples per optimizer step, all processes together).
-        micro_batch_size: examples per process per forward pass; gradient accumulation = batch_size / (micro_batch_size x processes).
-        num_epochs: training epochs.
-        learning_rate: peak learning rate.
-        warmup_ratio: share of steps with linear warm-up.
-        lr_scheduler: learning-rate schedule after warm-up (cosine, linear, constant).
-        weight_decay: AdamW weight decay.
-        cutoff_len: most tokens per example; longer prompts lose their oldest tokens, and records whose response alone does not fit are dropped (counted).
         finetune: lora (adapters; new SID token rows trained too) or full (every weight).
         from_scratch: a model config JSON (e.g. configs/models/tiger_t5.json): build the model from it with random weights instead of loading --base_model's weights; --base_model then only supplies the tokenizer. Implies --finetune full.
-        lora_r: LoRA rank.
-        lora_alpha: LoRA scaling.
-        lora_dropout: dropout on the LoRA path.
-        lora_target_modules: module names that get adapters.
         train_on_inputs: also learn to predict the prompt tokens (default: only the response is in the loss).
         group_by_length: batch examples of similar length together (less padding).
         model_type: causal, seq2seq or auto (from the model config).
         sid: a folder written by grec index: its tokens are added to the tokenizer and model before LoRA.
         init: how new SID token rows start: mean of existing rows, or text (mean of item title token embeddings).
-        resume_from_checkpoint: a checkpoint folder, or auto for the latest in output_dir.
-        overwrite: replace a run in --output_dir made with other settings (without it such a folder is refused).
-        early_stopping_patience: stop after this many epochs without a better validation metric; 0 never stops.
         eval_metric: what picks best/: loss (validation loss) or ndcg (NDCG@10 of SID-constrained beam search on the validation records; needs --sid).
-        eval_beams: beams for --eval_metric ndcg.
-        eval_exclude_history: --eval_metric ndcg skips items in the user's history, as grec infer --exclude_history does (the ML-100K protocol); false ranks them too.
-        sample: a seeded random subset of this many training records; -1 uses all.
-        val_sample: a seeded random subset of this many validation records (of each file); -1 uses all.
-        seed: random seed (model init for new rows, data order, dropout, sampling).
-        bf16: train in bfloat16 mixed precision.
         fp16: train in float16 mixed precision.
         deepspeed: a DeepSpeed config file (e.g. configs/deepspeed/zero2.json).
         attn_implementation: the attention kernel to load the model with (eager, sdpa, flash_attention_2, ...); default: transformers' choice.
@@ -69,9 +49,6 @@ class TrainConfig:
         eval_steps: with --save_steps, validate every this many steps (default: at every save).
         load_in_4bit: load the base model's weights in 4 bits (QLoRA: LoRA adapters trained in higher precision on top); needs a CUDA GPU and the bitsandbytes package.
         trainer_args: any other transformers.TrainingArguments fields as a mapping, e.g. '{dataloader_num_workers: 4, optim: adamw_torch_fused}' (checked against TrainingArguments; fields grec sets from its own flags are refused).
-        report_to: none, tensorboard or wandb (offline mode works without network).
-        logging_steps: optimizer steps between loss logs.
-        keep_cpu_memory: on a CPU, keep freed memory in the process between steps instead of returning it to the system each time (glibc): faster steps, higher peak memory (grec/lm/cpu_memory.py).
         debug_port: rank 0 waits for a debugpy client on this port before training (0: off).
     """
 
@@ -84,31 +61,15 @@ class TrainConfig:
     micro_batch_size: int = 4
     num_epochs: int = 3
     learning_rate: float = 3e-4
-    warmup_ratio: float = 0.05
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
     cutoff_len: int = 512
     finetune: str = "lora"
     from_scratch: str | None = None
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | None = None
     train_on_inputs: bool = False
     group_by_length: bool = False
     model_type: str = "auto"
     sid: str | None = None
     init: str = "mean"
-    resume_from_checkpoint: str | None = None
-    overwrite: bool = False
-    early_stopping_patience: int = 0
     eval_metric: str = "loss"
-    eval_beams: int = 20
-    eval_exclude_history: bool = True
-    sample: int = -1
-    val_sample: int = -1
-    seed: int = 42
-    bf16: bool = False
     fp16: bool = False
     deepspeed: str | None = None
     attn_implementation: str | None = None
@@ -119,9 +80,6 @@ class TrainConfig:
     eval_steps: int = 0
     load_in_4bit: bool = False
     trainer_args: dict | None = None
-    report_to: str = "none"
-    logging_steps: int = 10
-    keep_cpu_memory: bool = True
     debug_port: int = 0
 
     def __post_init__(self) -> None:
@@ -154,29 +112,10 @@ class TrainConfig:
             raise GrecError(
                 "--eval_metric ndcg: needs --sid and --val_data_path (it ranks the validation users' items)"
             )
-        if self.report_to not in REPORTS:
-            raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
-        if self.report_to != "none":
-            import importlib.util
-
-            package = "tensorboard" if self.report_to == "tensorboard" else "wandb"
-            if importlib.util.find_spec(package) is None:
-                raise GrecError(
-                    f"--report_to {self.report_to}: the {package} package is missing; pip install {package}"
-                )
         if self.bf16 and self.fp16:
             raise GrecError("--bf16 and --fp16: choose one")
         self._check_gpu_flags()
-        for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise GrecError(f"--{name}: must be at least 1")
-        if self.batch_size % self.micro_batch_size:
-            raise GrecError(
-                f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
-            )
-        for name in ("sample", "val_sample"):
-            if getattr(self, name) == 0 or getattr(self, name) < -1:
-                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
+        self.check_run_flags()
 
     def _check_gpu_flags(self) -> None:
         if self.max_steps == 0 or self.max_steps < -1:
@@ -198,10 +137,6 @@ class TrainConfig:
                     "--load_in_4bit: needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU"
                 )
         check_trainer_args(self.trainer_args)
-
-    def accumulation_steps(self, processes: int) -> int:
-        """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
-        return accumulation_steps(self.batch_size, self.micro_batch_size, processes)
 
 
 def _paths(value) -> list[str] | None:
