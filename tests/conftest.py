@@ -1,14 +1,31 @@
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from grec.cli import main
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``<run folder>/name``, made by ``build`` once per test run: under pytest-xdist the workers share
+    it (the first one builds it, the others wait on a lock) instead of each building its own copy."""
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None  # the workers' folders share one parent per run
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+    folder = root / name
+    with FileLock(str(root / f"{name.replace('/', '-')}.lock")):
+        if not (root / f"{name.replace('/', '-')}.done").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            build(folder)
+            (root / f"{name.replace('/', '-')}.done").touch()
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def grec_cache(tmp_path_factory):
-    """One fresh grec cache for the session: the GGUF conversion runs (and is tested) once, not in ~/.cache."""
-    folder = tmp_path_factory.mktemp("grec-cache")
+    """One fresh grec cache for the test run: the GGUF conversion runs (and is tested) once, not in ~/.cache."""
+    folder = built_once(tmp_path_factory, "grec-cache", lambda folder: None)
     previous = os.environ.get("GREC_CACHE")
     os.environ["GREC_CACHE"] = str(folder)  # subprocesses (launchers, scripts) inherit it
     yield folder
@@ -35,9 +52,9 @@ def ml100k(tmp_path_factory):
     """Real MovieLens-100K prepared with the default settings."""
     from grec.prepare import PrepareConfig, prepare
 
-    out = tmp_path_factory.mktemp("prep") / "ml-100k"
-    prepare(PrepareConfig(dataset="ml-100k", out=str(out)))
-    return out
+    return built_once(
+        tmp_path_factory, "prep/ml-100k", lambda out: prepare(PrepareConfig(dataset="ml-100k", out=str(out)))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +62,9 @@ def ml100k_sid(ml100k, tmp_path_factory):
     """Semantic IDs of ML-100K: MiniLM embeddings, RQ-KMeans 3 x 256, dedup level (the defaults)."""
     from grec.index import IndexConfig, build_index
 
-    out = tmp_path_factory.mktemp("sid") / "rqkmeans"
-    build_index(IndexConfig(data=str(ml100k), out=str(out)))
-    return out
+    return built_once(
+        tmp_path_factory, "sid/rqkmeans", lambda out: build_index(IndexConfig(data=str(ml100k), out=str(out)))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +74,11 @@ def smol_tokenizer_dir(tmp_path_factory):
 
     from grec.base import assets
 
-    gguf = assets.smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    folder = tmp_path_factory.mktemp("smol-tokenizer")
-    tokenizer.save_pretrained(folder)
-    return folder
+    def build(folder):
+        gguf = assets.smollm2_gguf()
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+
+    return built_once(tmp_path_factory, "smol-tokenizer", build)
 
 
 @pytest.fixture(scope="session")
@@ -71,21 +88,22 @@ def t5_tokenizer_dir(ml100k, tmp_path_factory):
     from helpers import read_jsonl
     from transformers import T5Tokenizer
 
-    folder = tmp_path_factory.mktemp("t5-tokenizer")
-    corpus = folder / "corpus.txt"
-    corpus.write_text("\n".join(r["text"] for r in read_jsonl(ml100k / "items.jsonl")))
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "spiece"),
-        vocab_size=600,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        minloglevel=2,
-    )
-    T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
-    return folder
+    def build(folder):
+        corpus = folder / "corpus.txt"
+        corpus.write_text("\n".join(r["text"] for r in read_jsonl(ml100k / "items.jsonl")))
+        spm.SentencePieceTrainer.train(
+            input=str(corpus),
+            model_prefix=str(folder / "spiece"),
+            vocab_size=600,
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            minloglevel=2,
+        )
+        T5Tokenizer.from_pretrained(folder, extra_ids=0).save_pretrained(folder)
+
+    return built_once(tmp_path_factory, "t5-tokenizer", build)
 
 
 @pytest.fixture(scope="session")
@@ -94,19 +112,20 @@ def tiny_llama_dir(smol_tokenizer_dir, tmp_path_factory):
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    def build(folder):
+        tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            tie_word_embeddings=False,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        LlamaForCausalLM(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return built_once(tmp_path_factory, "tiny-llama", build)

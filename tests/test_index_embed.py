@@ -56,13 +56,14 @@ def test_causal_and_t5_encoder_folders(tmp_path):
         assert np.allclose(x, embed_texts(TEXTS, encoder=folder, pooling=pooling, batch_size=1), atol=1e-5)
 
 
-def test_the_cache_returns_the_same_embeddings_and_notices_a_changed_encoder(tmp_path, grec_cache):
+def test_the_cache_returns_the_same_embeddings_and_notices_a_changed_encoder(tmp_path, monkeypatch):
     import os
     import shutil
 
     folder = tmp_path / "minilm"
     shutil.copytree(assets.minilm_dir(), folder)
-    cached = lambda: sorted((grec_cache / "embeddings").glob("*.npy"))  # noqa: E731
+    monkeypatch.setenv("GREC_CACHE", str(tmp_path / "cache"))  # its own: the run's cache is shared by the workers
+    cached = lambda: sorted((tmp_path / "cache" / "embeddings").glob("*.npy"))  # noqa: E731
     before = cached()
     first = embed_texts(TEXTS, encoder=folder)
     assert len(cached()) == len(before) + 1
