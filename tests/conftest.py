@@ -1,25 +1,9 @@
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from helpers import built_once
 
 from grec.cli import main
-
-
-def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
-    """``<run folder>/name``, made by ``build`` once per test run: under pytest-xdist the workers share
-    it (the first one builds it, the others wait on a lock) instead of each building its own copy."""
-    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None  # the workers' folders share one parent per run
-    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
-    folder = root / name
-    with FileLock(str(root / f"{name.replace('/', '-')}.lock")):
-        if not (root / f"{name.replace('/', '-')}.done").is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            build(folder)
-            (root / f"{name.replace('/', '-')}.done").touch()
-    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,9 @@
 """Small helpers shared by the tests."""
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +41,19 @@ def two_process_launcher(script: Path) -> list[str]:
         port,
         str(script),
     ]
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``<run folder>/name``, made by ``build`` once per test run: under pytest-xdist the workers share
+    it (the first one builds it, the others wait on a lock) instead of each building its own copy."""
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None  # the workers' folders share one parent per run
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+    folder = root / name
+    from filelock import FileLock
+
+    with FileLock(str(root / f"{name.replace('/', '-')}.lock")):
+        if not (root / f"{name.replace('/', '-')}.done").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            build(folder)
+            (root / f"{name.replace('/', '-')}.done").touch()
+    return folder

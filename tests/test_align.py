@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from helpers import read_jsonl
+from helpers import built_once, read_jsonl
 from transformers import LlamaForCausalLM, T5Config, T5ForConditionalGeneration, T5Tokenizer
 
 from grec.align import AlignConfig, align
@@ -20,7 +20,19 @@ from grec.training.preference import PreferenceCollator, preference_example, seq
 @pytest.fixture(scope="module")
 def sft(ml100k, ml100k_sid, tiny_llama_dir, t5_tokenizer_dir, tmp_path_factory):
     """Records (24 train, 8 valid) and SFT checkpoints: the tiny LLaMA full and LoRA, a tiny T5 full."""
-    folder = tmp_path_factory.mktemp("align")
+    folder = built_once(
+        tmp_path_factory, "align-sft", lambda f: _sft(f, ml100k, ml100k_sid, tiny_llama_dir, t5_tokenizer_dir)
+    )
+    return {
+        "train": str(folder / "train24.json"),
+        "valid": str(folder / "valid8.json"),
+        "full": str(folder / "full" / "last"),
+        "lora": str(folder / "lora" / "last"),
+        "t5": str(folder / "t5" / "last"),
+    }
+
+
+def _sft(folder, ml100k, ml100k_sid, tiny_llama_dir, t5_tokenizer_dir):
     build_records(
         RecordsConfig(
             data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=48, seed=0
@@ -55,13 +67,6 @@ def sft(ml100k, ml100k_sid, tiny_llama_dir, t5_tokenizer_dir, tmp_path_factory):
     train(
         TrainConfig(**{**common, "base_model": str(folder / "t5-base")}, finetune="full", output_dir=str(folder / "t5"))
     )
-    return {
-        "train": str(folder / "train24.json"),
-        "valid": str(folder / "valid8.json"),
-        "full": str(folder / "full" / "last"),
-        "lora": str(folder / "lora" / "last"),
-        "t5": str(folder / "t5" / "last"),
-    }
 
 
 SDPO = dict(method="sdpo", negatives="hard,popular,uniform", num_negatives=3)
@@ -70,8 +75,8 @@ SDPO = dict(method="sdpo", negatives="hard,popular,uniform", num_negatives=3)
 @pytest.fixture(scope="module")
 def sdpo_run(sft, tmp_path_factory):
     """One S-DPO run on the full SFT checkpoint (2 epochs of 3 steps of 8), shared by the tests below."""
-    out = tmp_path_factory.mktemp("sdpo") / "run"
-    return out, align(settings(sft, "full", out, **SDPO))
+    folder = built_once(tmp_path_factory, "align-sdpo", lambda f: align(settings(sft, "full", f / "run", **SDPO)))
+    return folder / "run", json.loads((folder / "run" / "training_state.json").read_text())
 
 
 def settings(sft, kind, out, **overrides):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from helpers import read_jsonl, two_process_launcher
+from helpers import built_once, read_jsonl, two_process_launcher
 
 from grec.base.errors import GrecError
 from grec.base.sid import SidMap
@@ -18,7 +18,10 @@ from grec.train import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def trained(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("infer")
+    return built_once(tmp_path_factory, "infer", lambda folder: _train(folder, ml100k, ml100k_sid, tiny_llama_dir))
+
+
+def _train(folder, ml100k, ml100k_sid, tiny_llama_dir):
     build_records(
         RecordsConfig(
             data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=32, seed=0
@@ -38,7 +41,6 @@ def trained(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
             seed=0,
         )
     )
-    return folder
 
 
 def test_infer_ranks_catalog_items_and_evaluate_scores_them(trained, ml100k_sid, tmp_path):

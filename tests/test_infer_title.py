@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import read_jsonl
+from helpers import built_once, read_jsonl
 from transformers import AutoTokenizer
 
 from grec.base.errors import GrecError
@@ -19,7 +19,10 @@ from grec.train import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def title_run(ml100k, tiny_llama_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("title")
+    return built_once(tmp_path_factory, "title", lambda folder: _train(folder, ml100k, tiny_llama_dir))
+
+
+def _train(folder, ml100k, tiny_llama_dir):
     build_records(
         RecordsConfig(data=str(ml100k), style="title", out=str(folder / "records"), max_history=3, sample=32, seed=0)
     )
@@ -36,7 +39,6 @@ def title_run(ml100k, tiny_llama_dir, tmp_path_factory):
             seed=0,
         )
     )
-    return folder
 
 
 def test_trie_shares_duplicate_titles(ml100k, smol_tokenizer_dir):

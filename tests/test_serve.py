@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, read_jsonl
+from helpers import ROOT, built_once, read_jsonl
 
 from grec.records import RecordsConfig, build_records
 from grec.serve.client import ServerProcess
@@ -37,7 +37,10 @@ class Server(ServerProcess):
 @pytest.fixture(scope="module")
 def checkpoints(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
     """Two fully fine-tuned tiny checkpoints (seeds 0 and 1) of one sidlm-style run, and its test records."""
-    folder = tmp_path_factory.mktemp("serve")
+    return built_once(tmp_path_factory, "serve", lambda folder: _train(folder, ml100k, ml100k_sid, tiny_llama_dir))
+
+
+def _train(folder, ml100k, ml100k_sid, tiny_llama_dir):
     build_records(
         RecordsConfig(
             data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "records"), max_history=5, sample=32, seed=0
@@ -58,14 +61,12 @@ def checkpoints(ml100k, ml100k_sid, tiny_llama_dir, tmp_path_factory):
                 seed=seed,
             )
         )
-    return folder
 
 
 @pytest.fixture(scope="module")
-def server(checkpoints):
-    running = Server(
-        checkpoints / "run0" / "last", checkpoints / "serve.log", "--max_batch", "8", "--max_wait_ms", "50"
-    )
+def server(checkpoints, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "serve.log"  # this worker's own: the checkpoints are shared
+    running = Server(checkpoints / "run0" / "last", log, "--max_batch", "8", "--max_wait_ms", "50")
     yield running
     running.stop()
 

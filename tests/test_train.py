@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import free_port, read_jsonl
+from helpers import built_once, free_port, read_jsonl
 from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from grec.base.errors import GrecError
@@ -22,12 +22,17 @@ from grec.train.export import ExportConfig, export
 @pytest.fixture(scope="module")
 def records(ml100k, ml100k_sid, tmp_path_factory):
     """Small SID record files cut from real ML-100K records: 64 train, 16 valid."""
-    folder = tmp_path_factory.mktemp("records")
-    build_records(
-        RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "all"), max_history=5, sample=64, seed=0)
-    )
-    valid = json.loads((folder / "all" / "valid.json").read_text())[:16]
-    (folder / "valid16.json").write_text(json.dumps(valid))
+
+    def build(folder):
+        build_records(
+            RecordsConfig(
+                data=str(ml100k), sid=str(ml100k_sid), out=str(folder / "all"), max_history=5, sample=64, seed=0
+            )
+        )
+        valid = json.loads((folder / "all" / "valid.json").read_text())[:16]
+        (folder / "valid16.json").write_text(json.dumps(valid))
+
+    folder = built_once(tmp_path_factory, "train-records", build)
     return {"train": str(folder / "all" / "train.json"), "valid": str(folder / "valid16.json"), "sid": str(ml100k_sid)}
 
 

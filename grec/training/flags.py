@@ -106,8 +106,8 @@ class RunFlags:
         ):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
-        if self.learning_rate <= 0:
-            raise GrecError(f"--learning_rate: must be positive, got {self.learning_rate}")
+        if self.learning_rate < 0:
+            raise GrecError(f"--learning_rate: must be 0 (no updates) or positive, got {self.learning_rate}")
         if not 0 <= self.warmup_ratio < 1:
             raise GrecError(f"--warmup_ratio: a share of the steps in [0, 1), got {self.warmup_ratio}")
         if self.early_stopping_patience < 0:
