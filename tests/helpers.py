@@ -48,12 +48,12 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     it (the first one builds it, the others wait on a lock) instead of each building its own copy."""
     shared = os.environ.get("PYTEST_XDIST_WORKER") is not None  # the workers' folders share one parent per run
     root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
-    folder = root / name
+    folder, stamp = root / name, root / name.replace("/", "-")
     from filelock import FileLock
 
-    with FileLock(str(root / f"{name.replace('/', '-')}.lock")):
-        if not (root / f"{name.replace('/', '-')}.done").is_file():
+    with FileLock(f"{stamp}.lock"):
+        if not Path(f"{stamp}.done").is_file():
             folder.mkdir(parents=True, exist_ok=True)
             build(folder)
-            (root / f"{name.replace('/', '-')}.done").touch()
+            Path(f"{stamp}.done").touch()
     return folder

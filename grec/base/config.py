@@ -167,11 +167,12 @@ def _help_without_config(cls: type) -> str:
     """``cls``'s docstring with ``--config`` first among the flags and the ``Args:`` of the classes it
     inherits fields from (``grec.training.flags.RunFlags``) merged in: its own entries first, in its order."""
     doc = inspect.cleandoc(cls.__doc__ or "")
+    own = _args_of(doc)
     helps: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
+    for klass in reversed(cls.__mro__[1:]):
         helps.update(_args_of(inspect.cleandoc(klass.__dict__.get("__doc__") or "")))
-    own = list(_args_of(doc))
-    names = own + [name for name in flag_order(cls) if name in helps and name not in own]
+    helps.update(own)
+    names = [*own, *(name for name in flag_order(cls) if name in helps and name not in own)]
     args = [f"    {_CONFIG_HELP}"] + [f"    {name}: {helps[name]}" for name in names]
     return doc.split("Args:", 1)[0].rstrip() + "\n\nArgs:\n" + "\n".join(args)
 

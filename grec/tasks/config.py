@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
+from grec.training.flags import REPORTS
 
 
 @dataclass
@@ -91,5 +92,5 @@ class TaskConfig:
             raise GrecError(f"--micro_batch_size: must be 0 (no accumulation) or positive, got {self.micro_batch_size}")
         if self.learning_rate <= 0:
             raise GrecError(f"--learning_rate: must be positive, got {self.learning_rate}")
-        if self.report_to not in ("none", "tensorboard", "wandb"):
+        if self.report_to not in REPORTS:
             raise GrecError(f"--report_to: expected none, tensorboard or wandb, got {self.report_to!r}")
