@@ -95,8 +95,8 @@ def test_a_recipe_killed_inside_training_continues_to_the_uninterrupted_table(ml
 
     data = tmp_path / "ml-100k"
     shutil.copytree(ml100k, data)
-    small = "{train-task: {num_epochs: 2, data_args: {repeat: 2}}}"
-    overrides = {"train-task": {"num_epochs": 2, "data_args": {"repeat": 2}}}
+    small = "{train-task: {num_epochs: 2, model_args: {dim: 32, layers: 1}, data_args: {repeat: 2, max_len: 20}}}"
+    overrides = yaml.safe_load(small)
     whole = run_recipe(RunConfig(recipe="sasrec", data=str(data), out=str(tmp_path / "whole"), overrides=overrides))
     out = tmp_path / "killed"
     grec = str(Path(sys.executable).parent / "grec")

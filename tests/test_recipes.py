@@ -194,7 +194,7 @@ def test_sasrec_recipe_beats_popularity(data, tmp_path, grec_cli):
         "--out",
         out,
         "--overrides",
-        "{train-task: {num_epochs: 1, data_args: {repeat: 20}}}",
+        "{train-task: {num_epochs: 1, learning_rate: 0.005, data_args: {repeat: 6}}}",
     )
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())

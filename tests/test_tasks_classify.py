@@ -79,7 +79,7 @@ def test_reviews_text_classifier_with_minilm_lora(tmp_path):
             learning_rate=2e-3,
             eval_batch_size=128,
             model_args={"finetune": "lora", "lora_r": 8},
-            data_args={"sample": 640, "max_len": 48, "split": [0.05, 0.01, 0.02]},
+            data_args={"sample": 320, "max_len": 48, "split": [0.05, 0.01, 0.02]},
         )
     )
     test = state["test"]

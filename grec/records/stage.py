@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from functools import partial
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
+from grec.base.io import StagedDir, read_json, read_jsonl, stage_is_current, write_json, write_json_rows
 from grec.base.sequences import sequence_chunks, training_windows, user_training_sequences
 from grec.base.sid import SidMap
 from grec.base.templates import fill, history_record, item_text, quote
@@ -142,7 +141,6 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     counts = {name: len(rows) for name, rows in splits.items()}
     with StagedDir(out, MARKER) as tmp:
         for name, rows in splits.items():
-            with atomic_open(tmp / f"{name}.json") as handle:
-                json.dump(rows, handle, ensure_ascii=False, indent=1)
+            write_json_rows(tmp / f"{name}.json", rows)
         write_json(tmp / MARKER, {"grec_version": __version__, "settings": settings, "counts": counts})
     return counts

@@ -62,6 +62,7 @@ class SidMap:
             raise GrecError("semantic IDs: an item id appears twice")
         if len(codes) and row_groups(codes).max() + 1 != len(codes):
             raise GrecError("semantic IDs: two items share the same codes; rebuild the index (grec index)")
+        self._strings: dict[str, str] = {}  # sid_string per item, filled on first use
 
     @functools.cached_property
     def _by_codes(self) -> dict[tuple[int, ...], str]:
@@ -90,7 +91,10 @@ class SidMap:
 
     def sid_string(self, item_id: str) -> str:
         """``"<a_12><b_7><c_201>"``: what a model reads and writes for the item."""
-        return "".join(self.tokens_of(item_id))
+        text = self._strings.get(item_id)
+        if text is None:
+            text = self._strings[item_id] = "".join(self.tokens_of(item_id))
+        return text
 
     def item_of(self, codes: tuple[int, ...] | list[int]) -> str | None:
         """The item with these codes, or None if no item has them."""
