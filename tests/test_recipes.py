@@ -232,7 +232,7 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
         "--parallel",
         "2",
         "--overrides",
-        "{train-task: {num_epochs: 1, data_args: {repeat: 3}}}",
+        "{train-task: {num_epochs: 1, model_args: {dim: 32, layers: 1}, data_args: {repeat: 3, max_len: 20}}}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
