@@ -250,19 +250,31 @@ def test_sweep_script_runs_a_two_seed_grid_resumes_and_tables_mean_and_std(data,
     assert again.returncode == 0 and "skipped" in (out / "seed1_lr0.002.log").read_text()
 
 
-LLM_SMOKE = (
-    "{records: {sample: 8}, train: {num_epochs: 1, batch_size: 8, micro_batch_size: 8, cutoff_len: 160, "
-    "val_sample: 2}, infer: {sample: 2, num_beams: 4, num_return_sequences: 4}"
-)
-GROUNDED_SMOKE = ", grounded: {num_beams: 1, val_sample: 2, gamma_grid: [0.0, 1.0], delta_grid: [0.0, 1.0]}"
+def llm_smoke(recipe: str) -> str:
+    """A few steps of each LLM recipe: 8 training records, 2 users ranked (lcrec: 2 epochs of 2 steps
+    at a high rate, so its validation loss has to fall)."""
+    train = {"num_epochs": 1, "batch_size": 8, "micro_batch_size": 8, "cutoff_len": 160, "val_sample": 2}
+    if recipe == "lcrec":
+        train |= {"num_epochs": 2, "batch_size": 4, "micro_batch_size": 4, "learning_rate": 2e-3}
+    overrides = {
+        "records": {"sample": 8},
+        "train": train,
+        "infer": {"sample": 2, "num_beams": 4, "num_return_sequences": 4},
+    }
+    if recipe == "bigrec":
+        overrides["grounded"] = {"num_beams": 1, "val_sample": 2, "gamma_grid": [0.0, 1.0], "delta_grid": [0.0, 1.0]}
+    return json.dumps(overrides)
 
 
 @slow
 @pytest.mark.parametrize("recipe", ["lcrec", "bigrec"])
-def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_path, grec_cli):
+def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_path, grec_cli, grec_cache):
+    """The packaged SmolLM2-135M-Instruct (GGUF -> safetensors, converted once into grec's cache), LoRA,
+    SID tokens added (lcrec), through every stage of the recipe."""
     out = tmp_path / recipe
-    overrides = LLM_SMOKE + (GROUNDED_SMOKE if recipe == "bigrec" else "") + "}"
-    code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", overrides)
+    code, stdout, err = grec_cli(
+        "run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", llm_smoke(recipe)
+    )
     assert code == 0, err
     table = json.loads((out / "results" / "metrics.json").read_text())
     expected = ["lcrec.jsonl"] if recipe == "lcrec" else ["bigrec-grounded.jsonl", "bigrec-trie.jsonl"]
@@ -272,6 +284,22 @@ def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_pat
         assert table[name]["records"] == 2 and table[name]["invalid_rate"] == 0.0
         for record in read_jsonl(out / "results" / name):
             assert record["predict"] and set(record["predict"]) <= catalog
+    from grec.base import assets
+    from grec.lm.gguf import gguf_cache_dir
+
+    converted = gguf_cache_dir(assets.smollm2_gguf())  # whichever test came first converted it
+    assert converted.parent == grec_cache / "gguf" and (converted / "model.safetensors").is_file()
+    if recipe == "lcrec":
+        from grec.base.sid import SidMap
+        from grec.lm.checkpoint import load_trained
+
+        log = json.loads((out / "train" / "log.json").read_text())
+        assert len(log) == 2 and log[1]["valid_loss"] < log[0]["valid_loss"]
+        model, tokenizer, _ = load_trained(out / "train" / "best")
+        added = len(SidMap.load(data / "sid").vocabulary())
+        assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 49152 + added
+        pair = tokenizer("<a_1><b_2>", add_special_tokens=False)["input_ids"]
+        assert pair == tokenizer.convert_tokens_to_ids(["<a_1>", "<b_2>"])  # each SID token one id
 
 
 @pytest.mark.parametrize("name", ["gpu_check.sh", "gpu_quality.sh", "align_seeds.sh"])
