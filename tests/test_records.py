@@ -173,3 +173,34 @@ def test_chat_records_read_in_the_models_chat_template(ml100k, smol_tokenizer_di
     ids, _ = prompt_batch([record], smol, 96, False, "cpu", response)
     assert len(train_ids["input_ids"]) == 96  # a history longer than the limit: cut the same way on both paths
     assert ids[0].tolist() == train_ids["input_ids"][:-response] and len(ids[0]) == 96 - response
+
+
+def test_lcrec_alignment_tasks_spell_each_item_both_ways(ml100k, ml100k_sid, tmp_path):
+    """desc2index (item search from the text without the title), titles2index and index2title (a history in
+    one spelling, the next item in the other): 97,171 + 97,171 + 1,682 records, 400 of them sampled here."""
+    from grec.base.templates import quote
+
+    out = tmp_path / "align"
+    tasks = ["desc2index", "titles2index", "index2title"]
+    config = RecordsConfig(data=str(ml100k), sid=str(ml100k_sid), out=str(out), max_history=5, tasks=tasks, sample=400)
+    assert build_records(config) == {"train": 400, "valid": 0, "test": 0}  # no seqrec: train only
+    sid_map = SidMap.load(ml100k_sid)
+    items = {r["item_id"]: r for r in map(json.loads, (ml100k / "items.jsonl").read_text().splitlines())}
+    train = json.loads((out / "train.json").read_text())
+    assert sorted({r["template"] for r in train}) == sorted(tasks)
+    # about 1,682 / 196,024 of 400 draws are items: the two per-interaction tasks make up the rest
+    assert sum(r["template"] == "desc2index" for r in train) < 20
+    windows = {(r["user_id"], r["target"]) for r in map(json.loads, (ml100k / "train.jsonl").read_text().splitlines())}
+    for record in train:
+        target, shown = record["target"], record["history"][-5:]
+        if record["template"] == "desc2index":
+            assert record["output"] == sid_map.sid_string(target) and record["history"] == []
+            assert record["input"] == items[target]["text"].removeprefix(items[target]["title"] + ". ")
+            assert record["input"].startswith("Genres: ")
+            continue
+        assert (record["user_id"], target) in windows  # a training interaction
+        if record["template"] == "titles2index":
+            spelt, answer = [quote(items[i]["title"]) for i in shown], sid_map.sid_string(target)
+        else:
+            spelt, answer = [sid_map.sid_string(i) for i in shown], items[target]["title"]
+        assert record["input"] == "The user has interacted with: " + ", ".join(spelt) and record["output"] == answer

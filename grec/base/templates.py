@@ -38,6 +38,23 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "input": "{sid}",
         "output": "{title}",
     },
+    "desc2index": {
+        "instruction": "An item is described below. Which item is it? Answer with its semantic ID.",
+        "input": "{description}",
+        "output": "{sid}",
+    },
+    "titles2index": {
+        "instruction": "Here are the titles of the items a user interacted with, oldest first. Predict the next "
+        "item the user will interact with, as its semantic ID.",
+        "input": "The user has interacted with: {history}",
+        "output": "{target}",
+    },
+    "index2title": {
+        "instruction": "Here are the semantic IDs of the items a user interacted with, oldest first. What is the "
+        "title of the next item the user will interact with?",
+        "input": "The user has interacted with: {history}",
+        "output": "{target}",
+    },
 }
 
 

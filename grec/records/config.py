@@ -10,7 +10,8 @@ from grec.base.io import check_output
 from grec.base.templates import PROMPTS
 
 STYLES = ("sid", "title")
-TASKS = ("seqrec", "sequence", "item2index", "index2item")
+TASKS = ("seqrec", "sequence", "item2index", "index2item", "desc2index", "titles2index", "index2title")
+SID_TASKS = TASKS[2:]  # LC-Rec's alignment tasks: each needs the semantic IDs whatever the style
 
 
 @dataclass
@@ -25,8 +26,8 @@ class RecordsConfig:
         data: a folder written by grec prepare.
         out: output folder; default <data>/records/<style>.
         style: sid: history and target as semantic IDs (LC-Rec, TIGER); title: as quoted titles (BIGRec).
-        sid: a folder written by grec index (needed for --style sid and the item2index / index2item tasks).
-        tasks: seqrec (next item, one record per training interaction), sequence (each user's whole training sequence cut into windows of max_history + 1 items, one record per window: a causal model learns every next item of a window in one pass, as SASRec does; needs --prompt plain), item2index (title -> SID), index2item (SID -> title); sequence and the auxiliary tasks go to train.json only (valid and test hold seqrec records).
+        sid: a folder written by grec index (needed for --style sid and the alignment tasks).
+        tasks: seqrec (next item, one record per training interaction), sequence (each user's whole training sequence cut into windows of max_history + 1 items, one record per window: a causal model learns every next item of a window in one pass, as SASRec does; needs --prompt plain), and LC-Rec's alignment tasks: item2index (title -> SID), index2item (SID -> title), desc2index (the item's text without its title -> SID, item search; items whose text is only the title are left out), titles2index (a history as titles -> the next item's SID) and index2title (a history as SIDs -> the next item's title), the last two one record per training interaction; sequence and the alignment tasks go to train.json only (valid and test hold seqrec records).
         prompt: alpaca (instruction, input and response mark; for LLMs), chat (instruction and input as one user turn in the model's chat template, applied when the model's tokenizer reads the record; for instruction-tuned LLMs; alpaca where a tokenizer has no template) or plain (the history alone, items back to back; for models trained from scratch such as TIGER).
         max_history: most recent history items kept in each prompt.
         sample: keep a seeded random subset of this many training records (auxiliary-task records included); -1 keeps all.
@@ -54,9 +55,9 @@ class RecordsConfig:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise GrecError(f"--tasks: unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-        needs_sid = self.style == "sid" or any(t in ("item2index", "index2item") for t in self.tasks)
+        needs_sid = self.style == "sid" or any(t in SID_TASKS for t in self.tasks)
         if needs_sid and self.sid is None:
-            raise GrecError("--sid: required for --style sid and for the item2index / index2item tasks")
+            raise GrecError(f"--sid: required for --style sid and for the tasks {', '.join(SID_TASKS)}")
         if self.sid is not None and not (Path(self.sid) / "sid_map.json").is_file():
             raise GrecError(f"{Path(self.sid) / 'sid_map.json'}: file not found; run grec index first or fix --sid")
         for name in ("train.jsonl", "valid.jsonl", "test.jsonl", "items.jsonl"):

@@ -85,14 +85,40 @@ def _check_catalog(cfg: RecordsConfig, catalog: str) -> None:
         )
 
 
-def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str) -> dict:
-    """An item2index / index2item record: an item's title and its semantic ID, one asking for the other."""
+def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str, description: str = "") -> dict:
+    """An item2index / index2item / desc2index record: an item's title (or description) and its
+    semantic ID, one asking for the other."""
     return {
-        **fill(task, title=item_text(title), sid=sid),
+        **fill(task, title=item_text(title), sid=sid, description=item_text(description)),
         **({"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}),
         "user_id": None,
         "target": item,
         "history": [],
+    }
+
+
+def description(row: dict) -> str:
+    """An item's text without its title (what item search asks from); "" when nothing else is there."""
+    text, title = str(row.get("text") or "").strip(), str(row["title"]).strip()
+    if text.startswith(title):
+        text = text[len(title) :].lstrip(" .,:;-\n")
+    return text
+
+
+def _fused_record(cfg: RecordsConfig, task: str, row: dict, titles: dict[str, str], sid_map: SidMap) -> dict:
+    """titles2index / index2title: one training interaction with the history in one spelling (titles
+    or SIDs) and the next item in the other (LC-Rec's asymmetric item prediction)."""
+    history = row["history"][-cfg.max_history :]
+    if task == "titles2index":
+        shown, target = ", ".join(quote(titles[i]) for i in history), sid_map.sid_string(row["target"])
+    else:
+        shown, target = ", ".join(sid_map.sid_string(i) for i in history), item_text(titles[row["target"]])
+    return {
+        **fill(task, history=shown, target=target),
+        **({"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}),
+        "user_id": row["user_id"],
+        "target": row["target"],
+        "history": row["history"],
     }
 
 
@@ -121,18 +147,24 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
         rows = [row for _, row in read_jsonl(path)]
         if name == "train":
             rows = list(training_windows(rows, prepared_history))
-        _check_items(path, rows, titles, sid_map if cfg.style == "sid" else None)
+        spelt = cfg.style == "sid" or any(t in cfg.tasks for t in ("titles2index", "index2title"))
+        _check_items(path, rows, titles, sid_map if spelt else None)
         wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
         makers[name] = [partial(seqrec, row) for row in rows] if wanted else []
         if name == "train" and "sequence" in cfg.tasks:
             for user, items in user_training_sequences(rows).items():
                 makers["train"].extend(partial(sequence, user, w) for w in sequence_chunks(items, cfg.max_history))
-    for task in ("item2index", "index2item"):
+        if name == "train":
+            for task in ("titles2index", "index2title"):
+                if task in cfg.tasks:
+                    makers["train"].extend(partial(_fused_record, cfg, task, row, titles, sid_map) for row in rows)
+    texts = {r["item_id"]: description(r) for r in items} if "desc2index" in cfg.tasks else {}
+    for task in ("item2index", "index2item", "desc2index"):
         if task in cfg.tasks:
             makers["train"].extend(
-                partial(_item_record, cfg, task, titles[item], sid_map.sid_string(item), item)
+                partial(_item_record, cfg, task, titles[item], sid_map.sid_string(item), item, texts.get(item, ""))
                 for item in sid_map.item_ids
-                if item in titles
+                if item in titles and (task != "desc2index" or texts.get(item))
             )
     if 0 < cfg.sample < len(makers["train"]):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(makers["train"]), cfg.sample, replace=False))
