@@ -12,6 +12,13 @@ docs/bench/quality.png.
     .venv/bin/python bench/quality.py --recipes tiger --seeds 0 \\
         --overrides '{train: {num_epochs: 1}}'                               # ~12 minutes per seed
 
+The LLM recipes on the CPU rank a fixed sample of users; --users N scores every row (the
+baselines too) on the first N test users, into docs/bench/quality_users<N>.json:
+
+    .venv/bin/python bench/quality.py --recipes popularity,itemknn,sasrec,bigrec --users 500 \\
+        --overrides '{records: {sample: 512}, train: {num_epochs: 1, batch_size: 16}, infer: {batch_size: 16},
+                      grounded: {val_sample: 200}}'                          # bigrec ~30-40 minutes per seed
+
 MovieLens-1M (6,040 test users, 3,706 movies), beside the published figures of HSTU (Zhai et al.,
 ICML 2024, Table 3: full-catalog leave-one-out), into docs/bench/quality_ml1m.json:
 
@@ -25,13 +32,16 @@ import argparse
 import json
 import logging
 import statistics
+import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 import yaml
 
-from grec.base.io import write_json
+from grec.base.io import read_jsonl, write_json, write_jsonl
 from grec.evaluate.run import score_file
+from grec.prepare import PrepareConfig, prepare
 from grec.recipes import RunConfig, run_recipe, stage_keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,17 +68,33 @@ PUBLISHED = {
 }
 
 
-def score(path: Path) -> dict[str, float]:
-    result = score_file(path, [5, 10, 20], None)
+def score(path: Path, users: list[str] | None = None) -> dict[str, float]:
+    """The metrics of one result file; with ``users``, of their records only (every one of them)."""
+    if users is None:
+        result = score_file(path, [5, 10, 20], None)
+    else:
+        wanted = set(users)
+        records = [row for _, row in read_jsonl(path) if str(row.get("user_id")) in wanted]
+        if len(records) != len(wanted):
+            raise SystemExit(f"{path}: {len(records)} records for the {len(wanted)} users asked for")
+        with tempfile.TemporaryDirectory() as folder:
+            write_jsonl(Path(folder) / "shared.jsonl", records)
+            result = score_file(Path(folder) / "shared.jsonl", [5, 10, 20], None)
     return {m: result[m.upper()] for m in METRICS} | {"users": result["records"]}
 
 
-def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[dict[str, dict], float]:
+def first_test_users(data: str, count: int) -> list[str]:
+    """The users of the first ``count`` test lines: what ``infer --sample count`` ranks."""
+    return [str(row["user_id"]) for _, row in islice(read_jsonl(Path(data) / "test.jsonl"), count)]
+
+
+def run(
+    recipe: str, seed: int, data: str, out: Path, overrides: dict, users: list[str] | None = None
+) -> tuple[dict[str, dict], float]:
     """Scores of each table row the recipe's run gives (row name -> metrics), and the run's seconds."""
     started = time.time()
     if recipe in BASELINES:
         from grec.infer.popularity import PopularityConfig, popularity
-        from grec.prepare import PrepareConfig, prepare
 
         prepare(PrepareConfig(dataset=overrides.get("prepare", {}).get("dataset", "ml-100k"), out=data))
         popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe]), method=recipe))
@@ -78,7 +104,7 @@ def run(recipe: str, seed: int, data: str, out: Path, overrides: dict) -> tuple[
         stage_overrides.setdefault(TRAIN_STAGE[recipe], {})["seed"] = seed
         run_recipe(RunConfig(recipe=recipe, data=data, out=str(out), overrides=stage_overrides))
     rows = {recipe: RESULT[recipe]} | ALSO.get(recipe, {})
-    return {row: score(out / "results" / name) for row, name in rows.items()}, time.time() - started
+    return {row: score(out / "results" / name, users) for row, name in rows.items()}, time.time() - started
 
 
 def plot(table: dict, path: Path, title: str) -> None:
@@ -113,6 +139,12 @@ def main() -> None:
     parser.add_argument("--out", help="run folders; default outputs/quality (ml-100k) or outputs/quality-<dataset>")
     parser.add_argument("--overrides", default="{}", help="YAML mapping of stage -> flags, as grec run takes it")
     parser.add_argument("--json", help="default docs/bench/quality.json (ml-100k) or quality_<dataset>.json")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="score every row on the first N test users only (the infer stages rank just those); 0: all",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     suffix = "" if args.dataset == "ml-100k" else f"_{args.dataset.replace('-', '')}"
@@ -121,13 +153,21 @@ def main() -> None:
     overrides = yaml.safe_load(args.overrides) or {}
     if args.dataset != "ml-100k":
         overrides.setdefault("prepare", {})["dataset"] = args.dataset
+    users = None
+    if args.users:
+        prepare(PrepareConfig(dataset=args.dataset, out=args.data))
+        users = first_test_users(args.data, args.users)
+        overrides.setdefault("infer", {})["sample"] = args.users
+        suffix += f"_users{args.users}"
     path = Path(args.json or ROOT / "docs" / "bench" / f"quality{suffix}.json")
     table = json.loads(path.read_text()) if path.is_file() else {}
     if args.dataset in PUBLISHED:
         table["published"] = PUBLISHED[args.dataset]
     for recipe in args.recipes.split(","):
         seeds = [0] if recipe in BASELINES else [int(s) for s in args.seeds.split(",")]
-        runs = [run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides) for seed in seeds]
+        runs = [
+            run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides, users) for seed in seeds
+        ]
         for row in runs[0][0]:
             scores = [r[row] for r, _ in runs]
             entry = {
@@ -138,7 +178,8 @@ def main() -> None:
                 for m in METRICS
             }
             entry["seeds"] = seeds
-            entry["users"] = scores[0]["users"]  # fewer than 943 when --overrides samples the test users
+            entry["runs"] = [{m: s[m] for m in METRICS} for s in scores]  # per seed, in the order of seeds
+            entry["users"] = scores[0]["users"]  # fewer than 943 with --users (or an override sampling them)
             entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
             entry["overrides"] = overrides
             table[row] = entry
