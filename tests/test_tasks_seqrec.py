@@ -84,8 +84,10 @@ def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_pat
         2,
         "--batch_size",
         128,
+        "--learning_rate",
+        5e-3,
         "--data_args",
-        "{repeat: 8}",
+        "{repeat: 4}",
         "--model_args",
         "{dim: 32}",
     )
