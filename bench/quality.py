@@ -191,7 +191,8 @@ def main() -> None:
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, table)
-        plot(table, path.with_suffix(".png"), args.dataset.upper())
+        title = args.dataset.upper() + (f", first {args.users} test users" if args.users else "")
+        plot(table, path.with_suffix(".png"), title)
     best = max(
         (r for r in table if r not in (*BASELINES, "sasrec", "published")),
         key=lambda r: table[r]["ndcg@10"]["mean"],
