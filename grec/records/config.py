@@ -12,6 +12,7 @@ from grec.base.templates import PROMPTS
 STYLES = ("sid", "title")
 TASKS = ("seqrec", "sequence", "item2index", "index2item", "desc2index", "titles2index", "index2title")
 SID_TASKS = TASKS[2:]  # LC-Rec's alignment tasks: each needs the semantic IDs whatever the style
+HISTORY_TASKS = ("titles2index", "index2title")  # alignment tasks with one record per training interaction
 
 
 @dataclass

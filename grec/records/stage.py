@@ -16,7 +16,7 @@ from grec.base.sequences import sequence_chunks, training_windows, user_training
 from grec.base.sid import SidMap
 from grec.base.templates import fill, history_record, item_text, quote
 from grec.base.version import __version__
-from grec.records.config import RecordsConfig
+from grec.records.config import HISTORY_TASKS, RecordsConfig
 
 logger = logging.getLogger("grec")
 OUTPUTS = ("train.json", "valid.json", "test.json", "settings.json")
@@ -85,12 +85,17 @@ def _check_catalog(cfg: RecordsConfig, catalog: str) -> None:
         )
 
 
+def _prompt_mark(cfg: RecordsConfig) -> dict:
+    """The record's ``prompt`` field for --prompt plain / chat (alpaca records carry none)."""
+    return {"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}
+
+
 def _item_record(cfg: RecordsConfig, task: str, title: str, sid: str, item: str, description: str = "") -> dict:
     """An item2index / index2item / desc2index record: an item's title (or description) and its
     semantic ID, one asking for the other."""
     return {
         **fill(task, title=item_text(title), sid=sid, description=item_text(description)),
-        **({"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}),
+        **_prompt_mark(cfg),
         "user_id": None,
         "target": item,
         "history": [],
@@ -115,7 +120,7 @@ def _fused_record(cfg: RecordsConfig, task: str, row: dict, titles: dict[str, st
         shown, target = ", ".join(sid_map.sid_string(i) for i in history), item_text(titles[row["target"]])
     return {
         **fill(task, history=shown, target=target),
-        **({"prompt": cfg.prompt} if cfg.prompt in ("plain", "chat") else {}),
+        **_prompt_mark(cfg),
         "user_id": row["user_id"],
         "target": row["target"],
         "history": row["history"],
@@ -142,12 +147,13 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     # each record as a recipe to render it: --sample picks among them first, so only kept ones are rendered
     makers: dict[str, list] = {}
     prepared_history = prepared.get("settings", {}).get("max_history", 50)
+    history_tasks = [t for t in HISTORY_TASKS if t in cfg.tasks]
+    spelt = cfg.style == "sid" or bool(history_tasks)  # history items or targets written as SIDs
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
         rows = [row for _, row in read_jsonl(path)]
         if name == "train":
             rows = list(training_windows(rows, prepared_history))
-        spelt = cfg.style == "sid" or any(t in cfg.tasks for t in ("titles2index", "index2title"))
         _check_items(path, rows, titles, sid_map if spelt else None)
         wanted = "seqrec" in cfg.tasks or (name != "train" and "sequence" in cfg.tasks)
         makers[name] = [partial(seqrec, row) for row in rows] if wanted else []
@@ -155,9 +161,8 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
             for user, items in user_training_sequences(rows).items():
                 makers["train"].extend(partial(sequence, user, w) for w in sequence_chunks(items, cfg.max_history))
         if name == "train":
-            for task in ("titles2index", "index2title"):
-                if task in cfg.tasks:
-                    makers["train"].extend(partial(_fused_record, cfg, task, row, titles, sid_map) for row in rows)
+            for task in history_tasks:
+                makers["train"].extend(partial(_fused_record, cfg, task, row, titles, sid_map) for row in rows)
     texts = {r["item_id"]: description(r) for r in items} if "desc2index" in cfg.tasks else {}
     for task in ("item2index", "index2item", "desc2index"):
         if task in cfg.tasks:
