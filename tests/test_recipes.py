@@ -289,6 +289,11 @@ def test_llm_recipes_run_a_few_steps_of_smollm2_end_to_end(recipe, data, tmp_pat
 
     converted = gguf_cache_dir(assets.smollm2_gguf())  # whichever test came first converted it
     assert converted.parent == grec_cache / "gguf" and (converted / "model.safetensors").is_file()
+    if recipe == "bigrec":  # the grounded stage keeps the fusion it chose and what each choice scored
+        fusion = json.loads((out / "results" / "bigrec-grounded.fusion.json").read_text())
+        grid = {(row["gamma"], row["delta"]): row["ndcg@10"] for row in fusion["valid_ndcg@10"]}
+        assert len(grid) == 4 and fusion["validation_records"] == 2
+        assert grid[(fusion["gamma"], fusion["delta"])] == max(grid.values())
     if recipe == "lcrec":
         from grec.base.sid import SidMap
         from grec.lm.checkpoint import load_trained

@@ -11,7 +11,7 @@ import numpy as np
 from grec.base.distributed import barrier, release_processes, world_size
 from grec.base.distributed import rank as process_rank
 from grec.base.errors import GrecError
-from grec.base.io import read_json, read_jsonl, write_jsonl
+from grec.base.io import read_json, read_jsonl, write_json, write_jsonl
 from grec.base.progress import progress
 from grec.base.records import load_records
 from grec.base.sid import SidMap
@@ -114,6 +114,15 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
             len(valid),
             {pair: round(ndcg, 4) for pair, ndcg in tried.items()},
         )
+        ranker.tuning = {
+            "gamma": _weight(ranker.gamma),
+            "delta": _weight(ranker.delta),
+            "validation_records": len(valid),
+            "exclude_history": cfg.exclude_history,
+            "valid_ndcg@10": [
+                {"gamma": _weight(g), "delta": _weight(d), "ndcg@10": round(v, 6)} for (g, d), v in tried.items()
+            ],
+        }
     return ranker
 
 
@@ -180,8 +189,11 @@ def infer(cfg: InferConfig) -> dict:
         barrier()
         if rank == 0:
             records = _merge_shards(out, world)
+    tuning = getattr(ranker, "tuning", None)
     if rank == 0:
         write_jsonl(out, records)
+        if tuning is not None:  # the chosen fusion stays beside the rankings it produced
+            write_json(fusion_path(out), tuning)
     release_processes()
     return {
         "records": total,
@@ -192,3 +204,13 @@ def infer(cfg: InferConfig) -> dict:
         "gamma": getattr(ranker, "gamma", None),
         "delta": getattr(ranker, "delta", None),
     }
+
+
+def _weight(value: float) -> float | str:
+    """A fusion weight for JSON: inf (that ingredient alone) as the string "inf"."""
+    return "inf" if np.isinf(value) else float(value)
+
+
+def fusion_path(result: Path) -> Path:
+    """Where --tune_gamma's choice and its validation scores go: beside the result file."""
+    return result.with_name(f"{result.stem}.fusion.json")
