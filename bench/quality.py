@@ -46,7 +46,7 @@ from grec.recipes import RunConfig, run_recipe, stage_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
-TRAIN_STAGE = {"sasrec": "train-task", "tiger": "train", "sidlm": "train", "lcrec": "train", "bigrec": "train"}
+TRAIN_STAGE = {"sasrec": "train-task"} | {r: "train" for r in ("tiger", "sidlm", "lcrec", "lcrec-seq", "bigrec")}
 RESULT = {
     "popularity": "popularity.jsonl",
     "itemknn": "itemknn.jsonl",
@@ -54,6 +54,7 @@ RESULT = {
     "tiger": "tiger.jsonl",
     "sidlm": "sidlm.jsonl",
     "lcrec": "lcrec.jsonl",
+    "lcrec-seq": "lcrec-seq.jsonl",
     "bigrec": "bigrec-trie.jsonl",
 }
 BASELINES = ("popularity", "itemknn")  # written by grec popularity: no seed, no training
@@ -107,6 +108,35 @@ def run(
     return {row: score(out / "results" / name, users) for row, name in rows.items()}, time.time() - started
 
 
+def table_row(per_seed: list[tuple[int, dict, float]], overrides: dict, earlier: dict | None = None) -> dict:
+    """One row of the table: mean and std over seeds of each metric, the per-seed figures (``runs``),
+    the users scored, the minutes per run and the overrides. ``per_seed``: (seed, scores, minutes).
+    With ``earlier`` (the row as the JSON holds it, from other seeds run under the same overrides on
+    the same users) its runs join the new ones: seeds run on different days make one row."""
+    seeds = [seed for seed, _, _ in per_seed]
+    runs = [{m: scores[m] for m in METRICS} for _, scores, _ in per_seed]
+    minutes = sum(m for _, _, m in per_seed)
+    users = per_seed[0][1]["users"]  # fewer than 943 with --users (or an override sampling them)
+    if earlier is not None:
+        clash = set(seeds) & set(earlier["seeds"])
+        if clash or earlier["overrides"] != overrides or earlier["users"] != users:
+            raise SystemExit(
+                f"--merge: the row holds seeds {earlier['seeds']} on {earlier['users']} users with overrides "
+                f"{earlier['overrides']}; add only new seeds run the same way (or drop --merge to replace it)"
+            )
+        minutes += earlier["minutes_per_run"] * len(earlier["seeds"])
+        seeds, runs = earlier["seeds"] + seeds, earlier["runs"] + runs
+    row = {
+        m: {
+            "mean": statistics.fmean(r[m] for r in runs),
+            "std": statistics.stdev([r[m] for r in runs]) if len(runs) > 1 else 0.0,
+        }
+        for m in METRICS
+    }
+    row |= {"seeds": seeds, "runs": runs, "users": users, "minutes_per_run": round(minutes / len(runs), 1)}
+    return row | {"overrides": overrides}
+
+
 def plot(table: dict, path: Path, title: str) -> None:
     import matplotlib
 
@@ -145,6 +175,11 @@ def main() -> None:
         default=0,
         help="score every row on the first N test users only (the infer stages rank just those); 0: all",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add these seeds to the rows the JSON already holds (same overrides and users) instead of replacing them",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     suffix = "" if args.dataset == "ml-100k" else f"_{args.dataset.replace('-', '')}"
@@ -169,24 +204,13 @@ def main() -> None:
             run(recipe, seed, args.data, Path(args.out) / f"{recipe}-seed{seed}", overrides, users) for seed in seeds
         ]
         for row in runs[0][0]:
-            scores = [r[row] for r, _ in runs]
-            entry = {
-                m: {
-                    "mean": statistics.fmean(s[m] for s in scores),
-                    "std": statistics.stdev([s[m] for s in scores]) if len(scores) > 1 else 0.0,
-                }
-                for m in METRICS
-            }
-            entry["seeds"] = seeds
-            entry["runs"] = [{m: s[m] for m in METRICS} for s in scores]  # per seed, in the order of seeds
-            entry["users"] = scores[0]["users"]  # fewer than 943 with --users (or an override sampling them)
-            entry["minutes_per_run"] = round(statistics.fmean(s for _, s in runs) / 60, 1)
-            entry["overrides"] = overrides
+            per_seed = [(seed, scores[row], seconds / 60) for seed, (scores, seconds) in zip(seeds, runs)]
+            entry = table_row(per_seed, overrides, table.get(row) if args.merge else None)
             table[row] = entry
             print(
                 f"{row}: "
                 + ", ".join(f"{m} {entry[m]['mean']:.4f} ± {entry[m]['std']:.4f}" for m in METRICS)
-                + f" ({entry['users']} users, {entry['minutes_per_run']} min per run)",
+                + f" ({entry['users']} users, seeds {entry['seeds']}, {entry['minutes_per_run']} min per run)",
                 flush=True,
             )
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,25 @@ def test_text_init_is_mean_of_title_embeddings(smol_tokenizer_dir):
     assert torch.allclose(weight[b0], (title_vec("x") + title_vec("z")) / 2, atol=1e-6)  # <b_0>: items x, z
 
 
+def test_spread_init_keeps_the_text_directions_at_the_spread_of_real_rows(smol_tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(smol_tokenizer_dir)
+    sid_map = SidMap(["x", "y", "z", "w"], np.array([[0, 0], [1, 1], [2, 0], [2, 2]]))
+    titles = {"x": "Heat", "y": "Alien", "z": "Up", "w": "Jaws"}
+    text_model, model = tiny_llama(len(tokenizer), tied=True), tiny_llama(len(tokenizer), tied=True)
+    old = model.get_input_embeddings().weight.detach().clone()
+    add_sid_tokens(AutoTokenizer.from_pretrained(smol_tokenizer_dir), sid_map, text_model, init="text", titles=titles)
+    ids = add_sid_tokens(tokenizer, sid_map, model, init="spread", titles=titles)
+    text, spread = text_model.get_input_embeddings().weight.detach(), model.get_input_embeddings().weight.detach()
+    centre, radius = old.mean(0), (old - old.mean(0)).norm(dim=1).mean()
+    for level in range(2):
+        rows = torch.tensor(ids.level_ids[level][ids.level_ids[level] >= 0])
+        assert len(rows) == 3
+        got, want = spread[rows], text[rows] - text[rows].mean(0)
+        assert torch.allclose(got.mean(0), centre, atol=1e-5)  # centred where the model's own rows are
+        assert torch.allclose((got - centre).norm(dim=1).mean(), radius, atol=1e-5)  # as far apart as they are
+        assert torch.allclose(torch.cosine_similarity(got - centre, want), torch.ones(3), atol=1e-5)
+
+
 def test_clashing_tokens_are_refused(smol_tokenizer_dir, tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast

@@ -37,7 +37,7 @@ class TrainConfig(RunFlags):
         group_by_length: batch examples of similar length together (less padding).
         model_type: causal, seq2seq or auto (from the model config).
         sid: a folder written by grec index: its tokens are added to the tokenizer and model before LoRA.
-        init: how new SID token rows start: mean of existing rows, or text (mean of item title token embeddings).
+        init: how new SID token rows start: mean (of existing rows), text (mean of item title token embeddings), or spread (text, each level centred and scaled to the spread of ordinary token rows, so codes start distinct).
         eval_metric: what picks best/: loss (validation loss) or ndcg (NDCG@10 of SID-constrained beam search on the validation records; needs --sid).
         fp16: train in float16 mixed precision.
         deepspeed: a DeepSpeed config file (e.g. configs/deepspeed/zero2.json).

@@ -84,7 +84,7 @@ def load_for_training(cfg: TrainConfig):
     sid_map, token_ids = None, []
     if cfg.sid:
         sid_map = SidMap.load(cfg.sid)
-        titles = _titles(cfg.sid) if cfg.init == "text" else None
+        titles = _titles(cfg.sid) if cfg.init != "mean" else None
         ids = add_sid_tokens(tokenizer, sid_map, model, cfg.init, titles)
         token_ids = sorted({int(i) for level in ids.level_ids for i in level if i >= 0})
     return model, tokenizer, seq2seq, sid_map, token_ids

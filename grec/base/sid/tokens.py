@@ -20,7 +20,7 @@ from grec.base.sid.sidmap import TOKEN, SidMap, level_name, token
 from grec.base.templates import item_text
 
 logger = logging.getLogger("grec")
-INITS = ("mean", "text")
+INITS = ("mean", "text", "spread")
 
 
 @dataclass
@@ -82,15 +82,18 @@ def add_sid_tokens(
         sid_map: the semantic IDs.
         model: a Hugging Face model whose embeddings follow the tokenizer (changed in place), or None.
         init: ``mean``: new rows are the mean of the existing rows; ``text``: the mean embedding of
-            the title tokens of the items that use the token (needs ``titles``).
+            the title tokens of the items that use the token (needs ``titles``); ``spread``: the
+            ``text`` rows of each level centred and scaled to the spread of the model's own rows.
+            Means over many titles lie close together (cosine ~0.9 for SmolLM2), so a tied output
+            layer barely tells the codes apart; spread, they start as distinct as ordinary words.
         titles: item id -> title, for ``init="text"``.
     """
     from transformers import AddedToken
 
     if init not in INITS:
         raise GrecError(f"--init: expected one of {', '.join(INITS)}, got {init!r}")
-    if init == "text" and not titles:
-        raise GrecError("--init text needs item titles (items.jsonl)")
+    if init != "mean" and not titles:
+        raise GrecError(f"--init {init} needs item titles (items.jsonl)")
     vocabulary = sid_map.vocabulary()
     _check_clashes(tokenizer, vocabulary)
     present = tokenizer.get_vocab()
@@ -141,8 +144,11 @@ def _grow_embeddings(
     old[history:] = False
     with torch.no_grad():
         for table in tables:
-            if init == "text":
-                table[new_ids] = _title_means(table, tokenizer, sid_map, titles, new_ids).to(table.dtype)
+            if init != "mean":
+                rows = _title_means(table, tokenizer, sid_map, titles, new_ids)
+                if init == "spread":
+                    rows = _spread(rows, table[old].float(), tokenizer.convert_ids_to_tokens(new_ids.tolist()))
+                table[new_ids] = rows.to(table.dtype)
             else:
                 table[new_ids] = table[old].mean(0).to(table.dtype)
 
@@ -170,3 +176,18 @@ def _title_means(
     means = sums / counts.clamp(min=1)[:, None]
     means[counts == 0] = fallback
     return means
+
+
+def _spread(rows: torch.Tensor, existing: torch.Tensor, names: list[str]) -> torch.Tensor:
+    """Each level's rows centred on their own mean, scaled to the existing rows' mean distance from
+    their mean, and moved to that mean: the text's directions kept, the spread of real tokens given."""
+    centre = existing.mean(0)
+    radius = (existing - centre).norm(dim=1).mean()
+    levels = [TOKEN.match(name).group(1) for name in names]
+    out = rows.clone().float()
+    for level in sorted(set(levels)):
+        pick = torch.tensor([k for k, name in enumerate(levels) if name == level])
+        own = out[pick] - out[pick].mean(0)
+        size = own.norm(dim=1).mean()
+        out[pick] = centre + (own * (radius / size) if size > 0 else own)
+    return out
