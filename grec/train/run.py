@@ -34,7 +34,7 @@ SID_TOKEN = re.compile(r"<[a-z]_\d+>")
 
 
 def _titles(sid_folder: str) -> dict[str, str]:
-    """Item titles for ``--init text``, from the prepared folder the SID folder was built from."""
+    """Item titles for ``--init text`` and ``spread``, from the prepared folder the SID folder was built from."""
     data = read_json(Path(sid_folder) / "settings.json")["settings"]["data"]
     return {r["item_id"]: r["title"] for _, r in read_jsonl(Path(data) / "items.jsonl")}
 

@@ -86,7 +86,7 @@ def add_sid_tokens(
             ``text`` rows of each level centred and scaled to the spread of the model's own rows.
             Means over many titles lie close together (cosine ~0.9 for SmolLM2), so a tied output
             layer barely tells the codes apart; spread, they start as distinct as ordinary words.
-        titles: item id -> title, for ``init="text"``.
+        titles: item id -> title, for ``init="text"`` and ``"spread"``.
     """
     from transformers import AddedToken
 
