@@ -18,7 +18,7 @@ baselines too) on the first N test users, into docs/bench/quality_users<N>.json:
     .venv/bin/python bench/quality.py --recipes popularity,itemknn,sasrec,bigrec --users 500 \\
         --overrides '{records: {sample: 512}, train: {num_epochs: 1, batch_size: 16}, infer: {batch_size: 16},
                       grounded: {val_sample: 200}}'                          # bigrec ~30-40 minutes per seed
-    .venv/bin/python bench/quality.py --recipes lcrec-seq --users 500 --overrides \
+    .venv/bin/python bench/quality.py --recipes lcrec-seq --users 500 --overrides \\
         '{records: {max_history: 20}, train: {train_data_path: ["{out}/records/train.json"], max_steps: 300,
           batch_size: 8, micro_batch_size: 8, learning_rate: 0.003, cutoff_len: 128, val_sample: 200}}'
                                                                              # ~30 CPU-minutes per seed
