@@ -76,7 +76,12 @@ if (work / "serve.json").is_file():
 report.write_text(json.dumps(figures, indent=1))
 print(json.dumps(figures, indent=1)[:6000])
 EOF
-# result files, logs and curves in one archive beside the figures
-tar -czf "$(dirname "$report")/gpu_quality_files.tgz" --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' \
+# result files, logs and curves in one archive beside the figures (built outside $work, which it reads)
+archive=$(mktemp --suffix=.tgz)
+if tar -czf "$archive" --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' \
   --exclude='*.npy' --exclude=tokenizer.json --exclude='checkpoint-*' --exclude=train.json --exclude=./data \
-  --exclude=gpu_quality_files.tgz -C "$work" . || true
+  --exclude=gpu_quality_files.tgz -C "$work" .; then
+  chmod 644 "$archive" && mv -f "$archive" "$(dirname "$report")/gpu_quality_files.tgz"
+else
+  rm -f "$archive"
+fi
