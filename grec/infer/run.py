@@ -60,8 +60,11 @@ def _merge_shards(path: Path, world: int) -> list[dict]:
     return merged
 
 
-def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap | None, titles: dict | None):
-    """The SID ranker, or in title mode the title ranker (its fusion weight tuned on validation if asked)."""
+def build_ranker(
+    cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: SidMap | None, titles: dict | None
+) -> tuple[Ranker | TitleRanker, dict | None]:
+    """The SID ranker, or in title mode the title ranker, with its fusion weights tuned on validation
+    if asked: then also the tuning (the chosen weights and each grid pair's NDCG@10), else None."""
     if cfg.mode == "sid":
         ranker = Ranker(
             model,
@@ -76,7 +79,7 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         )
         if ranker.beams < cfg.num_beams:
             logger.info("infer: --num_beams %d clamped to the catalog size %d", cfg.num_beams, ranker.beams)
-        return ranker
+        return ranker, None
     cf = None
     if cfg.cf_model is not None:  # scipy.sparse is loaded only when a collaborative model is used
         from grec.models.itemknn import ItemKNN
@@ -102,28 +105,29 @@ def build_ranker(cfg: InferConfig, model, tokenizer, seq2seq: bool, sid_map: Sid
         cf,
         cfg.cf_delta,
     )
-    if cfg.tune_gamma:
-        valid = load_records([cfg.val_data_path], cfg.val_sample)
-        deltas = cfg.delta_grid if cfg.cf_model else None
-        gammas = cfg.gamma_grid if cfg.ci_score else [0.0]
-        tried = ranker.tune(valid, fusion_grid(gammas, deltas), cfg.batch_size, cfg.exclude_history)
-        logger.info(
-            "infer: gamma %s, delta %s chosen on %d validation records (NDCG@10 per (gamma, delta): %s)",
-            ranker.gamma,
-            ranker.delta,
-            len(valid),
-            {pair: round(ndcg, 4) for pair, ndcg in tried.items()},
-        )
-        ranker.tuning = {
-            "gamma": _weight(ranker.gamma),
-            "delta": _weight(ranker.delta),
-            "validation_records": len(valid),
-            "exclude_history": cfg.exclude_history,
-            "valid_ndcg@10": [
-                {"gamma": _weight(g), "delta": _weight(d), "ndcg@10": round(v, 6)} for (g, d), v in tried.items()
-            ],
-        }
-    return ranker
+    if not cfg.tune_gamma:
+        return ranker, None
+    valid = load_records([cfg.val_data_path], cfg.val_sample)
+    deltas = cfg.delta_grid if cfg.cf_model else None
+    gammas = cfg.gamma_grid if cfg.ci_score else [0.0]
+    tried = ranker.tune(valid, fusion_grid(gammas, deltas), cfg.batch_size, cfg.exclude_history)
+    logger.info(
+        "infer: gamma %s, delta %s chosen on %d validation records (NDCG@10 per (gamma, delta): %s)",
+        ranker.gamma,
+        ranker.delta,
+        len(valid),
+        {pair: round(ndcg, 4) for pair, ndcg in tried.items()},
+    )
+    tuning = {
+        "gamma": _weight(ranker.gamma),
+        "delta": _weight(ranker.delta),
+        "validation_records": len(valid),
+        "exclude_history": cfg.exclude_history,
+        "valid_ndcg@10": [
+            {"gamma": _weight(g), "delta": _weight(d), "ndcg@10": round(v, 6)} for (g, d), v in tried.items()
+        ],
+    }
+    return ranker, tuning
 
 
 def rank_records(cfg: InferConfig, ranker, records: list[dict], sid_map: SidMap | None, titles: dict | None) -> float:
@@ -181,7 +185,7 @@ def infer(cfg: InferConfig) -> dict:
     model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     model = model.to(cfg.device).eval()
     with kept_freed_memory(cfg.keep_cpu_memory and torch.device(cfg.device).type == "cpu"):
-        ranker = build_ranker(cfg, model, tokenizer, seq2seq, sid_map, titles)
+        ranker, tuning = build_ranker(cfg, model, tokenizer, seq2seq, sid_map, titles)
         seconds = rank_records(cfg, ranker, records, sid_map, titles)
     out = Path(cfg.result_json_data)
     if world > 1:
@@ -189,7 +193,6 @@ def infer(cfg: InferConfig) -> dict:
         barrier()
         if rank == 0:
             records = _merge_shards(out, world)
-    tuning = getattr(ranker, "tuning", None)
     if rank == 0:
         write_jsonl(out, records)
         if tuning is not None:  # the chosen fusion stays beside the rankings it produced
