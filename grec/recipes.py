@@ -17,16 +17,16 @@ stage runs.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from grec.base.config import checked_values, from_mappings, read_yaml
 from grec.base.errors import GrecError
 from grec.base.io import read_json, write_json
+from grec.base.secrets import recorded
 from grec.stages import STAGES
 
 logger = logging.getLogger("grec")
@@ -184,7 +184,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         if "resume_from_checkpoint" in {f.name for f in fields(config_class)}:
             flags = {"resume_from_checkpoint": "auto", **flags}  # a killed recipe's training goes on where it stopped
         config = from_mappings(config_class, [(f"recipe stage {number} ({stage})", flags)])
-        settings = {k: v for k, v in json.loads(json.dumps(asdict(config), default=str)).items() if k not in SPEED_ONLY}
+        settings = {k: v for k, v in recorded(config).items() if k not in SPEED_ONLY}
         mark = marks / f"{number:02d}-{stage}.json"
         if not cfg.force and stage not in ALWAYS and mark.is_file() and read_json(mark)["settings"] == settings:
             logger.info("[%d/%d] %s: done before with these settings; skipped", number, len(stages), stage)

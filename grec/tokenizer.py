@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError, where
-from grec.base.io import StagedDir, text_lines
+from grec.base.folders import StagedDir
+from grec.base.io import text_lines
 
 SPECIALS = {
     "t5": {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1},

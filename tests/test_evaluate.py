@@ -46,13 +46,21 @@ def test_folder_of_runs(tmp_path, caplog):
     records = [{"target": t, "predict": p, "input": "..."} for p, t in CASES]
     write(tmp_path / "seed1" / "test.jsonl", records)
     write(tmp_path / "seed0" / "test.jsonl", records[:2])
-    write(tmp_path / "old" / "test.json", records, lines=False)  # a JSON list: the format before JSON lines
+    write(tmp_path / "list" / "test.json", records, lines=False)  # a JSON list: read as well as JSON lines
+    bigrec = [  # BIGRec's inference.py: quoted titles generated, the quoted target title in "output"
+        {"instruction": "...", "input": "...", "output": '"Heat (1995)"\n', "predict": ['"Heat (1995)"', '"Up"']},
+        {"instruction": "...", "input": "...", "output": '"Up"\n', "predict": ['"Heat (1995)"', '"Up"\n']},
+    ]
+    (tmp_path / "bigrec").mkdir()
+    (tmp_path / "bigrec" / "result.json").write_text(json.dumps(bigrec, indent=4))
     write(tmp_path / "records" / "train.json", [{"instruction": "x", "input": "", "output": "y"}], lines=False)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "test.jsonl").write_text('{"target": "t", "predict": ["t"]}\n{"predict": []}\n')
     table = evaluate(EvaluateConfig(input_dir=str(tmp_path), topk=[1, 3]))
-    assert list(table) == ["seed0/test.jsonl", "seed1/test.jsonl"]  # sorted; broken and old skipped, records ignored
-    assert "old/test.json: a JSON list; result files are JSON lines" in caplog.text and "Convert it" in caplog.text
+    assert list(table) == ["bigrec/result.json", "list/test.json", "seed0/test.jsonl", "seed1/test.jsonl"]
+    assert "broken/test.jsonl: record 2 needs 'target' and 'predict'" in caplog.text  # skipped; records ignored
+    assert table["list/test.json"] == {**table["seed1/test.jsonl"], "records": 4}
+    assert table["bigrec/result.json"]["HR@1"] == 0.5 and table["bigrec/result.json"]["MRR@3"] == 0.75
     assert table["seed1/test.jsonl"]["HR@3"] == pytest.approx(0.75)
     assert table["seed0/test.jsonl"]["HR@3"] == pytest.approx(0.5) and table["seed0/test.jsonl"]["records"] == 2
     assert json.loads((tmp_path / "metrics.json").read_text()) == table

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, atomic_open, write_json
+from grec.base.folders import StagedDir
+from grec.base.io import atomic_open, write_json
 from grec.base.sid import SidMap
 from grec.prepare.sequences import Sequences, kcore
 from grec.prepare.splits import leave_one_out
@@ -122,3 +123,17 @@ def test_sid_map_file_round_trips_ids_that_need_escaping(tmp_path):
     assert again.item_of((11, 0)) == "12" and again.item_of((5, 5)) is None
     with pytest.raises(GrecError, match="share the same codes"):
         SidMap(["a", "b"], np.array([[1, 2], [1, 2]]))
+
+
+def test_records_files_in_either_layout_round_trip(tmp_path):
+    from grec.base.io import read_records, write_records
+
+    rows = [{"target": "1", "predict": ["1", "2"]}, {"target": "3", "predict": []}]
+    assert write_records(tmp_path / "bigrec.json", rows) == write_records(tmp_path / "grec.jsonl", rows) == 2
+    assert (tmp_path / "bigrec.json").read_text().startswith("[\n")  # the name says a JSON list, as BIGRec writes
+    assert json.loads((tmp_path / "grec.jsonl").read_text().splitlines()[1]) == rows[1]
+    for name in ("bigrec.json", "grec.jsonl"):
+        assert list(read_records(tmp_path / name)) == [(1, rows[0]), (2, rows[1])]
+    (tmp_path / "bad.json").write_text('[{"target": "1"}, 7]')
+    with pytest.raises(GrecError, match="bad.json: element 2 of the list is int, not a JSON object"):
+        list(read_records(tmp_path / "bad.json"))

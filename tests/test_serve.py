@@ -143,6 +143,30 @@ def test_a_failing_batch_fails_only_its_own_requests(checkpoints):
     assert not batcher.worker.is_alive()
 
 
+def test_a_checkpoint_overwritten_in_place_changes_nothing_until_reload(checkpoints, tmp_path):
+    """In process: the files under a loaded model are copied over and cut short; it answers as before."""
+    from grec.serve.model import LoadedModel
+
+    served = tmp_path / "served"
+    shutil.copytree(checkpoints / "run0" / "last", served)
+    model = LoadedModel(served)
+    asked = histories(checkpoints, 4)
+    before = [[r.item_id for r in row] for row in model.recommender.recommend(asked, k=5)]
+    weights = served / "model.safetensors"
+    with open(weights, "r+b") as handle:  # another run's weights written over the same file (same inode)
+        handle.write((checkpoints / "run1" / "last" / "model.safetensors").read_bytes())
+    assert [[r.item_id for r in row] for row in model.recommender.recommend(asked, k=5)] == before
+    with open(weights, "r+b") as handle:
+        handle.truncate(1000)  # a shorter file: a mapped model dies of SIGBUS at its next page fault
+    assert [[r.item_id for r in row] for row in model.recommender.recommend(asked, k=5)] == before
+    shutil.copy(checkpoints / "run1" / "last" / "model.safetensors", weights)
+    reloaded = LoadedModel(served)
+    assert reloaded.version != model.version == LoadedModel(checkpoints / "run0" / "last").version.replace(
+        "last", "served"
+    )
+    assert reloaded.version == LoadedModel(checkpoints / "run1" / "last").version.replace("last", "served")
+
+
 BAD = [
     (b'{"history": ["50"', 400, "body"),
     (b"[1, 2]", 400, "body"),

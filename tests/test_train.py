@@ -263,7 +263,10 @@ def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path, monk
 
     out = tmp_path / "lora"
     lora = dict(finetune="lora", num_epochs=1, lora_target_modules=["q_proj", "v_proj"], base_model_id="org/tiny")
-    train(config(tiny_llama_dir, records, out, **lora))
+    secret = "hf_" + "tOkEn" * 6  # passed the documented way; it must reach no file
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    train(config(tiny_llama_dir, records, out, trainer_args={"hub_token": secret}, **lora))
+    assert os.environ.pop("HF_TOKEN") == secret  # the hub library's way in, never a pickled TrainingArguments
     assert (out / "best" / "adapter_model.safetensors").is_file() and (out / "best" / "sid_map.json").is_file()
     peft_model, tokenizer, _ = load_trained(out / "best")
     metrics = tmp_path / "metrics.json"
@@ -291,6 +294,19 @@ def test_lora_with_sid_tokens_and_export(tiny_llama_dir, records, tmp_path, monk
     with torch.no_grad():
         assert torch.allclose(peft_model(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5)
     assert merged.get_input_embeddings().weight.shape[0] == len(tokenizer) > 49152
+    for inside in (out, out / "best", out / "best" / "merged"):  # the run, the checkpoint, a folder in it
+        with pytest.raises(GrecError, match="holds the checkpoint being exported, or lies inside it"):
+            ExportConfig(checkpoint=str(out / "best"), out=str(inside), overwrite=True)
+    with pytest.raises(GrecError, match="merged: not empty; pass --overwrite"):
+        export(ExportConfig(checkpoint=str(out / "best"), out=str(merged_dir)))
+    (merged_dir / "stale.txt").write_text("from the previous export")
+    export(ExportConfig(checkpoint=str(out / "best"), out=str(merged_dir), overwrite=True))
+    assert not (merged_dir / "stale.txt").exists() and (merged_dir / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging, backup or lock
+    written = [p for folder in (out, merged_dir) for p in folder.rglob("*") if p.is_file()]
+    assert len(written) > 20 and not [p for p in written if secret.encode() in p.read_bytes()]
+    arguments = json.loads((merged_dir / "training_state.json").read_text())["arguments"]
+    assert arguments["trainer_args"] == {"hub_token": "<redacted>"}
 
 
 def test_t5_seq2seq_trains(t5_tokenizer_dir, records, tmp_path):

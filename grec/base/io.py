@@ -1,23 +1,22 @@
 """Atomic file writing and line-numbered reading shared by every stage.
 
 A stage never leaves a half-written file behind: it writes ``name.tmp``, flushes, fsyncs and
-``os.replace``-s it over the final name, or it stages a whole folder and moves it in at the end.
+``os.replace``-s it over the final name, or it stages a whole folder and publishes it at the end
+(``grec.base.folders``). Readers of a folder whose commit was cut short see the previous output.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import gzip
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from grec.base.errors import GrecError, where
+from grec.base.folders import check_published
 
 
 def cache_dir() -> Path:
@@ -116,6 +115,7 @@ def write_json_rows(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; a missing or malformed file is a GrecError naming it."""
     path = Path(path)
+    check_published(path.parent)
     if not path.is_file():
         raise GrecError(f"{path}: file not found")
     try:
@@ -125,6 +125,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def _open_binary(path: Path) -> IO[bytes]:
+    check_published(path.parent)
     if not path.is_file():
         raise GrecError(f"{path}: file not found; check the path")
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
@@ -176,72 +177,35 @@ def read_jsonl(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[tup
         yield number, record
 
 
-def remove_stale_staging(final: Path) -> None:
-    """Remove staging folders of ``final`` left by killed runs: ``.NAME.PID.*.tmp`` whose process is gone."""
-    for folder in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
-        pid = folder.name[len(final.name) + 2 :].split(".", 1)[0]
-        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(number, record)`` from a JSON-lines file or a JSON list of objects (BIGRec's result and
+    record files), told apart by the first character. A list's records are numbered by position."""
+    path = Path(path)
+    with _open_binary(path) as handle:
+        first = handle.read(256).lstrip()[:1]
+    if first != b"[":
+        yield from read_jsonl(path)
+        return
+    rows = read_json(path)
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise GrecError(f"{path}: element {number} of the list is {type(row).__name__}, not a JSON object")
+        yield number, row
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class StagedDir:
-    """Build a stage's output files in a hidden folder, then move them into place together.
-
-    The staging folder sits beside the final one (same file system, so moves are renames).
-    On ``commit`` each staged file replaces its namesake in ``final``; other files already in
-    ``final`` (say, a later stage's sub-folder) are left alone. ``marker`` is moved last, so a run
-    killed half-way through the moves leaves no marker and the next run redoes the stage.
-    On error the staging folder is removed and ``final`` is untouched.
-    """
-
-    def __init__(self, final: str | os.PathLike, marker: str):
-        self.final = Path(final)
-        self.marker = marker
-        self.path: Path | None = None
-
-    def __enter__(self) -> Path:
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(self.final)
-        prefix = f".{self.final.name}.{os.getpid()}."
-        self.path = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.final.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        self.path.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should not be
-        return self.path
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.path is not None
-        if exc_type is None:
-            self._commit(self.path)
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    def _commit(self, staged: Path) -> None:
-        if not self.final.exists():
-            os.replace(staged, self.final)
-            return
-        (self.final / self.marker).unlink(missing_ok=True)
-        names = sorted(p.name for p in staged.iterdir() if p.name != self.marker)
-        for name in [*names, self.marker]:
-            if (staged / name).exists():
-                os.replace(staged / name, self.final / name)
+def write_records(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write records in the layout the file name says, atomically: ``.json`` a JSON list (as BIGRec's
+    inference writes it), anything else JSON lines. Returns the number of records."""
+    return (write_json_rows if Path(path).suffix == ".json" else write_jsonl)(path, rows)
 
 
 def stage_is_current(out: Path, settings: dict, outputs: tuple[str, ...], overwrite: bool, marker: str) -> bool:
     """True if ``out`` already holds a finished run with exactly ``settings`` (nothing to do).
 
     ``marker`` is the JSON file, written last, that records ``{"settings": ...}``. A folder
-    finished with other settings, or holding outputs without a marker, is refused (GrecError)
-    unless ``overwrite``.
+    finished with other settings, or holding files but no marker (not this stage's output), is
+    refused (GrecError) unless ``overwrite``; with it, the stage's files replace their namesakes
+    and the rest stays.
     """
     if not out.exists():
         return False
@@ -257,6 +221,12 @@ def stage_is_current(out: Path, settings: dict, outputs: tuple[str, ...], overwr
                 f"{out}: already holds a run with different settings ({', '.join(changed)} differ); "
                 f"pass --overwrite to replace it, or choose another --out"
             )
-    elif any((out / name).exists() for name in outputs) and not overwrite:
-        raise GrecError(f"{out}: holds files from an unfinished or unknown run; pass --overwrite to replace them")
+    elif not overwrite:
+        found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        if found:
+            raise GrecError(
+                f"{out}: not empty ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}) and holds no {marker} "
+                f"of this stage: it was not written by it; choose another --out, or pass --overwrite to write "
+                f"this stage's files into it"
+            )
     return False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
-from grec.base.io import atomic_open, read_jsonl, write_json
+from grec.base.io import atomic_open, read_jsonl, read_records, write_json
 from grec.base.metrics import TOPK, RankingMetrics
 from grec.evaluate.paired import compare, record_keys
 from grec.evaluate.report import paired_metrics, plot_metrics, seed_markdown
@@ -67,19 +67,6 @@ class Scores(dict):
         self.skipped = skipped
 
 
-def _records(path: Path):
-    """Records of a JSON-lines result file, numbered from 1; a JSON list (the old format) is refused with the fix."""
-    with open(path, "rb") as handle:
-        first = handle.read(64).lstrip()[:1]
-    if first == b"[":
-        convert = "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]"
-        raise GrecError(
-            f"{path}: a JSON list; result files are JSON lines (one record per line, as grec infer writes them). "
-            f"Convert it: python -c '{convert}' {path} > {path.with_suffix('.jsonl')}"
-        )
-    yield from read_jsonl(path)
-
-
 def score_file(
     path: Path,
     topk: list[int],
@@ -91,8 +78,9 @@ def score_file(
     each record's target rank (0-based, -1 when missed) to ``ranks`` under its (user, target) key."""
     metrics = RankingMetrics(tuple(topk), catalog)
     pairs, found = [], []
-    for number, record in _records(path):
-        if not isinstance(record, dict) or "target" not in record or "predict" not in record:
+    for number, record in read_records(path):
+        record = bigrec_record(record)
+        if "target" not in record or "predict" not in record:
             raise GrecError(f"{path}: record {number} needs 'target' and 'predict' fields")
         predictions = record["predict"] or []
         if not isinstance(predictions, list):
@@ -105,6 +93,15 @@ def score_file(
     if ranks is not None:
         ranks.update(zip(record_keys(pairs), found))
     return metrics.result()
+
+
+def bigrec_record(record: dict) -> dict:
+    """A record of BIGRec's own inference (``output``: the quoted target title, ``predict``: generated
+    titles, no ``target``) as titles to match exactly; any other record as it is."""
+    if "target" in record or not isinstance(record.get("output"), str) or not isinstance(record.get("predict"), list):
+        return record
+    title = lambda text: str(text).strip().strip('"').strip()  # noqa: E731
+    return {**record, "target": title(record["output"]), "predict": [title(p) for p in record["predict"]]}
 
 
 def check_same_split(splits: dict[str, set[str]]) -> None:

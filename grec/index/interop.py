@@ -20,7 +20,8 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, atomic_open, read_json, read_jsonl, stage_is_current, write_json
+from grec.base.folders import StagedDir
+from grec.base.io import atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sid import SidMap, level_name
 from grec.base.sid.sidmap import TOKEN
 from grec.base.version import __version__

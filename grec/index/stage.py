@@ -11,7 +11,8 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
+from grec.base.folders import StagedDir
+from grec.base.io import read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
 from grec.base.registry import QUANTIZERS
 from grec.base.sid import SidMap
 from grec.base.version import __version__

@@ -10,7 +10,8 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, read_json, write_json
+from grec.base.folders import StagedDir
+from grec.base.io import read_json, write_json
 from grec.base.sid import SidMap
 from grec.index.collisions import collision_stats
 from grec.index.config import IndexConfig

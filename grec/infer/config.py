@@ -36,7 +36,8 @@ class InferConfig:
     """grec infer: rank catalog items for each test record with SID-constrained beam search.
 
     Every recommended item exists in the catalog. Writes the records with "predict" (ranked item
-    ids), "predict_scores" and "predict_sids" to --result_json_data, one JSON object per line. Example:
+    ids), "predict_scores" and "predict_sids" to --result_json_data (.json: a JSON list as BIGRec writes it;
+    .jsonl: JSON lines). Example:
     python inference.py --checkpoint outputs/lcrec/best --test_data_path data/ml-100k/records/sid/test.json
     --result_json_data outputs/lcrec/test.jsonl --num_beams 20
 
@@ -48,7 +49,7 @@ class InferConfig:
         lora_weights: BIGRec's name for --checkpoint when it holds LoRA adapters.
         base_model: accepted for BIGRec scripts; the base model recorded in the checkpoint is used, and a different one is an error.
         test_data_path: records file (grec records) to rank items for.
-        result_json_data: output file (JSON lines: one record per line, the result format evaluate reads).
+        result_json_data: output file: a .json name gets a JSON list (BIGRec's layout), any other (.jsonl) JSON lines; evaluate reads both.
         num_beams: beams per user.
         num_return_sequences: items returned per user; default num_beams.
         batch_size: users per forward pass.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
-from grec.base.io import read_jsonl, write_json, write_jsonl
+from grec.base.io import read_jsonl, write_json, write_records
 from grec.base.sequences import user_training_sequences
 
 
@@ -90,7 +90,7 @@ def popularity(cfg: PopularityConfig) -> int:
             predict = [item for item in ranked[: cfg.topk + len(history)] if item not in history][: cfg.topk]
             yield {**row, "predict": predict, "predict_scores": [counts[i] for i in predict]}
 
-    users = write_jsonl(cfg.out, rows())
+    users = write_records(cfg.out, rows())
     if cfg.scores:
         top = max(counts.values())
         write_json(cfg.scores, {item: round(n / top, 6) for item, n in counts.items()})

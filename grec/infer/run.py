@@ -11,7 +11,7 @@ import numpy as np
 from grec.base.distributed import barrier, release_processes, world_size
 from grec.base.distributed import rank as process_rank
 from grec.base.errors import GrecError
-from grec.base.io import read_json, read_jsonl, write_json, write_jsonl
+from grec.base.io import read_json, read_jsonl, write_json, write_jsonl, write_records
 from grec.base.progress import progress
 from grec.base.records import load_records
 from grec.base.sid import SidMap
@@ -194,7 +194,7 @@ def infer(cfg: InferConfig) -> dict:
         if rank == 0:
             records = _merge_shards(out, world)
     if rank == 0:
-        write_jsonl(out, records)
+        write_records(out, records)
         if tuning is not None:  # the chosen fusion stays beside the rankings it produced
             write_json(fusion_path(out), tuning)
     release_processes()

@@ -59,10 +59,13 @@ def load_model(
     seq2seq = is_seq2seq(config, model_type)
     loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    # weights read into memory, not mapped from the files: a checkpoint copied over or cut short on disk
+    # while a model is served (or trained from) can then neither change its answers nor crash it (SIGBUS)
+    load = {"disable_mmap": True}
     if load_in_4bit:
         options.update(quantization_config=four_bit_config(dtype), device_map={"": 0})
     try:
-        model = loader.from_pretrained(base_model, dtype=dtype, **options)
+        model = loader.from_pretrained(base_model, dtype=dtype, **load, **options)
     except (ValueError, ImportError) as err:
         if not options:
             raise

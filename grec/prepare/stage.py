@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, read_json, stage_is_current, write_json, write_jsonl
+from grec.base.folders import StagedDir, publishes
+from grec.base.io import read_json, stage_is_current, write_json, write_jsonl
 from grec.base.version import __version__
 from grec.prepare.config import PrepareConfig
 from grec.prepare.datasets import DATASETS
@@ -89,6 +90,7 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
+@publishes()
 def prepare(cfg: PrepareConfig) -> dict:
     """Run the prepare stage; return the stats written to ``stats.json``."""
     out = Path(cfg.out)

@@ -11,7 +11,8 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
-from grec.base.io import StagedDir, read_json, read_jsonl, stage_is_current, write_json, write_json_rows
+from grec.base.folders import StagedDir, publishes
+from grec.base.io import read_json, read_jsonl, stage_is_current, write_json, write_json_rows
 from grec.base.sequences import sequence_chunks, training_windows, user_training_sequences
 from grec.base.sid import SidMap
 from grec.base.templates import fill, history_record, item_text, quote
@@ -127,6 +128,7 @@ def _fused_record(cfg: RecordsConfig, task: str, row: dict, titles: dict[str, st
     }
 
 
+@publishes()
 def build_records(cfg: RecordsConfig) -> dict[str, int]:
     """Write train/valid/test records; return how many records each file holds."""
     out = Path(cfg.out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from grec.base.errors import GrecError
@@ -16,16 +17,22 @@ class RequestError(GrecError):
         self.field, self.status = field, status
 
 
-def checkpoint_version(path: Path) -> str:
-    """``<folder>-<12 hex>``: the folder's name and a digest of its training state, SID map and file sizes, so
-    a retrained or re-aligned checkpoint copied over the same folder gets a new version."""
+def served_version(path: Path, recommender) -> str:
+    """``<folder>-<12 hex>``: the folder's name and a digest of what was loaded from it (every weight, the
+    prompt settings, the SID map, the titles), so the version names the model in memory, whatever
+    happens to the files afterwards, and a retrained checkpoint copied over the same folder gets a new one."""
+    import torch
+
     digest = hashlib.sha256()
-    for name in ("training_state.json", "sid_map.json", "records.json"):
-        if (path / name).is_file():
-            digest.update((path / name).read_bytes())
-    for file in sorted(p for p in path.iterdir() if p.is_file()):
-        digest.update(f"{file.name}:{file.stat().st_size}".encode())
-    return f"{path.resolve().name}-{digest.hexdigest()[:12]}"
+    for name, tensor in recommender.model.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    sid_map = recommender.sid_map
+    extras = [recommender.settings, sid_map.item_ids if sid_map else None, recommender.titles]
+    digest.update(json.dumps(extras, sort_keys=True).encode())
+    if sid_map is not None:
+        digest.update(sid_map.codes.tobytes())
+    return f"{path.name}-{digest.hexdigest()[:12]}"
 
 
 class LoadedModel:
@@ -38,7 +45,7 @@ class LoadedModel:
         if not self.path.is_dir():
             raise GrecError(f"{path}: no such checkpoint folder")
         self.recommender = Recommender.from_pretrained(self.path, num_beams=num_beams, device=device)
-        self.version = checkpoint_version(self.path)
+        self.version = served_version(self.path, self.recommender)
         self.style = self.recommender.settings["style"]
         self.catalog = self.recommender.catalog
         self.titles = self.recommender.titles or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from grec.base.errors import GrecError
-from grec.base.io import read_jsonl, write_jsonl
+from grec.base.io import read_jsonl, write_records
 from grec.base.metrics import RankingMetrics
 from grec.base.registry import TASKS
 from grec.base.sequences import user_training_sequences
@@ -105,6 +105,6 @@ class SeqrecTask(Task):
                 metrics.add(predict, str(row["target"]))
                 results.append({**row, "predict": predict, "predict_scores": [round(s, 4) for s in score]})
         if split == "test":
-            write_jsonl(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl", results)
+            write_records(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl", results)
         out = metrics.result()
         return {key.lower(): value for key, value in out.items() if "@" in key and not key.startswith("coverage")}

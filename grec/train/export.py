@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
-from grec.base.io import read_json
+from grec.base.folders import StagedDir, publishes
+from grec.base.io import check_output, read_json
 from grec.base.sid import SidMap
 from grec.lm.checkpoint import check_checkpoint, load_trained
 from grec.lm.serving_files import copy_serving_files
@@ -29,6 +30,7 @@ class ExportConfig:
         base_model_id: the base model's name for the model card (default: the one the adapter config records).
         push_to_hub: a hub repository (user/name) to upload the exported folder to (needs a hub login).
         private: create the hub repository as private.
+        overwrite: replace a --out folder that is not empty (an earlier export, or anything else); without it such a folder is refused.
     """
 
     checkpoint: str = ""
@@ -37,11 +39,19 @@ class ExportConfig:
     base_model_id: str | None = None
     push_to_hub: str | None = None
     private: bool = False
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         check_checkpoint(self.checkpoint)
         if not self.out:
             raise GrecError("--out: required")
+        check_output(self.out, "--out")
+        checkpoint, out = Path(self.checkpoint).resolve(), Path(self.out).resolve()
+        if out == checkpoint or out in checkpoint.parents or checkpoint in out.parents:
+            raise GrecError(
+                f"--out {self.out}: holds the checkpoint being exported, or lies inside it ({self.checkpoint}); "
+                f"choose a folder outside it (e.g. {checkpoint.parent / (checkpoint.name + '-merged')})"
+            )
         if self.metrics is not None and not Path(self.metrics).is_file():
             raise GrecError(f"{self.metrics}: file not found (given as --metrics; grec evaluate writes metrics.json)")
         if self.push_to_hub is not None and self.push_to_hub.count("/") != 1:
@@ -57,14 +67,26 @@ def _base_name(cfg: ExportConfig) -> str:
     return read_json(checkpoint / "training_state.json")["arguments"].get("base_model", "unknown")
 
 
+@publishes()
 def export(cfg: ExportConfig) -> Path:
-    """Write the merged model to ``cfg.out`` (atomically: a temporary folder renamed at the end), then push it."""
+    """Write the merged model to ``cfg.out``, then push it. The folder is built beside ``cfg.out`` and
+    replaces it whole at the end: a kill at any point leaves the previous export or the new one."""
+    out = Path(cfg.out)
+    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        raise GrecError(
+            f"--out {cfg.out}: not empty; pass --overwrite to replace it (the whole folder), or choose another --out"
+        )
     model, tokenizer, _ = load_trained(cfg.checkpoint)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    out = Path(cfg.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    with StagedDir(out, "README.md", merge=False) as tmp:
+        _write_export(cfg, model, tokenizer, tmp, out.name)
+    if cfg.push_to_hub:
+        push(out, cfg.push_to_hub, cfg.private)
+    return out
+
+
+def _write_export(cfg: ExportConfig, model, tokenizer, tmp: Path, name: str) -> None:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if (Path(cfg.checkpoint) / "sid_map.json").is_file():
@@ -72,13 +94,7 @@ def export(cfg: ExportConfig) -> Path:
     copy_serving_files(Path(cfg.checkpoint), tmp)
     shutil.copy(Path(cfg.checkpoint) / "training_state.json", tmp / "training_state.json")
     metrics = read_json(cfg.metrics) if cfg.metrics else None
-    (tmp / "README.md").write_text(model_card(tmp, cfg.push_to_hub or out.name, _base_name(cfg), metrics))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    if cfg.push_to_hub:
-        push(out, cfg.push_to_hub, cfg.private)
-    return out
+    (tmp / "README.md").write_text(model_card(tmp, cfg.push_to_hub or name, _base_name(cfg), metrics))
 
 
 def push(folder: Path, repo: str, private: bool = False) -> str:

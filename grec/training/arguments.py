@@ -7,7 +7,10 @@ checkpoints), evaluate once per epoch when there is validation data, keep the gl
 
 from __future__ import annotations
 
+import os
+
 from grec.base.errors import GrecError
+from grec.base.secrets import without_secrets
 
 
 def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -> int:
@@ -50,7 +53,9 @@ def training_arguments(
     if cpu and extra.get("deepspeed"):
         gloo_allreduce_for_cpu_deepspeed()
     checkpointing = getattr(cfg, "gradient_checkpointing", False)
-    passthrough = dict(getattr(cfg, "trainer_args", None) or {})
+    passthrough, secrets = without_secrets(dict(getattr(cfg, "trainer_args", None) or {}))
+    if secrets.get("hub_token"):  # huggingface_hub reads it there; a TrainingArguments field is pickled to disk
+        os.environ["HF_TOKEN"] = str(secrets["hub_token"])
     return TrainingArguments(
         output_dir=cfg.output_dir,
         per_device_train_batch_size=per_device_batch,
@@ -84,8 +89,6 @@ def gloo_allreduce_for_cpu_deepspeed() -> None:
     does, instead of its shared-memory kernel, which is compiled from C++ at the first launch on each
     machine (48 s of a 67 s two-process launch on a 2-core CPU) and pays off only for large models.
     DeepSpeed takes the same gloo path where the kernel cannot be built. ``GREC_DS_SHM=1`` keeps it."""
-    import os
-
     if os.environ.get("GREC_DS_SHM") == "1":
         return
     try:

@@ -8,7 +8,6 @@ run killed between the two renames of the swap is repaired when the next run sta
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from transformers import TrainerCallback
 
 from grec.base.distributed import rank
 from grec.base.io import read_json, write_json
+from grec.base.secrets import recorded
 from grec.base.version import __version__
 
 logger = logging.getLogger("grec")
@@ -253,7 +253,7 @@ class RunArtifacts(TrainerCallback):
             "seconds": self.seconds,
             "scores": self.scores,
             "seed": self.cfg.seed,
-            "arguments": {**dataclasses.asdict(self.cfg), **self.arguments},
+            "arguments": {**recorded(self.cfg), **self.arguments},
             **(
                 {"peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
                 if torch.cuda.is_available()

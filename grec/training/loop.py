@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -11,6 +10,7 @@ from pathlib import Path
 from grec.base.distributed import barrier, rank
 from grec.base.errors import GrecError
 from grec.base.io import read_json
+from grec.base.secrets import recorded
 from grec.lm.checkpoint import file_problem, weights_problem
 from grec.lm.cpu_memory import kept_freed_memory
 from grec.training.artifacts import RunArtifacts
@@ -83,7 +83,7 @@ def _check_previous_run(cfg) -> None:
     if not state.is_file():
         return
     before = read_json(state).get("arguments") or {}
-    now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    now = recorded(cfg)
     ignored = RUN_ONLY | (EXTENDABLE if cfg.resume_from_checkpoint else set())
     # a flag that became list-valued (--val_data_path) compares its old single value as a one-item list
     differ = [k for k in now if k not in ignored and k in before and before[k] != now[k] and [before[k]] != now[k]]
