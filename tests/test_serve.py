@@ -161,8 +161,10 @@ def test_a_checkpoint_overwritten_in_place_changes_nothing_until_reload(checkpoi
     assert [[r.item_id for r in row] for row in model.recommender.recommend(asked, k=5)] == before
     shutil.copy(checkpoints / "run1" / "last" / "model.safetensors", weights)
     reloaded = LoadedModel(served)
-    assert reloaded.version != model.version == LoadedModel(checkpoints / "run0" / "last").version.replace(
-        "last", "served"
+    assert (
+        reloaded.version
+        != model.version
+        == LoadedModel(checkpoints / "run0" / "last").version.replace("last", "served")
     )
     assert reloaded.version == LoadedModel(checkpoints / "run1" / "last").version.replace("last", "served")
 
