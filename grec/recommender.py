@@ -18,7 +18,7 @@ from pathlib import Path
 from grec.base.errors import GrecError
 from grec.base.io import read_json, read_jsonl
 from grec.base.sid import SidMap
-from grec.base.templates import history_record, quote
+from grec.base.templates import check_prompt_settings, history_record, quote
 from grec.lm.serving_files import CATALOG, PROMPT_KEYS, RECORDS
 
 
@@ -80,6 +80,8 @@ class Recommender:
                 f"Recommender.from_pretrained: unknown setting {unknown[0]!r}; give {', '.join(PROMPT_KEYS)}"
             )
         merged = {**stored, **settings}
+        check_prompt_settings(stored, str(path / RECORDS))
+        check_prompt_settings(settings, "Recommender.from_pretrained")
         missing = [key for key in PROMPT_KEYS if key not in merged]
         if missing:
             raise GrecError(

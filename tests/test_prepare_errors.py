@@ -216,7 +216,10 @@ def test_unrelated_files_in_output_folder_are_kept(grec_cli, tmp_path, files):
     out = tmp_path / "out"
     (out / "sid").mkdir(parents=True)
     (out / "sid" / "keep.txt").write_text("later stage")
-    code, _, _ = grec_cli("prepare", "--dataset", "csv", "--interactions", inter, "--items", items, "--out", out)
+    args = ("prepare", "--dataset", "csv", "--interactions", inter, "--items", items, "--out", out)
+    code, _, err = grec_cli(*args)  # a folder prepare did not write is refused: it may be anything
+    assert code == 1 and "not empty (sid) and holds no settings.json of this stage" in err
+    code, _, _ = grec_cli(*args, "--overwrite")
     assert code == 0
     assert (out / "sid" / "keep.txt").read_text() == "later stage"
     assert (out / "settings.json").is_file()

@@ -12,6 +12,7 @@ from helpers import built_once, free_port, read_jsonl
 from transformers import AutoTokenizer, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from grec.base.errors import GrecError
+from grec.base.sid import SidMap
 from grec.lm.checkpoint import load_trained
 from grec.records import RecordsConfig, build_records, prompt
 from grec.train import TrainConfig, train
@@ -346,6 +347,10 @@ def test_bad_input_fails_before_training(tiny_llama_dir, records, tmp_path):
         train(config(tiny_llama_dir, {**records, "train": str(empty)}, tmp_path / "o"))
     with pytest.raises(GrecError, match="the semantic-ID token <a_"):
         train(config(tiny_llama_dir, records, tmp_path / "o", sid=None))  # SID records without --sid
+    real = SidMap.load(records["sid"])
+    SidMap(real.item_ids[::-1], real.codes).save(tmp_path / "other")  # the same tokens, other items
+    with pytest.raises(GrecError, match=r"--sid .*other: not the SID map the training records were written with"):
+        train(config(tiny_llama_dir, records, tmp_path / "o", sid=str(tmp_path / "other")))
     with pytest.raises(GrecError, match="match nothing in this model; its linear layers are: .*q_proj"):
         train(config(tiny_llama_dir, records, tmp_path / "o", finetune="lora", lora_target_modules=["query"]))
     assert not (tmp_path / "o").exists()

@@ -9,7 +9,43 @@ baseline and the SASRec task read them back through these helpers, so both layou
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Iterator
+
+from grec.base.errors import GrecError, where
+from grec.base.io import read_jsonl
+
+
+def read_split(path: str | os.PathLike) -> Iterator[dict]:
+    """The rows of a split file (train/valid/test.jsonl), each checked: ``user_id``, and either a
+    ``history`` list and a ``target`` item id, or a compact ``sequence`` list. A wrong row is a GrecError
+    naming the file, line and field (a history written as a string would otherwise be read letter by letter)."""
+    for number, row in read_jsonl(path):
+        if "user_id" not in row:
+            raise GrecError(f"{where(path, number)}: no 'user_id' field; split rows are {SHAPE}")
+        name = "sequence" if "sequence" in row else "history"
+        items = row.get(name)
+        if not isinstance(items, list) or not all(map(_is_item, items)):
+            raise GrecError(
+                f"{where(path, number)}: {name!r} must be a list of item ids (strings or integers), got "
+                f"{_shown(items)}; split rows are {SHAPE}"
+            )
+        if name == "history" and not _is_item(row.get("target")):
+            raise GrecError(f"{where(path, number)}: 'target' must be an item id, got {_shown(row.get('target'))}")
+        yield row
+
+
+SHAPE = '{"user_id", "history": [item ids, oldest first], "target": item id} (docs/formats.md)'
+
+
+def _is_item(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _shown(value: object) -> str:
+    text = "nothing" if value is None else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def user_training_sequences(records: Iterable[dict]) -> dict[str, list[str]]:

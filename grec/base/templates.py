@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from grec.base.errors import GrecError
+
 ALPACA_HEADER = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
@@ -59,6 +61,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
 
 
 PROMPTS = ("alpaca", "plain", "chat")
+STYLES = ("sid", "title")  # items as semantic IDs (LC-Rec, TIGER) or as quoted titles (BIGRec)
+
+
+def check_prompt_settings(settings: dict, source: str) -> None:
+    """Refuse prompt settings (``style``, ``prompt``, ``max_history``) that no records stage writes, naming
+    ``source`` (a checkpoint's records.json, or the arguments they came from)."""
+    checks = (
+        ("style", lambda v: v in STYLES, f"one of {', '.join(STYLES)}"),
+        ("prompt", lambda v: v in PROMPTS, f"one of {', '.join(PROMPTS)}"),
+        ("max_history", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    )
+    for key, valid, expected in checks:
+        if key in settings and not valid(settings[key]):
+            raise GrecError(f"{source}: {key} must be {expected}, got {settings[key]!r}")
 
 
 def fill(name: str, **values: str) -> dict[str, str]:

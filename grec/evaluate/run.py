@@ -50,6 +50,8 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         self.topk = sorted(set(self.topk or TOPK))
+        if self.topk[0] < 1:
+            raise GrecError(f"--topk: cut-offs K must be at least 1, got {self.topk[0]}")
         if not 0 < self.alpha < 1:
             raise GrecError(f"--alpha: expected a level between 0 and 1 such as 0.05, got {self.alpha}")
         if not Path(self.input_dir).is_dir():

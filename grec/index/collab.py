@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from grec.base.errors import GrecError
-from grec.base.io import read_jsonl
-from grec.base.sequences import user_training_sequences
+from grec.base.sequences import read_split, user_training_sequences
 
 
 def training_sequences(data: str | Path) -> list[list[str]]:
@@ -29,7 +28,7 @@ def training_sequences(data: str | Path) -> list[list[str]]:
     path = Path(data) / "train.jsonl"
     if not path.is_file():
         raise GrecError(f"{path}: not found; --collab_weight needs a grec prepare folder with its splits")
-    return list(user_training_sequences(record for _, record in read_jsonl(path)).values())
+    return list(user_training_sequences(read_split(path)).values())
 
 
 def cooccurrence_embeddings(
@@ -78,7 +77,7 @@ def sequence_agreement(data: str | Path, item_ids: list[str], codes: np.ndarray)
     index = {item: k for k, item in enumerate(item_ids)}
     pairs = [
         (index[r["history"][-1]], index[r["target"]])
-        for _, r in read_jsonl(path)
+        for r in read_split(path)
         if r["history"] and r["history"][-1] in index and r["target"] in index
     ]
     if not pairs:

@@ -89,6 +89,12 @@ def load_embeddings(cfg: IndexConfig, texts: list[str], rows: np.ndarray | None 
     if bad.any():
         source = cfg.embeddings or "the encoder output"
         raise GrecError(f"{source}: row {int(np.flatnonzero(bad)[0])} holds NaN or inf ({int(bad.sum())} rows in all)")
+    if len(x) > 1 and x.shape[1] and not np.ptp(x, axis=0).any():
+        source = cfg.embeddings or "the encoder output"
+        raise GrecError(
+            f"{source}: all {len(x)} rows are the same vector ({'zeros' if not x.any() else 'constant'}), so they say "
+            f"nothing to tell items apart; give embeddings that differ per item"
+        )
     return x
 
 

@@ -105,6 +105,9 @@ class InferConfig:
     keep_cpu_memory: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("sample", "val_sample"):
+            if getattr(self, name) == 0 or getattr(self, name) < -1:
+                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
         self.checkpoint = self.checkpoint or self.lora_weights
         if not self.checkpoint:
             raise GrecError("--checkpoint (or --lora_weights): required")

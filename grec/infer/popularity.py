@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_json, write_records
-from grec.base.sequences import user_training_sequences
+from grec.base.sequences import read_split, user_training_sequences
 
 
 @dataclass
@@ -45,6 +45,8 @@ class PopularityConfig:
     def __post_init__(self) -> None:
         if self.method not in ("popularity", "itemknn"):
             raise GrecError(f"--method: expected popularity or itemknn, got {self.method!r}")
+        if self.topk < 1:
+            raise GrecError(f"--topk: items per user must be at least 1, got {self.topk}")
         if self.split not in ("test", "valid"):
             raise GrecError(f"--split: expected test or valid, got {self.split!r}")
         for name in ("train.jsonl", f"{self.split}.jsonl"):
@@ -54,7 +56,7 @@ class PopularityConfig:
 
 def training_sequences(data: str | Path) -> dict:
     """Each training user's whole item sequence (train.jsonl)."""
-    return user_training_sequences(row for _, row in read_jsonl(Path(data) / "train.jsonl"))
+    return user_training_sequences(read_split(Path(data) / "train.jsonl"))
 
 
 def item_popularity(data: str | Path, sequences: dict | None = None) -> Counter:
@@ -79,7 +81,7 @@ def popularity(cfg: PopularityConfig) -> int:
     knn = item_knn(cfg.data, sequences) if cfg.method == "itemknn" or cfg.cf_model else None
 
     def rows():
-        for _, row in read_jsonl(Path(cfg.data) / f"{cfg.split}.jsonl"):
+        for row in read_split(Path(cfg.data) / f"{cfg.split}.jsonl"):
             history = set(map(str, row["history"])) if cfg.exclude_history else set()
             if cfg.method == "itemknn":
                 scores = dict(zip(knn.item_ids, knn.scores([row["history"]])[0].tolist()))

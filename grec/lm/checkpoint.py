@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import zipfile
 from pathlib import Path
 
@@ -70,7 +72,7 @@ def load_trained(checkpoint: str | Path):
     arguments = check_checkpoint(checkpoint)
     try:
         return _load(Path(checkpoint), arguments)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as err:  # pickles: refused, named
         raise GrecError(
             f"{checkpoint}: cannot load this checkpoint ({type(err).__name__}: {str(err)[:300]}); "
             f"copy it again, or use another checkpoint"

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import check_output
-from grec.base.templates import PROMPTS
+from grec.base.templates import PROMPTS, STYLES
 
-STYLES = ("sid", "title")
 TASKS = ("seqrec", "sequence", "item2index", "index2item", "desc2index", "titles2index", "index2title")
 SID_TASKS = TASKS[2:]  # LC-Rec's alignment tasks: each needs the semantic IDs whatever the style
 HISTORY_TASKS = ("titles2index", "index2title")  # alignment tasks with one record per training interaction

@@ -13,7 +13,7 @@ from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.folders import StagedDir, publishes
 from grec.base.io import read_json, read_jsonl, stage_is_current, write_json, write_json_rows
-from grec.base.sequences import sequence_chunks, training_windows, user_training_sequences
+from grec.base.sequences import read_split, sequence_chunks, training_windows, user_training_sequences
 from grec.base.sid import SidMap
 from grec.base.templates import fill, history_record, item_text, quote
 from grec.base.version import __version__
@@ -153,7 +153,7 @@ def build_records(cfg: RecordsConfig) -> dict[str, int]:
     spelt = cfg.style == "sid" or bool(history_tasks)  # history items or targets written as SIDs
     for name in ("train", "valid", "test"):
         path = Path(cfg.data) / f"{name}.jsonl"
-        rows = [row for _, row in read_jsonl(path)]
+        rows = list(read_split(path))
         if name == "train":
             rows = list(training_windows(rows, prepared_history))
         _check_items(path, rows, titles, sid_map if spelt else None)

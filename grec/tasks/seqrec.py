@@ -18,7 +18,7 @@ from grec.base.errors import GrecError
 from grec.base.io import read_jsonl, write_records
 from grec.base.metrics import RankingMetrics
 from grec.base.registry import TASKS
-from grec.base.sequences import user_training_sequences
+from grec.base.sequences import read_split, user_training_sequences
 from grec.tasks.base import Task, parse_args
 
 
@@ -51,6 +51,9 @@ class SeqrecTask(Task):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.args = parse_args(SeqrecData, cfg.data_args, "--data_args")
+        for name in ("max_len", "repeat", "topk"):
+            if getattr(self.args, name) < 1:
+                raise GrecError(f"--data_args: {name} must be at least 1, got {getattr(self.args, name)}")
         folder = Path(cfg.data or "data/ml-100k")
         for name in ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl"):
             if not (folder / name).is_file():
@@ -58,10 +61,10 @@ class SeqrecTask(Task):
         self.folder = folder
         self.item_ids = [str(row["item_id"]) for _, row in read_jsonl(folder / "items.jsonl")]
         self.index = {item: k + 1 for k, item in enumerate(self.item_ids)}
-        train = user_training_sequences(row for _, row in read_jsonl(folder / "train.jsonl"))
+        train = user_training_sequences(read_split(folder / "train.jsonl"))
         sequences = [self._ids(items, folder / "train.jsonl") for items in train.values()]
         self.train_set = [seq for seq in sequences if len(seq) > 1] * self.args.repeat
-        self.splits = {split: [row for _, row in read_jsonl(folder / f"{split}.jsonl")] for split in ("valid", "test")}
+        self.splits = {split: list(read_split(folder / f"{split}.jsonl")) for split in ("valid", "test")}
         self.valid_set = None  # the validation score is NDCG@10 by full ranking
 
     def _ids(self, items: list, path: Path) -> list[int]:

@@ -51,6 +51,29 @@ def _check_sid_tokens(records: list[dict], tokenizer) -> None:
                     )
 
 
+def _check_sid_catalog(sid_map: SidMap | None, sid: str | None, settings: dict | None) -> None:
+    """The --sid map must be the one the records were written with (grec records' settings.json names it):
+    another map spells other items with the same tokens, and a checkpoint's catalog would lack titles."""
+    if sid_map is None or not settings:
+        return
+    theirs = Path(settings.get("sid") or "")
+    if settings.get("sid") and (theirs / "sid_map.json").is_file() and theirs.resolve() != Path(sid).resolve():
+        if SidMap.load(theirs) != sid_map:
+            raise GrecError(
+                f"--sid {sid}: not the SID map the training records were written with ({theirs}); the same "
+                f"tokens would mean other items. Pass --sid {theirs}, or rebuild the records with --sid {sid}"
+            )
+    items = Path(settings.get("data") or "") / "items.jsonl"
+    if items.is_file():
+        known = set(sid_map.item_ids)
+        missing = [str(r["item_id"]) for _, r in read_jsonl(items) if str(r["item_id"]) not in known]
+        if missing:
+            raise GrecError(
+                f"--sid {sid}: built for another catalog: {len(missing)} items of {items} have no SID (e.g. "
+                f"{missing[0]!r}); index that catalog (grec index --data {items.parent}) and pass its folder"
+            )
+
+
 def _wait_for_debugger(port: int) -> None:
     try:
         import debugpy
@@ -109,7 +132,9 @@ def train(cfg: TrainConfig) -> dict:
     }
     val_records = [record for records in val_files.values() for record in records] or None
     torch.manual_seed(cfg.seed)
+    prompt_settings = records_settings(cfg.train_data_path)
     model, tokenizer, seq2seq, sid_map, token_ids = load_for_training(cfg)
+    _check_sid_catalog(sid_map, cfg.sid, prompt_settings)
     _check_sid_tokens(train_records, tokenizer)
     if cfg.finetune == "lora":
         model = apply_lora(
@@ -131,7 +156,6 @@ def train(cfg: TrainConfig) -> dict:
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
 
-    prompt_settings = records_settings(cfg.train_data_path)
 
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)

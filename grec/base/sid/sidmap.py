@@ -76,6 +76,14 @@ class SidMap:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    def __eq__(self, other: object) -> bool:
+        """The same items with the same codes, in the same order."""
+        if not isinstance(other, SidMap):
+            return NotImplemented
+        return self.item_ids == other.item_ids and np.array_equal(self.codes, other.codes)
+
+    __hash__ = None  # mutable caches inside; equal maps need not hash alike
+
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._row
 
