@@ -156,7 +156,6 @@ def train(cfg: TrainConfig) -> dict:
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
 
-
     def save_extra(folder: Path) -> None:
         tokenizer.save_pretrained(folder)
         if sid_map is not None:
