@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.io import read_json, read_jsonl
+from grec.base.queries import RequestError, item_ids, known_items, true_or_false, whole_number
 from grec.base.sid import SidMap
 from grec.base.templates import check_prompt_settings, history_record, quote
 from grec.lm.serving_files import CATALOG, PROMPT_KEYS, RECORDS
@@ -108,14 +109,11 @@ class Recommender:
 
     def record(self, history: list[str]) -> dict:
         """The records-stage record of a history: what the model reads (``grec.base.templates.prompt``)."""
-        unknown = [str(item) for item in history if str(item) not in self.catalog]
-        if unknown:
-            raise GrecError(f"history: item {unknown[0]!r} is not in the checkpoint's catalog")
+        history = item_ids(history, "history", required=True)
+        known_items(history, "history", self.catalog)
         style = self.settings["style"]
         render = self.sid_map.sid_string if style == "sid" else (lambda item: quote(self.titles[item]))
-        return history_record(
-            [str(item) for item in history], render, style, self.settings["prompt"], self.settings["max_history"]
-        )
+        return history_record(history, render, style, self.settings["prompt"], self.settings["max_history"])
 
     def recommend(
         self,
@@ -128,21 +126,28 @@ class Recommender:
         histories (one constrained beam search for the batch).
 
         ``exclude_history`` leaves out every item of the history (not only the ``max_history`` the prompt
-        shows); ``exclude`` names further items to leave out (per history, for a batch).
+        shows); ``exclude`` names further catalog items to leave out (per history, for a batch). Arguments
+        are checked as ``grec serve`` checks a request (``grec.base.queries``): a bad one is a
+        ``RequestError`` naming the argument, with the server's message.
         """
-        batch = bool(history) and isinstance(history[0], (list, tuple))
+        batch = isinstance(history, (list, tuple)) and bool(history) and isinstance(history[0], (list, tuple))
+        k = whole_number(k, "k")
+        exclude_history = true_or_false(exclude_history, "exclude_history")
         histories = list(history) if batch else [history]
-        extra = exclude if batch else [exclude or []] if exclude is not None else None
-        if extra is not None and len(extra) != len(histories):
-            raise GrecError(f"exclude: one list per history ({len(histories)}), got {len(extra)}")
-        if k < 1:
-            raise GrecError(f"k: must be at least 1, got {k}")
+        fields = [f"history[{j}]" for j in range(len(histories))] if batch else ["history"]
+        histories = [item_ids(h, field, required=True) for h, field in zip(histories, fields)]
+        if batch and exclude is not None:  # one list per history
+            if not isinstance(exclude, (list, tuple)) or len(exclude) != len(histories):
+                raise RequestError("exclude", f"exclude: one list of item ids per history ({len(histories)})")
+            extra = [item_ids(e, f"exclude[{j}]") for j, e in enumerate(exclude)]
+        else:
+            extra = [item_ids(exclude if exclude is not None else [], "exclude")]
+        for field, h in zip(fields, histories):
+            known_items(h, field, self.catalog)
+        for field, e in zip(fields, extra):
+            known_items(e, field.replace("history", "exclude"), self.catalog)
         records = [self.record(h) for h in histories]
-        skip = (
-            [[*map(str, h), *(extra[j] if extra else [])] for j, h in enumerate(histories)]
-            if exclude_history
-            else extra
-        )
+        skip = [[*h, *e] if exclude_history else e for h, e in zip(histories, extra)]
         ranked = self._ranker(k).rank(records, False, skip)
         out = [
             [

@@ -112,8 +112,9 @@ def test_recommend_returns_what_grec_infer_ranks_batched_or_not(server, checkpoi
 
 def test_a_failing_batch_fails_only_its_own_requests(checkpoints):
     """In process: the model worker of the server, its ranking made to fail for one batch only."""
+    from grec.base.queries import RequestError
     from grec.serve.batcher import Batcher, Query
-    from grec.serve.model import LoadedModel, RequestError
+    from grec.serve.model import LoadedModel
 
     model = LoadedModel(checkpoints / "run0" / "last")
     recommend = model.recommender.recommend
@@ -204,6 +205,36 @@ def test_every_bad_request_gets_a_4xx_naming_the_field_and_the_server_stays_up(s
     assert server.call("GET", "/health")[1]["status"] == "ready" and server.recommend(["50"])[0] == 200
     metrics = server.call("GET", "/metrics")[1]
     assert 'grec_errors_total{kind="bad_request"}' in metrics and 'grec_errors_total{kind="too_large"} 1' in metrics
+
+
+SAME = [  # the Python API's arguments, sent as they are to the server
+    {"history": []},
+    {"history": "50"},
+    {"history": ["50", True]},
+    {"history": ["50", "no-such-item"]},
+    {"history": ["50"], "k": 2.5},
+    {"history": ["50"], "k": "5"},
+    {"history": ["50"], "k": True},
+    {"history": ["50"], "k": 0},
+    {"history": ["50"], "exclude": ["no-such-item"]},
+    {"history": ["50"], "exclude": "50"},
+    {"history": ["50"], "exclude_history": "yes"},
+]
+
+
+def test_the_python_api_and_the_server_refuse_a_bad_request_alike(server, checkpoints):
+    from grec import Recommender
+    from grec.base.queries import RequestError
+
+    api = Recommender.from_pretrained(checkpoints / "run0" / "last")
+    for fields in SAME:
+        status, body = server.recommend(**fields)
+        with pytest.raises(RequestError) as refused:
+            api.recommend(**fields)
+        assert (status, body["field"], body["error"]) == (400, refused.value.field, str(refused.value)), fields
+    good = {"history": ["50", "172"], "k": 5, "exclude": ["181"]}
+    served = [item["item_id"] for item in server.recommend(**good)[1]["items"]]
+    assert served == [r.item_id for r in api.recommend(**good)] and "181" not in served
 
 
 def test_reload_under_concurrent_requests_fails_none_and_mixes_no_checkpoints(server, checkpoints):

@@ -18,10 +18,11 @@ import uuid
 from importlib import resources
 
 from grec.base.errors import GrecError
+from grec.base.queries import RequestError
 from grec.serve.batcher import Batcher
 from grec.serve.config import TOKEN_VARIABLE, ServeConfig
 from grec.serve.metrics import Metrics
-from grec.serve.model import LoadedModel, RequestError
+from grec.serve.model import LoadedModel
 from grec.serve.requests import json_object, parse_recommend, read_body
 
 logger = logging.getLogger("grec")

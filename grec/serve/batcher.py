@@ -17,7 +17,8 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from grec.serve.model import LoadedModel, RequestError
+from grec.base.queries import RequestError, known_items
+from grec.serve.model import LoadedModel
 
 logger = logging.getLogger("grec")
 
@@ -91,8 +92,8 @@ class Batcher:
         ready = []
         for query in batch:  # ids are checked against the checkpoint that will rank them
             try:
-                model.check_items("history", query.history)
-                model.check_items("exclude", query.exclude)
+                known_items(query.history, "history", model.catalog)
+                known_items(query.exclude, "exclude", model.catalog)
             except RequestError as err:
                 query.future.set_exception(err)
             else:

@@ -7,14 +7,7 @@ import json
 from pathlib import Path
 
 from grec.base.errors import GrecError
-
-
-class RequestError(GrecError):
-    """A request the server refuses: ``status`` (4xx) and the ``field`` at fault, both sent to the client."""
-
-    def __init__(self, field: str | None, message: str, status: int = 400):
-        super().__init__(message)
-        self.field, self.status = field, status
+from grec.base.queries import RequestError
 
 
 def served_version(path: Path, recommender) -> str:
@@ -50,14 +43,6 @@ class LoadedModel:
         self.catalog = self.recommender.catalog
         self.titles = self.recommender.titles or {}
         self._search = sorted((str(title).lower(), item) for item, title in self.titles.items())
-
-    def check_items(self, field: str, items: list[str]) -> None:
-        """Every id in ``items`` is a catalog item, or a 400 naming ``field[index]``."""
-        for index, item in enumerate(items):
-            if item not in self.catalog:
-                raise RequestError(
-                    f"{field}[{index}]", f"{field}[{index}]: unknown item id {item!r} (GET /items?q=... finds ids)"
-                )
 
     def item(self, item_id: str) -> dict:
         if item_id not in self.catalog:

@@ -1,11 +1,12 @@
-"""Checks of a ``POST /recommend`` body: each refusal names the field at fault."""
+"""Checks of a ``POST /recommend`` body (its fields by ``grec.base.queries``, as the Python API checks its
+arguments): each refusal names the field at fault."""
 
 from __future__ import annotations
 
 import json
 
+from grec.base.queries import RequestError, item_ids, true_or_false, whole_number
 from grec.serve.batcher import Query
-from grec.serve.model import RequestError
 
 FIELDS = ("history", "k", "exclude", "exclude_history", "user_id")
 
@@ -35,21 +36,6 @@ def json_object(body: bytes) -> dict:
     return data
 
 
-def item_ids(data: dict, field: str, most: int) -> list[str]:
-    """A list of item ids (strings, or integers written as numbers) of at most ``most`` entries."""
-    value = data.get(field, [])
-    if not isinstance(value, list):
-        raise RequestError(field, f"{field}: expected a list of item ids, got {type(value).__name__}")
-    if len(value) > most:
-        raise RequestError(field, f"{field}: {len(value)} items, at most {most} (the server's --max_history)")
-    out = []
-    for index, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
-            raise RequestError(f"{field}[{index}]", f"{field}[{index}]: expected an item id (text), got {item!r}")
-        out.append(str(item))
-    return out
-
-
 def parse_recommend(body: bytes, max_k: int, max_history: int) -> tuple[Query, object]:
     """The ranking job and the echoed ``user_id`` of a ``POST /recommend`` body."""
     data = json_object(body)
@@ -58,16 +44,10 @@ def parse_recommend(body: bytes, max_k: int, max_history: int) -> tuple[Query, o
         raise RequestError(unknown[0], f"unknown field {unknown[0]!r}; a request has {', '.join(FIELDS)}")
     if "history" not in data:
         raise RequestError("history", "history: required (the user's item ids, oldest first)")
-    history = item_ids(data, "history", max_history)
-    if not history:
-        raise RequestError("history", "history: give at least one item id")
-    k = data.get("k", 10)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
-        raise RequestError("k", f"k: expected a whole number from 1 to {max_k}, got {k!r}")
-    exclude = item_ids(data, "exclude", max_history)
-    exclude_history = data.get("exclude_history", True)
-    if not isinstance(exclude_history, bool):
-        raise RequestError("exclude_history", f"exclude_history: expected true or false, got {exclude_history!r}")
+    history = item_ids(data["history"], "history", max_history, required=True)
+    k = whole_number(data.get("k", 10), "k", max_k)
+    exclude = item_ids(data.get("exclude", []), "exclude", max_history)
+    exclude_history = true_or_false(data.get("exclude_history", True), "exclude_history")
     user_id = data.get("user_id")
     if user_id is not None and (
         isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or len(str(user_id)) > 256
