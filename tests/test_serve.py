@@ -66,7 +66,8 @@ def _train(folder, ml100k, ml100k_sid, tiny_llama_dir):
 @pytest.fixture(scope="module")
 def server(checkpoints, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "serve.log"  # this worker's own: the checkpoints are shared
-    running = Server(checkpoints / "run0" / "last", log, "--max_batch", "8", "--max_wait_ms", "50")
+    flags = ("--max_batch", "8", "--max_wait_ms", "50", "--reload_root", str(checkpoints), "--body_timeout_s", "2")
+    running = Server(checkpoints / "run0" / "last", log, *flags)
     yield running
     running.stop()
 
@@ -205,6 +206,66 @@ def test_every_bad_request_gets_a_4xx_naming_the_field_and_the_server_stays_up(s
     assert server.call("GET", "/health")[1]["status"] == "ready" and server.recommend(["50"])[0] == 200
     metrics = server.call("GET", "/metrics")[1]
     assert 'grec_errors_total{kind="bad_request"}' in metrics and 'grec_errors_total{kind="too_large"} 1' in metrics
+
+
+def test_server_edges_answer_4xx_with_a_request_id_and_keep_serving(server, checkpoints, tmp_path):
+    import socket
+
+    status, body = server.call("GET", "/items?q=star&limit=%C2%B2")  # limit=², a digit Python cannot int()
+    assert (status, body["field"]) == (400, "limit")
+    status, body = server.call("POST", "/recommend", raw=b'{"history": ' + b"[" * 30000 + b"]" * 30000 + b"}")
+    assert (status, body["field"]) == (400, "body") and "nested too deeply" in body["error"]
+    for method, path, code in (("GET", "/nowhere", 404), ("GET", "/recommend", 405)):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request(method, path, headers={"x-request-id": "edge-1"})
+        answer = connection.getresponse()
+        assert answer.status == code and json.loads(answer.read())["request_id"] == "edge-1"
+        assert answer.getheader("x-request-id") == "edge-1"
+        assert code == 404 or answer.getheader("allow") == "POST"
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    outside = [server.call("POST", "/admin/reload", {"checkpoint": path}, auth) for path in ("/etc", "/no/such")]
+    assert outside[0][0] == outside[1][0] == 403 and outside[0][1]["error"] == outside[1][1]["error"]
+    assert "--reload_root" in outside[0][1]["error"]
+    head = b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    gone = socket.create_connection(("127.0.0.1", server.port))
+    gone.sendall(head + b'{"history"')
+    gone.close()  # went away mid-body
+    stalled = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    stalled.sendall(head + b'{"history"')  # and never sends the rest
+    started = time.time()
+    reply = stalled.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 408") and time.time() - started < 10
+    assert stalled.recv(4096) == b""  # the connection is closed
+    assert server.recommend(["50"])[0] == 200
+    counts = server.call("GET", "/metrics")[1]
+    assert 'kind="internal"' not in counts and 'grec_errors_total{kind="client_closed"} 1' in counts, counts
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_reload_signal_while_loading_does_not_end_the_server(checkpoints, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "grec", "serve", "--checkpoint", str(checkpoints / "run0" / "last"), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = process.stdout.readline().split()[2].rstrip("/")
+        process.send_signal(signal.SIGHUP)  # the model is still loading
+        from grec.serve.client import Client
+
+        deadline = time.time() + 120
+        while True:
+            assert process.poll() is None, "grec serve died of a SIGHUP sent while loading"
+            try:
+                if Client(url).call("GET", "/health")[0] == 200:
+                    break
+            except ConnectionError:
+                pass
+            assert time.time() < deadline
+            time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 SAME = [  # the Python API's arguments, sent as they are to the server

@@ -16,6 +16,7 @@ import signal
 import time
 import uuid
 from importlib import resources
+from pathlib import Path
 
 from grec.base.errors import GrecError
 from grec.base.queries import RequestError
@@ -58,6 +59,10 @@ class ServerState:
         """Load ``checkpoint`` (default: the folder being served, read again) beside the current model, then swap
         it in between two batches. A checkpoint that does not load leaves the current one serving."""
         batcher = self.ready()
+        root = Path(self.cfg.reload_root)
+        if checkpoint is not None and root not in Path(checkpoint).resolve().parents:
+            # the same answer whether the path exists or not: the endpoint tells nothing about other folders
+            raise RequestError("checkpoint", f"checkpoint: must be a folder under {root} (--reload_root)", 403)
         async with self.reload_lock:
             path = checkpoint or str(batcher.model.path)
             try:
@@ -80,12 +85,12 @@ def endpoint(route: str):
             from starlette.responses import JSONResponse
 
             state: ServerState = request.app.state.grec
-            request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
-            request.state.request_id = request_id
+            request_id = request.state.request_id = _request_id(request)
             try:
                 response = await handler(request, state)
             except RequestError as err:
-                kind = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large", 503: "unavailable"}
+                kind = {401: "unauthorized", 403: "forbidden", 404: "not_found", 408: "timeout", 413: "too_large"}
+                kind |= {499: "client_closed", 503: "unavailable"}
                 state.metrics.errors.inc(kind=kind.get(err.status, "bad_request"))
                 body = {"error": str(err), "field": err.field, "request_id": request_id}
                 response = JSONResponse(body, status_code=err.status)
@@ -113,9 +118,8 @@ async def recommend(request, state: ServerState):
 
     started = time.perf_counter()
     batcher = state.ready()
-    query, user_id = parse_recommend(
-        await read_body(request, state.cfg.max_body_bytes), state.cfg.max_k, state.cfg.max_history
-    )
+    body = await read_body(request, state.cfg.max_body_bytes, state.cfg.body_timeout_s)
+    query, user_id = parse_recommend(body, state.cfg.max_k, state.cfg.max_history)
     items, version = await asyncio.wrap_future(batcher.submit(query))
     state.metrics.latency.observe(time.perf_counter() - started)
     logger.debug("serve: %s user %s k %d -> %d items", request.state.request_id, user_id, query.k, len(items))
@@ -144,7 +148,7 @@ async def search(request, state: ServerState):
     from starlette.responses import JSONResponse
 
     limit = request.query_params.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 200:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 200:
         raise RequestError("limit", f"limit: expected a whole number from 1 to 200, got {limit!r}")
     query = request.query_params.get("q", "")
     return JSONResponse({"items": state.ready().model.search(query, int(limit))})
@@ -180,7 +184,7 @@ async def reload(request, state: ServerState):
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise RequestError("authorization", "wrong or missing admin token: send Authorization: Bearer <token>", 401)
-    body = await read_body(request, state.cfg.max_body_bytes)
+    body = await read_body(request, state.cfg.max_body_bytes, state.cfg.body_timeout_s)
     data = json_object(body) if body.strip() else {}
     checkpoint = data.get("checkpoint")
     if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
@@ -243,12 +247,21 @@ def create_app(cfg: ServeConfig):
     return app
 
 
+def _request_id(request) -> str:
+    """The client's X-Request-ID (printable ASCII, at most 64 characters), else a new one."""
+    given = request.headers.get("x-request-id", "")[:64]
+    return given if given.isascii() and given.isprintable() and given else uuid.uuid4().hex[:16]
+
+
 async def _http_error(request, exc):
     from starlette.responses import JSONResponse
 
     text = {404: "no such route; the API has /recommend, /items, /health, /metrics, /admin/reload"}
     message = text.get(exc.status_code, f"{request.method} is not allowed on {request.url.path}")
-    return JSONResponse({"error": message, "field": None}, status_code=exc.status_code)
+    request_id = _request_id(request)
+    headers = {**(exc.headers or {}), "x-request-id": request_id}  # 405: Allow names the methods
+    body = {"error": message, "field": None, "request_id": request_id}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def _reload_on_signal(state: ServerState) -> None:

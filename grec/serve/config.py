@@ -32,6 +32,8 @@ class ServeConfig:
         max_k: largest k a request may ask for.
         max_history: most items a request's history may list (the prompt keeps the last ones, as in training).
         max_body_bytes: largest request body accepted.
+        body_timeout_s: seconds a request body may take to arrive; a slower or half-sent one gets 408 and its connection is closed.
+        reload_root: the folder POST /admin/reload may load checkpoints from (at any depth); default: the folder that holds --checkpoint.
         cors_origin: one origin allowed to call the API from a browser (e.g. http://localhost:3000); empty: CORS off.
         device: cpu, cuda, ...
         log_level: uvicorn's log level (info logs every request).
@@ -47,6 +49,8 @@ class ServeConfig:
     max_k: int = 100
     max_history: int = 1000
     max_body_bytes: int = 65536
+    body_timeout_s: float = 30.0
+    reload_root: str = ""
     cors_origin: str = ""
     device: str = "cpu"
     log_level: str = "info"
@@ -59,6 +63,11 @@ class ServeConfig:
         for name in ("max_batch", "num_beams", "max_k", "max_history", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1, got {getattr(self, name)}")
+        if self.body_timeout_s <= 0:
+            raise GrecError(f"--body_timeout_s: must be positive, got {self.body_timeout_s}")
+        self.reload_root = str(Path(self.reload_root or Path(self.checkpoint).resolve().parent).resolve())
+        if not Path(self.reload_root).is_dir():
+            raise GrecError(f"--reload_root {self.reload_root}: no such folder")
         if self.max_wait_ms < 0 or self.threads < 0:
             raise GrecError("--max_wait_ms and --threads: must be 0 or more")
         if not 0 <= self.port < 65536:

@@ -3,6 +3,7 @@ arguments): each refusal names the field at fault."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from grec.base.queries import RequestError, item_ids, true_or_false, whole_number
@@ -11,18 +12,32 @@ from grec.serve.batcher import Query
 FIELDS = ("history", "k", "exclude", "exclude_history", "user_id")
 
 
-async def read_body(request, limit: int) -> bytes:
-    """The request body, or a 413 as soon as it passes ``limit`` bytes (declared or streamed)."""
+async def read_body(request, limit: int, timeout: float) -> bytes:
+    """The request body; a 413 as soon as it passes ``limit`` bytes (declared or streamed), a 408 when it has
+    not all arrived within ``timeout`` seconds, and a 499 (not counted as a server error) when the client
+    went away part-way."""
+    from starlette.requests import ClientDisconnect
+
     declared = request.headers.get("content-length", "")
     too_big = RequestError("body", f"request body over {limit} bytes (the server's --max_body_bytes)", 413)
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_big
     size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+
+    async def receive() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(receive(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestError("body", f"request body not received within {timeout:g} s (--body_timeout_s)", 408) from None
+    except ClientDisconnect:
+        raise RequestError("body", "the client disconnected before sending the whole body", 499) from None
     return b"".join(chunks)
 
 
@@ -31,6 +46,8 @@ def json_object(body: bytes) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestError("body", f"malformed JSON: {err}") from None
+    except RecursionError:
+        raise RequestError("body", "JSON nested too deeply; a request is one flat object") from None
     if not isinstance(data, dict):
         raise RequestError("body", f"expected a JSON object, got {type(data).__name__}")
     return data

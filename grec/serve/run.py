@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 
 from grec.base.errors import GrecError
@@ -29,6 +30,8 @@ def serve(cfg: ServeConfig) -> None:
     """Serve until stopped; a stop (SIGINT, SIGTERM) lets requests in flight finish first."""
     import uvicorn
 
+    # until the server can reload (its lifespan takes SIGHUP over), a reload signal must not end the process
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sock = bind(cfg.host, cfg.port)
     host, port = sock.getsockname()[:2]
     print(f"grec serve: http://{host}:{port}/ ({cfg.checkpoint}; GET /health says when the model is ready)", flush=True)
