@@ -48,7 +48,7 @@ def test_folder_of_runs(tmp_path, caplog):
     write(tmp_path / "seed0" / "test.jsonl", records[:2])
     write(tmp_path / "list" / "test.json", records, lines=False)  # a JSON list: read as well as JSON lines
     bigrec = [  # BIGRec's inference.py: quoted titles generated, the quoted target title in "output"
-        {"instruction": "...", "input": "...", "output": '"Heat (1995)"\n', "predict": ['"Heat (1995)"', '"Up"']},
+        {"instruction": "...", "input": "...", "output": '"Heat (1995)"\n', "predict": ['"Heat (1995)"', '"Up"', "X"]},
         {"instruction": "...", "input": "...", "output": '"Up"\n', "predict": ['"Heat (1995)"', '"Up"\n']},
     ]
     (tmp_path / "bigrec").mkdir()
@@ -186,15 +186,36 @@ def test_sweeps_test_seed_means_against_the_baseline(tmp_path):
     paired = sweep["model-seed*/results.jsonl"]["paired"]
     assert paired["baseline"] == "popularity/results.jsonl" and paired["NDCG@10"]["significant"]
     assert "*" in (tmp_path / "sweep.md").read_text()
-    with pytest.raises(GrecError, match="--baseline 'results': matches several"):
+    with pytest.raises(GrecError, match="--baseline 'results': matches every one of the result files"):
         evaluate(EvaluateConfig(input_dir=str(tmp_path), baseline="results", plot=False))
 
 
-def test_baseline_by_name_prefers_the_file_of_exactly_that_name():
-    from grec.evaluate.run import find_baseline
+def test_baseline_by_name_prefers_the_file_of_exactly_that_name_and_each_run_its_own():
+    from grec.evaluate.run import baseline_files, nearest_baseline
 
     names = ["sidlm-sdpo.jsonl", "sidlm.jsonl", "seed1/popularity.jsonl"]
-    assert find_baseline("sidlm", names) == "sidlm.jsonl"
-    assert find_baseline("popularity", names) == "seed1/popularity.jsonl"
-    with pytest.raises(GrecError, match="matches several: sidlm-sdpo.jsonl, sidlm.jsonl"):
-        find_baseline("sid", names)
+    assert baseline_files("sidlm", names) == ["sidlm.jsonl"]
+    assert baseline_files("popularity", names) == ["seed1/popularity.jsonl"]
+    assert baseline_files("sid", names) == ["sidlm-sdpo.jsonl", "sidlm.jsonl"]
+    sweep = ["seed0_lr1/results/popularity.jsonl", "seed1_lr1/results/popularity.jsonl"]  # scripts/sweep.sh's layout
+    assert nearest_baseline("seed1_lr1/results/sidlm.jsonl", sweep, "popularity") == sweep[1]
+    with pytest.raises(GrecError, match="is as near to seed0_lr1/results/popularity.jsonl and seed1"):
+        nearest_baseline("elsewhere/sidlm.jsonl", sweep, "popularity")
+
+
+def test_tables_mark_what_cannot_be_compared(tmp_path):
+    from grec.evaluate import markdown
+
+    write(tmp_path / "sidlm.jsonl", [{"target": "a", "predict": ["a", "b"], "exclude_history": False}] * 4)
+    write(tmp_path / "pop.jsonl", [{"target": "b", "predict": ["a", "b", "c"], "exclude_history": True}] * 2)
+    write(tmp_path / "old.jsonl", [{"target": "c", "predict": ["a", "b", "c"]}] * 2)
+    table = evaluate(EvaluateConfig(input_dir=str(tmp_path), topk=[1, 3], plot=False))
+    assert table["sidlm.jsonl"]["HR@3"] is None and table["sidlm.jsonl"]["HR@1"] == 1.0  # 2 items listed
+    assert table["pop.jsonl"]["HR@3"] == 1.0 and table["pop.jsonl"]["list_length"] == 3
+    assert [table[n]["exclude_history"] for n in ("sidlm.jsonl", "pop.jsonl", "old.jsonl")] == [False, True, None]
+    text = markdown(table)
+    assert "| sidlm.jsonl | 4 | 1.0000 | n/m |" in text
+    assert "n/m: not measured, K beyond the items a run listed: sidlm.jsonl (2)" in text
+    assert "scored on different numbers of records (2, 4)" in text
+    assert "(not recorded: old.jsonl; history left out: pop.jsonl; history kept: sidlm.jsonl)" in text
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[3].startswith("sidlm.jsonl,4,1.0,,")

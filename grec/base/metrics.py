@@ -39,6 +39,7 @@ class RankingMetrics:
     invalid: int = 0
     duplicates: int = 0
     covered: set[str] = field(default_factory=set)
+    longest: int = 0
 
     def add(self, predictions: list[str], target: str) -> int | None:
         """Count one record; return the target's 0-based rank among the unique predictions, or None."""
@@ -49,6 +50,7 @@ class RankingMetrics:
         if self.catalog is not None:
             self.invalid += sum(1 for p in predictions if p not in self.catalog)
         self.covered.update(unique[:10])
+        self.longest = max(self.longest, len(unique))  # the run's list length
         rank = unique.index(target) if target in unique else None
         for k in self.topk:
             if rank is not None and rank < k:

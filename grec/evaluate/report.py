@@ -39,7 +39,8 @@ def seed_markdown(groups: dict[str, dict], topk: list[int]) -> str:
     for key, stats in groups.items():
         paired = stats.get("paired", {})
         cells = [
-            f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" + ("*" if paired.get(c, {}).get("significant") else "")
+            (f"{stats[c]['mean']:.4f} ± {stats[c]['std']:.4f}" if stats[c]["mean"] is not None else NOT_MEASURED)
+            + ("*" if paired.get(c, {}).get("significant") else "")
             for c in cols
         ]
         lines.append(f"| {key} | {stats['seeds']} | " + " | ".join(cells) + " |")
@@ -63,7 +64,7 @@ def plot_metrics(table: dict[str, dict], path: Path, keys: tuple[str, ...] = ("H
     width = 0.8 / len(keys)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 3.8))
     for k, key in enumerate(keys):
-        values = [table[n].get(key, 0.0) for n in names]
+        values = [table[n].get(key) or 0.0 for n in names]  # not measured: an empty bar
         bars = ax.bar([i + k * width for i in range(len(names))], values, width, label=key)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(
@@ -96,6 +97,42 @@ def markdown(table: dict[str, dict], topk: list[int] | None = None) -> str:
     ]
     lines = ["| file | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, row in table.items():
-        cells = [f"{row[c]:,}" if c == "records" else f"{row[c]:.4f}" for c in cols]
+        cells = [f"{row[c]:,}" if c == "records" else cell(row.get(c)) for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    notes = comparability_notes(table)
+    return "\n".join([*lines, *(["", *notes] if notes else [])])
+
+
+NOT_MEASURED = "n/m"
+
+
+def cell(value: float | None) -> str:
+    return NOT_MEASURED if value is None else f"{value:.4f}"
+
+
+def comparability_notes(table: dict[str, dict]) -> list[str]:
+    """Lines under a table that say where its rows cannot be compared as they stand: cut-offs beyond a
+    run's list, runs scored on different numbers of records, history left out by some runs only."""
+    notes = []
+    short = {name: row["list_length"] for name, row in table.items() if any(row[c] is None for c in row if "@" in c)}
+    if short:
+        listed = ", ".join(f"{name} ({n})" for name, n in short.items())
+        notes.append(f"{NOT_MEASURED}: not measured, K beyond the items a run listed: {listed}")
+    counts = sorted({row["records"] for row in table.values()})
+    if len(counts) > 1:
+        notes.append(
+            f"note: the runs were scored on different numbers of records ({', '.join(f'{n:,}' for n in counts)}): "
+            f"compare only rows with the same count"
+        )
+    protocols = {name: row.get("exclude_history") for name, row in table.items()}
+    if len(set(protocols.values())) > 1:
+        said = {True: "history left out", False: "history kept", "mixed": "mixed", None: "not recorded"}
+        groups: dict[str, list[str]] = {}
+        for name, value in protocols.items():
+            groups.setdefault(said[value], []).append(name)
+        listed = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in groups.items())
+        notes.append(
+            f"note: the runs differ in whether the user's history items could be recommended ({listed}); "
+            f"compare only rows of one protocol (grec infer --exclude_history)"
+        )
+    return notes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -79,9 +80,10 @@ def score_file(
     """Metrics of one result file. The ``split`` tags its records carry are added to ``splits``, and
     each record's target rank (0-based, -1 when missed) to ``ranks`` under its (user, target) key."""
     metrics = RankingMetrics(tuple(topk), catalog)
-    pairs, found = [], []
+    pairs, found, protocols = [], [], set()
     for number, record in read_records(path):
         record = bigrec_record(record)
+        protocols.add(record.get("exclude_history"))
         if "target" not in record or "predict" not in record:
             raise GrecError(f"{path}: record {number} needs 'target' and 'predict' fields")
         predictions = record["predict"] or []
@@ -94,7 +96,17 @@ def score_file(
         found.append(-1 if rank is None else rank)
     if ranks is not None:
         ranks.update(zip(record_keys(pairs), found))
-    return metrics.result()
+    row = metrics.result()
+    for key in [key for key in row if "@" in key and not key.startswith("coverage")]:
+        if int(key.split("@")[1]) > metrics.longest:  # the run listed fewer items: HR@50 of 20 is not measured
+            row[key] = None
+    return row | {"list_length": metrics.longest, "exclude_history": _protocol(protocols)}
+
+
+def _protocol(values: set) -> bool | str | None:
+    """Whether a run left the users' history out: true, false, "mixed", or None where its records do not say."""
+    known = values - {None}
+    return "mixed" if len(known) > 1 else (known.pop() if known and None not in values else None)
 
 
 def bigrec_record(record: dict) -> dict:
@@ -177,17 +189,35 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, dict]:
     return Scores(table, skipped)
 
 
-def find_baseline(name: str, names: list[str]) -> str:
-    """The result file ``--baseline`` names: an exact path under --input_dir, or one whose file name without
-    its suffix is ``name`` (sidlm -> sidlm.jsonl beside sidlm-sdpo.jsonl), else the one path containing it."""
+def baseline_files(name: str, names: list[str]) -> list[str]:
+    """The result files ``--baseline`` names: an exact path under --input_dir, or those whose file name without
+    its suffix is ``name`` (sidlm -> sidlm.jsonl beside sidlm-sdpo.jsonl), else those whose path contains it.
+    Several are fine when each run has its own (a sweep: one popularity file per run folder)."""
     if name in names:
-        return name
+        return [name]
     stems = [n for n in names if Path(n).name.split(".")[0] == name]
-    matches = stems if len(stems) == 1 else [n for n in names if name in n]
-    if len(matches) != 1:
-        found = "several: " + ", ".join(matches) if matches else "none"
-        raise GrecError(f"--baseline {name!r}: matches {found} of the result files ({', '.join(names)}); give its path")
-    return matches[0]
+    matches = stems or [n for n in names if name in n]
+    if not matches or len(matches) == len(names) > 1:
+        which = "none" if not matches else "every one"
+        raise GrecError(f"--baseline {name!r}: matches {which} of the result files ({', '.join(names)}); give its path")
+    return matches
+
+
+def nearest_baseline(run: str, baselines: list[str], flag: str) -> str:
+    """The baseline file that shares the longest folder path with ``run`` (its own run's, in a sweep)."""
+    if len(baselines) == 1:
+        return baselines[0]
+
+    def shared(other: str) -> int:
+        return sum(
+            1 for _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(Path(run).parts, Path(other).parts))
+        )
+
+    best = max(map(shared, baselines))
+    closest = [b for b in baselines if shared(b) == best]
+    if len(closest) > 1:
+        raise GrecError(f"--baseline {flag!r}: {run} is as near to {' and '.join(closest)}; give one path")
+    return closest[0]
 
 
 def paired_entry(
@@ -202,10 +232,11 @@ def paired_entry(
 
 def add_paired(table: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: EvaluateConfig) -> None:
     """Put ``paired``: each run's tests against the baseline (grec.evaluate.paired) into its table row."""
-    baseline = find_baseline(cfg.baseline, list(table))
+    baselines = baseline_files(cfg.baseline, list(table))
     for name, row in table.items():
-        if name == baseline:
+        if name in baselines:
             continue
+        baseline = nearest_baseline(name, baselines, cfg.baseline)
         paired = paired_entry([ranks[baseline]], [ranks[name]], baseline, cfg)
         if paired is None:
             logger.warning("evaluate: %s shares no records with the baseline %s; not compared", name, baseline)
@@ -226,11 +257,12 @@ def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
     out = {}
     for key, rows in groups.items():
         stats = {"seeds": len(rows)}
-        for metric in (m for m, v in rows[0].items() if not isinstance(v, dict)):
-            values = [r[metric] for r in rows]
-            stats[metric] = {
-                "mean": statistics.fmean(values),
-                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        for metric in (m for m, v in rows[0].items() if "@" in m or m.endswith("_rate") or m == "records"):
+            values = [r.get(metric) for r in rows]
+            measured = None not in values
+            stats[metric] = {  # a cut-off one seed's run did not measure is not measured for the setting
+                "mean": statistics.fmean(values) if measured else None,
+                "std": (statistics.stdev(values) if len(values) > 1 else 0.0) if measured else None,
             }
         out[key] = stats
     return out
@@ -239,13 +271,13 @@ def across_seeds(table: dict[str, dict]) -> dict[str, dict]:
 def add_seed_paired(groups: dict[str, dict], ranks: dict[str, dict[str, int]], cfg: EvaluateConfig) -> None:
     """Each setting's seed-averaged per-record metrics against the baseline's (a setting, or one file)."""
     members = {key: [n for n in ranks if SEED.sub("seed*", n) == key] for key in groups}
-    base = find_baseline(cfg.baseline, list(groups)) if any(cfg.baseline in k for k in groups) else None
-    base_files = members[base] if base else [find_baseline(cfg.baseline, list(ranks))]
+    settings = baseline_files(cfg.baseline, list(groups)) if any(cfg.baseline in k for k in groups) else []
+    files = [] if settings else baseline_files(cfg.baseline, list(ranks))
     for key, stats in groups.items():
-        if key == base:
+        if key in settings:
             continue
-        paired = paired_entry(
-            [ranks[n] for n in base_files], [ranks[n] for n in members[key]], base or base_files[0], cfg
-        )
+        base = nearest_baseline(key, settings or files, cfg.baseline)
+        base_files = members[base] if settings else [base]
+        paired = paired_entry([ranks[n] for n in base_files], [ranks[n] for n in members[key]], base, cfg)
         if paired is not None:
             stats["paired"] = paired

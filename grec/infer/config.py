@@ -54,7 +54,7 @@ class InferConfig:
         num_return_sequences: items returned per user; default num_beams.
         batch_size: users per forward pass.
         cutoff_len: most prompt tokens (the oldest are cut).
-        exclude_history: never recommend an item from the user's history.
+        exclude_history: never recommend an item from the user's history (the default, as popularity, SASRec and serve do; each result record says which, and evaluate marks tables that mix the two); with --method hf, which cannot, the default is false.
         method: sid mode: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
         sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
         sample: rank only the first N records; -1 all.
@@ -84,7 +84,7 @@ class InferConfig:
     num_return_sequences: int | None = None
     batch_size: int = 16
     cutoff_len: int = 512
-    exclude_history: bool = False
+    exclude_history: bool | None = None
     method: str = "vectorised"
     sid: str | None = None
     sample: int = -1
@@ -150,6 +150,8 @@ class InferConfig:
             raise GrecError(f"--num_return_sequences {self.num_return_sequences} > --num_beams {self.num_beams}")
         if self.method not in METHODS:
             raise GrecError(f"--method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.exclude_history is None:
+            self.exclude_history = self.method != "hf"
         if self.method == "hf" and self.exclude_history:
             raise GrecError("--exclude_history needs --method vectorised (generate cannot close seen items)")
         for name in ("num_beams", "batch_size", "cutoff_len"):

@@ -80,6 +80,8 @@ def popularity(cfg: PopularityConfig) -> int:
     ranked = [item for item, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     knn = item_knn(cfg.data, sequences) if cfg.method == "itemknn" or cfg.cf_model else None
 
+    mark = {"exclude_history": cfg.exclude_history}
+
     def rows():
         for row in read_split(Path(cfg.data) / f"{cfg.split}.jsonl"):
             history = set(map(str, row["history"])) if cfg.exclude_history else set()
@@ -87,10 +89,15 @@ def popularity(cfg: PopularityConfig) -> int:
                 scores = dict(zip(knn.item_ids, knn.scores([row["history"]])[0].tolist()))
                 order = sorted(ranked, key=lambda item: -scores.get(item, 0.0))  # stable: ties stay by popularity
                 predict = [item for item in order if item not in history][: cfg.topk]
-                yield {**row, "predict": predict, "predict_scores": [round(scores.get(i, 0.0), 6) for i in predict]}
+                yield {
+                    **row,
+                    "predict": predict,
+                    "predict_scores": [round(scores.get(i, 0.0), 6) for i in predict],
+                    **mark,
+                }
                 continue
             predict = [item for item in ranked[: cfg.topk + len(history)] if item not in history][: cfg.topk]
-            yield {**row, "predict": predict, "predict_scores": [counts[i] for i in predict]}
+            yield {**row, "predict": predict, "predict_scores": [counts[i] for i in predict], **mark}
 
     users = write_records(cfg.out, rows())
     if cfg.scores:

@@ -138,6 +138,7 @@ def rank_records(cfg: InferConfig, ranker, records: list[dict], sid_map: SidMap 
         batch = records[start : start + cfg.batch_size]
         for k, (record, (items, scores)) in enumerate(zip(batch, ranker.rank(batch, cfg.exclude_history))):
             record["predict"] = items
+            record["exclude_history"] = cfg.exclude_history  # evaluate marks tables that mix the two protocols
             if titles is not None:
                 record["predict_titles"] = [titles[item] for item in items]
                 if not cfg.constrained:  # grounded: the free title the items were grounded from

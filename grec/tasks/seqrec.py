@@ -106,7 +106,14 @@ class SeqrecTask(Task):
             items, scores = self.rank(model, batch, self.args.topk)
             for row, predict, score in zip(batch, items, scores):
                 metrics.add(predict, str(row["target"]))
-                results.append({**row, "predict": predict, "predict_scores": [round(s, 4) for s in score]})
+                results.append(
+                    {
+                        **row,
+                        "predict": predict,
+                        "predict_scores": [round(s, 4) for s in score],
+                        "exclude_history": self.args.exclude_history,
+                    }
+                )
         if split == "test":
             write_records(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl", results)
         out = metrics.result()
