@@ -49,6 +49,7 @@ class RunConfig:
         out: the run's folder, {out} in the recipe.
         overrides: flags to change per stage kind or stage name, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
         force: rerun stages even when their settings match a finished run.
+        dataset: the data set the recipe's prepare stage reads (ml-1m, amazon, ...); default: the one --data was prepared from (its settings.json), else --data's folder name when it names a data set (data/ml-1m), else the recipe's own.
     """
 
     recipe: str = "tiger"
@@ -56,6 +57,7 @@ class RunConfig:
     out: str = "outputs/run"
     overrides: dict = field(default_factory=dict)
     force: bool = False
+    dataset: str | None = None
 
 
 def recipe_path(name: str) -> Path:
@@ -159,11 +161,29 @@ def load_recipe(cfg: RunConfig) -> list[tuple[str, dict]]:
     stages = _stage_list(path)
     overrides = _check_changes(cfg.overrides, "--overrides", stages)
     names = {"data": cfg.data, "out": cfg.out, "configs": str(CONFIGS)}
+    target = _dataset(cfg)
     out = []
     for entry in stages:
-        flags = _merge({k: v for k, v in entry.items() if k not in ("stage", "name")}, _changes_for(entry, overrides))
+        own = {k: v for k, v in entry.items() if k not in ("stage", "name")}
+        if entry["stage"] == "prepare" and target is not None:  # --data / --dataset retarget the recipe
+            own["dataset"] = target
+        flags = _merge(own, _changes_for(entry, overrides))
         out.append((entry["stage"], _fill(flags, names)))
     return out
+
+
+def _dataset(cfg: RunConfig) -> str | None:
+    """The data set --dataset or --data names (see RunConfig), or None to keep the recipe's."""
+    from grec.prepare.datasets import DATASETS
+
+    if cfg.dataset is not None:
+        if cfg.dataset not in DATASETS:
+            raise GrecError(f"--dataset: unknown data set {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
+        return cfg.dataset
+    marker = Path(cfg.data) / "settings.json"
+    if marker.is_file():
+        return read_json(marker).get("settings", {}).get("dataset")
+    return Path(cfg.data).name if Path(cfg.data).name in DATASETS else None
 
 
 def check_stages(stages: list[tuple[str, dict]]) -> None:

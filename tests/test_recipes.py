@@ -138,6 +138,23 @@ def test_a_recipe_extends_another_and_states_only_what_differs(tmp_path):
         load_recipe(RunConfig(recipe=str(child)))
 
 
+def test_data_or_dataset_retargets_a_recipes_prepare_stage(tmp_path):
+    def prepared(**flags):
+        stages = load_recipe(RunConfig(recipe="sasrec", out="O", **flags))
+        return next(f for stage, f in stages if stage == "prepare")["dataset"]
+
+    assert prepared(data="data/ml-100k") == "ml-100k"
+    assert prepared(data="data/ml-1m") == "ml-1m"  # the folder names a data set
+    assert prepared(data=str(tmp_path / "mine")) == "ml-100k"  # it does not: the recipe's own
+    assert prepared(data="D", dataset="ml-1m") == "ml-1m"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "settings.json").write_text('{"settings": {"dataset": "steam"}}')
+    assert prepared(data=str(tmp_path / "mine")) == "steam"  # what the folder was prepared from
+    assert prepared(data="data/ml-1m", overrides={"prepare": {"dataset": "yelp"}}) == "yelp"  # overrides win
+    with pytest.raises(GrecError, match="--dataset: unknown data set 'ml-2m'"):
+        prepared(data="D", dataset="ml-2m")
+
+
 def run_small(grec_cli, recipe: str, data, out, small: str) -> list[dict]:
     """Run ``recipe`` with the ``small`` overrides; check its 24 results are 20 catalog items outside the history."""
     code, stdout, err = grec_cli("run", "--recipe", recipe, "--data", data, "--out", out, "--overrides", small)
