@@ -45,21 +45,29 @@ def _stage_command(stage: Stage) -> Callable:
 def _list() -> Callable:
     import grec.tasks  # noqa: F401  (importing the tasks registers grec's own tasks, models and datasets)
     from grec.base.registry import DATASETS, MODELS, TASKS, load_plugins
+    from grec.prepare.datasets import DATASETS as PREPARED
 
     def registered(kind: str = "all", plugin: list[str] | None = None) -> None:
-        """List the registered tasks, models and datasets.
+        """List the data sets grec prepare reads, and the registered tasks, models and task data sets.
 
         Args:
             kind: tasks, models, datasets or all.
             plugin: Python files or modules to import first (their registrations are listed too).
         """
         load_plugins([plugin] if isinstance(plugin, str) else list(plugin or []))
-        tables = {"tasks": TASKS, "models": MODELS, "datasets": DATASETS}
+        tables = {
+            "tasks": [("tasks", TASKS.names())],
+            "models": [("models", MODELS.names())],
+            "datasets": [
+                ("datasets (grec prepare --dataset)", list(PREPARED)),
+                ("task datasets (grec train-task --task ctr --data NAME)", DATASETS.names()),
+            ],
+        }
         if kind != "all" and kind not in tables:
             raise UsageError(f"grec list: expected tasks, models, datasets or all, got {kind!r}")
-        for name, table in tables.items():
-            if kind in ("all", name):
-                print(f"{name}: {', '.join(table.names()) or '(none)'}")
+        for name, rows in tables.items():
+            for title, names in rows if kind in ("all", name) else []:
+                print(f"{title}: {', '.join(names) or '(none)'}")
 
     registered.__name__ = "list"
     return registered
@@ -113,12 +121,9 @@ def _serve() -> Callable:
 # name -> (one-line description, builder of the fire command): the stages of grec.stages plus the
 # commands that are not pipeline stages. Builders import lazily so that `grec --help` stays fast.
 COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
-    "run": (
-        "run a recipe's whole stage chain (tiger, sidlm, lcrec, bigrec, sasrec, demo), skipping finished stages",
-        _run,
-    ),
+    "run": ("run a recipe's whole stage chain, skipping finished stages (recipes: {recipes})", _run),
     **{name: (stage.description, lambda stage=stage: _stage_command(stage)) for name, stage in STAGES.items()},
-    "list": ("list the registered tasks, models and datasets", _list),
+    "list": ("list the data sets grec prepare reads, and the registered tasks, models and task data sets", _list),
     "export": ("merge a LoRA checkpoint into its base model for inference without peft", _export),
     "generate": ("print a checkpoint's continuations of a prompt", _generate),
     "serve": ("serve a checkpoint's recommendations over HTTP: micro-batched, with metrics and hot reload", _serve),
@@ -162,8 +167,11 @@ def check_flags(name: str, stage: Callable, argv: list[str]) -> list[str]:
 
 
 def usage() -> str:
+    from grec.recipes import recipe_names
+
+    recipes = ", ".join(name for name in recipe_names() if "/" not in name) + ", paper/..."
     width = max(map(len, COMMANDS))
-    rows = "\n".join(f"  {name.ljust(width)}  {text}" for name, (text, _) in COMMANDS.items())
+    rows = "\n".join(f"  {name.ljust(width)}  {text.format(recipes=recipes)}" for name, (text, _) in COMMANDS.items())
     return (
         f"grec {__version__}: generative recommendation with LLMs\n\n"
         f"usage: grec <command> [--flags]    (grec <command> --help for its flags)\n\ncommands:\n{rows}\n"

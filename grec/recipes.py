@@ -44,7 +44,7 @@ class RunConfig:
     Example: grec run --recipe tiger --data data/ml-100k --out outputs/tiger
 
     Args:
-        recipe: a recipe name (tiger, sidlm, sidlm-dpo, sidlm-grpo, lcrec, lcrec-grpo, bigrec, sasrec, demo, or paper/NAME: tiger-beauty, minionerec-industrial, minionerec-office, lcrec-instruments; packaged in grec/configs/recipes) or a YAML file.
+        recipe: a recipe name ({recipes}; packaged in grec/configs/recipes) or a YAML file.
         data: the prepared data folder, {data} in the recipe.
         out: the run's folder, {out} in the recipe.
         overrides: flags to change per stage kind or stage name, e.g. '{train: {num_epochs: 1}, infer: {sample: 20}}'.
@@ -60,6 +60,15 @@ class RunConfig:
     dataset: str | None = None
 
 
+def recipe_names() -> list[str]:
+    """The packaged recipes, ``paper/NAME`` ones last."""
+    own = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+    return own + sorted(f"paper/{p.stem}" for p in (RECIPE_DIR / "paper").glob("*.yaml"))
+
+
+RunConfig.__doc__ = RunConfig.__doc__.replace("{recipes}", ", ".join(recipe_names()))  # --help lists every one
+
+
 def recipe_path(name: str) -> Path:
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):
@@ -68,7 +77,7 @@ def recipe_path(name: str) -> Path:
         return path
     candidate = RECIPE_DIR / f"{name}.yaml"
     if not candidate.is_file():
-        known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
+        known = ", ".join(recipe_names())
         raise GrecError(f"unknown recipe {name!r}; recipes in {RECIPE_DIR}: {known}; or give a YAML file")
     return candidate
 

@@ -31,6 +31,9 @@ def test_registry_lists_builtins_and_refuses_unknown_names(grec_cli):
     assert code == 0
     assert "tasks: ctr, " in out and "seqrec" in out and "lm_pretrain" in out
     assert "models: " in out and all(m in out for m in ("sasrec", "fm", "deepfm", "dcnv2", "lr"))
+    prepared = "datasets (grec prepare --dataset): ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-latest, amazon, yelp, "
+    assert prepared + "steam, recbole, minionerec, csv\n" in out  # every data set prepare reads, not the CTR ones
+    assert "task datasets (grec train-task --task ctr --data NAME): adult, ml-100k\n" in out
     with pytest.raises(GrecError, match="unknown model .nope.; registered models: causal_lm, cnn, dcnv2, deepfm"):
         MODELS.get("nope")
     code, _, err = grec_cli("train-task", "--task", "nope", "--output_dir", "x")
