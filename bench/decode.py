@@ -9,12 +9,20 @@ unconstrained search with that setting too. Model: the TIGER T5 (d_model 128, 4+
 speed does not depend on training) over a random catalog of SID items.
 
     .venv/bin/python bench/decode.py --quick     # T5, 10k items, batch 64, 20 beams (< 2 minutes)
+    .venv/bin/python bench/decode.py --quick --contention 2   # also under 2 busy processes: both slowdowns
+
+With ``--contention N``, HF's unconstrained search and grec's are timed again while N other
+processes keep the CPU busy (a loaded machine, another job on a shared box), and each one's
+slowdown against its idle time is printed beside the threads every library uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -73,6 +81,44 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def thread_counts() -> dict:
+    """The threads each library runs its work on here."""
+    import faiss
+
+    return {
+        "torch_intra_op": torch.get_num_threads(),
+        "torch_inter_op": torch.get_num_interop_threads(),
+        "faiss_omp": faiss.omp_get_max_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "cpus": os.cpu_count(),
+    }
+
+
+BUSY = "import time\nwhile True:\n    time.perf_counter()"
+
+
+def contended(cases: dict, kept: set, args, idle: dict) -> dict:
+    """HF's and grec's searches timed again beside ``args.contention`` busy processes; each one's slowdown."""
+    others = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(args.contention)]
+    try:
+        time.sleep(1.0)  # the busy processes are running
+        out = {"busy_processes": args.contention}
+        for name in ("hf_unconstrained", "grec_vectorised"):
+            with kept_freed_memory(name in kept), torch.no_grad():
+                seconds = timed(cases[name], args.repeats)
+            out[name] = {
+                "seconds_per_batch": round(seconds, 4),
+                "slowdown": round(seconds / idle[name]["seconds_per_batch"], 2),
+            }
+            print(f"{name:18} {args.batch / seconds:>9.2f} users/s beside {args.contention} busy processes "
+                  f"({out[name]['slowdown']:.2f}x slower)", flush=True)  # fmt: skip
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the T5 case, 10k items, batch 64, 20 beams")
@@ -80,6 +126,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--beams", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--contention", type=int, default=0, help="also time HF and grec while N busy processes share the CPU"
+    )
     parser.add_argument(
         "--model",
         choices=["t5", "smollm2"],
@@ -196,6 +245,8 @@ def main() -> None:
                 seconds = timed(fn, args.repeats)
             rows[name] = {"seconds_per_batch": round(seconds, 4), "users_per_second": round(args.batch / seconds, 2)}
             print(f"{name:18} {rows[name]['users_per_second']:>9.2f} users/s", flush=True)
+    if args.contention:
+        record_contention = contended(cases, kept, args, rows)
     base = args.batch / rows["hf_unconstrained"]["seconds_per_batch"]  # ratios from the unrounded times
     ours = args.batch / rows["grec_vectorised"]["seconds_per_batch"]
     record = {
@@ -213,6 +264,8 @@ def main() -> None:
         "index_build_seconds": round(build_s, 3),
         "index_mib": round(index.nbytes() / 2**20, 1),
         "rows": rows,
+        "threads": thread_counts(),
+        **({"contention": record_contention} if args.contention else {}),
     }
     big_map, big_tokens = catalog(1_000_000, seed=2)
     start = time.perf_counter()
@@ -231,6 +284,10 @@ def main() -> None:
         f"{rows['hf_unconstrained_kept_memory']['seconds_per_batch'] * ours / args.batch:.2f}x HF unconstrained "
         "with grec's allocator setting"
     )
+    if args.contention:
+        hf, ours = record_contention["hf_unconstrained"]["slowdown"], record_contention["grec_vectorised"]["slowdown"]
+        print(f"beside {args.contention} busy processes: grec {ours:.2f}x slower, HF {hf:.2f}x slower; threads: "
+              f"{record['threads']}")  # fmt: skip
 
 
 if __name__ == "__main__":

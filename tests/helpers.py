@@ -1,6 +1,5 @@
 """Small helpers shared by the tests."""
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -10,7 +9,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    """The records of a JSON-lines file, or of a JSON list (a result file named .json is written as one)."""
+    from grec.base.io import read_records
+
+    return [record for _, record in read_records(path)]
 
 
 def leftovers(parent: Path) -> list[str]:
