@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Decoding speed: grec's vectorised SID beam search against Hugging Face generate, on the same model and prompts.
 
 Cases (one run, same prompts and beams): HF unconstrained beam search; HF with a dict-trie
@@ -20,17 +21,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from grec.base.threads import prefer_passive_waiting
+
+prefer_passive_waiting()  # as grec infer does, before torch loads: the imports below wait for it
+
+# isort: split
 import numpy as np
 import torch
+from provenance import provenance
 from transformers import T5Config, T5ForConditionalGeneration
 
 from grec.base.sid import SidMap, SidTokens
+from grec.base.threads import thread_report
 from grec.decoding import SidIndex, sid_beam_search
 from grec.decoding.hf import SidPrefixConstraint, search_config
 from grec.decoding.shared_cross import one_cross_cache_per_user
@@ -81,41 +88,41 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def thread_counts() -> dict:
-    """The threads each library runs its work on here."""
-    import faiss
-
-    return {
-        "torch_intra_op": torch.get_num_threads(),
-        "torch_inter_op": torch.get_num_interop_threads(),
-        "faiss_omp": faiss.omp_get_max_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-        "cpus": os.cpu_count(),
-    }
-
-
 BUSY = "import time\nwhile True:\n    time.perf_counter()"
 
 
-def contended(cases: dict, kept: set, args, idle: dict) -> dict:
-    """HF's and grec's searches timed again beside ``args.contention`` busy processes; each one's slowdown."""
+def contended(cases: dict, kept: set, args) -> dict:
+    """HF's and grec's searches timed idle, then beside ``args.contention`` busy processes, taking turns
+    (one batch of each per round, so a change in the machine's load hits both alike); medians of
+    ``args.repeats`` rounds, and each one's slowdown."""
+    names = ("hf_unconstrained", "grec_vectorised")
+
+    def rounds() -> dict[str, float]:
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(args.repeats):
+            for name in names:
+                with kept_freed_memory(name in kept), torch.no_grad():
+                    times[name].append(timed(cases[name], 1))
+        return {name: float(np.median(t)) for name, t in times.items()}
+
+    idle = rounds()
     others = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(args.contention)]
     try:
         time.sleep(1.0)  # the busy processes are running
-        out = {"busy_processes": args.contention}
-        for name in ("hf_unconstrained", "grec_vectorised"):
-            with kept_freed_memory(name in kept), torch.no_grad():
-                seconds = timed(cases[name], args.repeats)
-            out[name] = {
-                "seconds_per_batch": round(seconds, 4),
-                "slowdown": round(seconds / idle[name]["seconds_per_batch"], 2),
-            }
-            print(f"{name:18} {args.batch / seconds:>9.2f} users/s beside {args.contention} busy processes "
-                  f"({out[name]['slowdown']:.2f}x slower)", flush=True)  # fmt: skip
+        busy = rounds()
     finally:
         for other in others:
             other.kill()
             other.wait()
+    out = {"busy_processes": args.contention, "rounds": args.repeats}
+    for name in names:
+        out[name] = {
+            "idle_seconds_per_batch": round(idle[name], 4),
+            "contended_seconds_per_batch": round(busy[name], 4),
+            "slowdown": round(busy[name] / idle[name], 2),
+        }
+        print(f"{name:18} {args.batch / busy[name]:>9.2f} users/s beside {args.contention} busy processes "
+              f"({out[name]['slowdown']:.2f}x slower than idle)", flush=True)  # fmt: skip
     return out
 
 
@@ -246,17 +253,11 @@ def main() -> None:
             rows[name] = {"seconds_per_batch": round(seconds, 4), "users_per_second": round(args.batch / seconds, 2)}
             print(f"{name:18} {rows[name]['users_per_second']:>9.2f} users/s", flush=True)
     if args.contention:
-        record_contention = contended(cases, kept, args, rows)
+        record_contention = contended(cases, kept, args)
     base = args.batch / rows["hf_unconstrained"]["seconds_per_batch"]  # ratios from the unrounded times
     ours = args.batch / rows["grec_vectorised"]["seconds_per_batch"]
     record = {
-        "command": "python bench/decode.py"
-        + (
-            " --quick"
-            if args.quick
-            else f" --model {args.model} --items {args.items} "
-            f"--batch {args.batch} --beams {args.beams} --repeats {args.repeats}"
-        ),
+        **provenance(),
         "model": args.model,
         "items": len(sid_map),
         "batch": args.batch,
@@ -264,7 +265,7 @@ def main() -> None:
         "index_build_seconds": round(build_s, 3),
         "index_mib": round(index.nbytes() / 2**20, 1),
         "rows": rows,
-        "threads": thread_counts(),
+        "threads": thread_report(),
         **({"contention": record_contention} if args.contention else {}),
     }
     big_map, big_tokens = catalog(1_000_000, seed=2)

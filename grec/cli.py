@@ -13,6 +13,7 @@ from grec.base.config import command
 from grec.base.distributed import rank
 from grec.base.errors import GrecError
 from grec.base.progress import interactive
+from grec.base.threads import prefer_passive_waiting
 from grec.base.version import __version__
 from grec.stages import STAGES, Stage
 
@@ -130,6 +131,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], Callable]]] = {
 }
 
 
+DECODING = ("infer", "serve", "generate")  # commands whose time is beam search: idle OpenMP threads sleep
 SHORT_FLAG = re.compile(r"-[A-Za-z](=.*)?")
 
 
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     name, rest = argv[0], argv[1:]
+    if name in DECODING:
+        prefer_passive_waiting()  # before torch loads (grec/base/threads.py)
     if name not in COMMANDS:
         print(f"grec: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2

@@ -20,7 +20,10 @@ from grec.base.io import read_json, read_jsonl
 from grec.base.queries import RequestError, item_ids, known_items, true_or_false, whole_number
 from grec.base.sid import SidMap
 from grec.base.templates import check_prompt_settings, history_record, quote
+from grec.base.threads import prefer_passive_waiting
 from grec.lm.serving_files import CATALOG, PROMPT_KEYS, RECORDS
+
+prefer_passive_waiting()  # a recommender decodes: idle OpenMP threads sleep (grec/base/threads.py)
 
 
 @dataclass(frozen=True)

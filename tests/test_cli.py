@@ -145,3 +145,22 @@ def test_every_short_flag_help_shows_is_accepted_as_its_long_flag(grec_cli):
     assert code == 1 and "folder not found (given as --input_dir)" in err  # parsed; the folder failed, not the flags
     with pytest.raises(UsageError, match="unknown flag -z"):
         check_flags("evaluate", COMMANDS["evaluate"][1](), ["-z", "1"])
+
+
+def test_decoding_commands_let_idle_openmp_threads_sleep_and_training_ones_do_not():
+    """grec/base/threads.py: passive waiting keeps beam search fast on a busy machine; it is set before torch
+    loads, for the decoding commands only, and never over the user's own choice."""
+    import os
+
+    probe = "import os, sys; from grec.cli import main; main(sys.argv[1:]); print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def policy(*argv, **extra):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, env={**env, **extra}
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert policy("infer", "--help") == policy("serve", "--help") == "PASSIVE"
+    assert policy("train", "--help") == "None"
+    assert policy("infer", "--help", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"

@@ -99,7 +99,9 @@ def test_recommender_from_pretrained_returns_what_infer_writes(trained, ml100k, 
         assert [i.title for i in items] == [titles[i] for i in record["predict"]]
     one = recommender.recommend(results[0]["history"], k=3, exclude=[results[0]["predict"][0]])
     assert [i.item_id for i in one] == results[0]["predict"][1:4]
-    with pytest.raises(GrecError, match=r"history\[0\]: unknown item id 'no-such-item'; ids are the checkpoint's catalog"):
+    with pytest.raises(
+        GrecError, match=r"history\[0\]: unknown item id 'no-such-item'; ids are the checkpoint's catalog"
+    ):
         recommender.recommend(["no-such-item"])
     # each stage is callable with its flags, as on the command line
     table = grec.evaluate(input_dir=str(tmp_path / "results"), topk=[10])

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from grec.base.queries import RequestError, known_items
+from grec.base.threads import thread_report
 from grec.serve.model import LoadedModel
 
 logger = logging.getLogger("grec")
@@ -68,6 +69,7 @@ class Batcher:
             import torch
 
             torch.set_num_threads(self.threads)
+        logger.info("serve: model worker threads: %s", thread_report())
         stopping = False
         while not stopping:
             first = self.queue.get()

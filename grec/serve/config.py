@@ -27,7 +27,7 @@ class ServeConfig:
         port: TCP port; 0 picks a free one (printed at start).
         max_batch: most requests ranked together in one beam search; 1 turns micro-batching off.
         max_wait_ms: how long the first request of a batch waits for others to join it.
-        threads: torch threads of the model worker; on a 2-core machine 2 (the event loop needs little); 0 keeps torch's default.
+        threads: torch threads of the model worker; on a 2-core machine 2 (the event loop needs little); 0 keeps torch's default. The log's first lines say how many threads each library uses and how idle OpenMP threads wait (passive unless OMP_WAIT_POLICY is set).
         num_beams: beams of the constrained search (at least the request's k are used).
         max_k: largest k a request may ask for.
         max_history: most items a request's history may list (the prompt keeps the last ones, as in training).
