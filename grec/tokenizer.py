@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grec.base.errors import GrecError, where
 from grec.base.folders import StagedDir
-from grec.base.io import text_lines
+from grec.base.io import refuse_foreign, text_lines
 
 SPECIALS = {
     "t5": {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1},
@@ -42,6 +42,7 @@ class TokenizerConfig:
         out: folder for the tokenizer.
         encoding: text encoding of the corpus files.
         max_sentences: train on a random sample of this many documents (sentencepiece holds its input in memory); 0 uses all.
+        overwrite: write into an --out folder that holds files but no tokenizer (without it such a folder is refused).
     """
 
     corpus: list[str] | None = None
@@ -53,6 +54,7 @@ class TokenizerConfig:
     out: str = ""
     encoding: str = "utf-8"
     max_sentences: int = 0
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         self.corpus = list(self.corpus or [])
@@ -70,6 +72,7 @@ class TokenizerConfig:
             raise GrecError("--vocab_size: must be at least 8")
         if not self.out:
             raise GrecError("--out: required")
+        refuse_foreign(Path(self.out), "tokenizer_config.json", self.overwrite)
 
 
 def corpus_lines(paths: list[str], fields: list[str], encoding: str = "utf-8"):

@@ -94,6 +94,12 @@ def test_a_stage_refuses_a_non_empty_folder_it_did_not_write(tmp_path):
     with pytest.raises(GrecError, match=r"not empty \(thesis.tex\) and holds no settings.json of this stage"):
         stage_is_current(out, {"seed": 1}, ("items.jsonl",), overwrite=False, marker="settings.json")
     assert stage_is_current(out, {"seed": 1}, ("items.jsonl",), overwrite=True, marker="settings.json") is False
+    from grec.tokenizer import TokenizerConfig
+
+    (tmp_path / "corpus.txt").write_text("a b c\n")
+    with pytest.raises(GrecError, match=r"home: not empty \(thesis.tex\) and holds no tokenizer_config.json"):
+        TokenizerConfig(corpus=[str(tmp_path / "corpus.txt")], out=str(out))
+    TokenizerConfig(corpus=[str(tmp_path / "corpus.txt")], out=str(out), overwrite=True)
     assert (out / "thesis.tex").read_text() == "years of work"
 
 

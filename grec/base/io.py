@@ -221,12 +221,18 @@ def stage_is_current(out: Path, settings: dict, outputs: tuple[str, ...], overwr
                 f"{out}: already holds a run with different settings ({', '.join(changed)} differ); "
                 f"pass --overwrite to replace it, or choose another --out"
             )
-    elif not overwrite:
-        found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-        if found:
-            raise GrecError(
-                f"{out}: not empty ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}) and holds no {marker} "
-                f"of this stage: it was not written by it; choose another --out, or pass --overwrite to write "
-                f"this stage's files into it"
-            )
+    else:
+        refuse_foreign(out, marker, overwrite)
     return False
+
+
+def refuse_foreign(out: Path, marker: str, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse a folder ``out`` that holds files but no ``marker`` (so this stage did not write it: it may be
+    anything, a home folder included), unless ``overwrite``; hidden files do not count."""
+    found = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    if found and not (out / marker).exists() and not overwrite:
+        raise GrecError(
+            f"{out}: not empty ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}) and holds no {marker} "
+            f"of this stage: it was not written by it; choose another {flag}, or pass --overwrite to write "
+            f"this stage's files into it (the others stay)"
+        )
