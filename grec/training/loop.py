@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grec.base.distributed import barrier, rank
 from grec.base.errors import GrecError
-from grec.base.io import read_json, refuse_foreign
+from grec.base.io import read_json
 from grec.base.secrets import recorded
 from grec.lm.checkpoint import file_problem, weights_problem
 from grec.lm.cpu_memory import kept_freed_memory
@@ -51,8 +51,7 @@ def latest_complete_checkpoint(output_dir: str) -> str | None:
 
 # flags that do not change what a run computes: a run may be resumed or repeated with them changed
 RUN_ONLY = {"output_dir", "resume_from_checkpoint", "overwrite", "keep_cpu_memory", "debug_port", "report_to"}
-EXTENDABLE = {"num_epochs"}
-RUN_MARK = ".grec-run"  # written into --output_dir when a run starts: later runs know the folder is one  # resuming with more epochs trains a run further
+EXTENDABLE = {"num_epochs"}  # resuming with more epochs trains a run further
 
 
 def check_run_folder(cfg) -> None:
@@ -72,10 +71,6 @@ def check_run_folder(cfg) -> None:
         cfg.resume_from_checkpoint = None
     check_resume(cfg.resume_from_checkpoint)
     _check_previous_run(cfg)
-    if rank() == 0:  # says "a grec run lives here" before anything else is written
-        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(cfg.output_dir) / RUN_MARK).touch()
-    barrier()
 
 
 def _check_previous_run(cfg) -> None:
@@ -86,7 +81,6 @@ def _check_previous_run(cfg) -> None:
     folder = Path(cfg.output_dir)
     state = folder / "training_state.json"
     if not state.is_file():
-        refuse_foreign(folder, RUN_MARK, cfg.overwrite, "--output_dir")
         return
     before = read_json(state).get("arguments") or {}
     now = recorded(cfg)
