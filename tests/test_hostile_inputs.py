@@ -12,9 +12,12 @@ from grec.base.errors import GrecError
 
 @pytest.fixture
 def prepared(ml100k, tmp_path):
-    """A copy of prepared ML-100K whose files a test may spoil."""
+    """A copy of prepared ML-100K whose files a test may spoil, its splits cut to their first 300 lines."""
     folder = tmp_path / "data"
     shutil.copytree(ml100k, folder)
+    for name in ("train", "valid", "test"):
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[:300]))
     return folder
 
 
