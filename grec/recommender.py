@@ -114,6 +114,9 @@ class Recommender:
         """The records-stage record of a history: what the model reads (``grec.base.templates.prompt``)."""
         history = item_ids(history, "history", required=True)
         known_items(history, "history", self.catalog)
+        return self._record(history)
+
+    def _record(self, history: list[str]) -> dict:
         style = self.settings["style"]
         render = self.sid_map.sid_string if style == "sid" else (lambda item: quote(self.titles[item]))
         return history_record(history, render, style, self.settings["prompt"], self.settings["max_history"])
@@ -149,7 +152,7 @@ class Recommender:
             known_items(h, field, self.catalog)
         for field, e in zip(fields, extra):
             known_items(e, field.replace("history", "exclude"), self.catalog)
-        records = [self.record(h) for h in histories]
+        records = [self._record(h) for h in histories]  # checked above
         skip = [[*h, *e] if exclude_history else e for h, e in zip(histories, extra)]
         ranked = self._ranker(k).rank(records, False, skip)
         out = [

@@ -114,8 +114,12 @@ def bigrec_record(record: dict) -> dict:
     titles, no ``target``) as titles to match exactly; any other record as it is."""
     if "target" in record or not isinstance(record.get("output"), str) or not isinstance(record.get("predict"), list):
         return record
-    title = lambda text: str(text).strip().strip('"').strip()  # noqa: E731
-    return {**record, "target": title(record["output"]), "predict": [title(p) for p in record["predict"]]}
+    return {**record, "target": _title(record["output"]), "predict": [_title(p) for p in record["predict"]]}
+
+
+def _title(text: object) -> str:
+    """A title as BIGRec writes it (quoted, maybe with a newline) as the bare title."""
+    return str(text).strip().strip('"').strip()
 
 
 def check_same_split(splits: dict[str, set[str]]) -> None:
