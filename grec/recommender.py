@@ -97,7 +97,7 @@ class Recommender:
             if (path / CATALOG).is_file()
             else None
         )
-        model, tokenizer, seq2seq = load_trained(path)
+        model, tokenizer, seq2seq = load_trained(path, in_memory=True)  # files may change while it serves
         return cls(
             model.to(device).eval(),
             tokenizer,

@@ -66,11 +66,12 @@ def check_checkpoint(checkpoint: str | Path) -> dict:
     return arguments
 
 
-def load_trained(checkpoint: str | Path):
-    """(model, tokenizer, seq2seq) of a best/ or last/ folder, LoRA adapters applied (not merged)."""
+def load_trained(checkpoint: str | Path, in_memory: bool = False):
+    """(model, tokenizer, seq2seq) of a best/ or last/ folder, LoRA adapters applied (not merged); ``in_memory``:
+    see ``load_model``."""
     arguments = check_checkpoint(checkpoint)
     try:
-        return _load(Path(checkpoint), arguments)
+        return _load(Path(checkpoint), arguments, in_memory)
     except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as err:  # pickles: refused, named
         raise GrecError(
             f"{checkpoint}: cannot load this checkpoint ({type(err).__name__}: {str(err)[:300]}); "
@@ -78,14 +79,14 @@ def load_trained(checkpoint: str | Path):
         ) from None
 
 
-def _load(checkpoint: Path, arguments: dict):
+def _load(checkpoint: Path, arguments: dict, in_memory: bool):
     from transformers import AutoTokenizer
 
     if not (checkpoint / "adapter_config.json").is_file():
-        return load_model(str(checkpoint), arguments["model_type"])
+        return load_model(str(checkpoint), arguments["model_type"], in_memory=in_memory)
     from peft import PeftModel
 
-    model, _, seq2seq = load_model(_base_model(checkpoint, arguments), arguments["model_type"])
+    model, _, seq2seq = load_model(_base_model(checkpoint, arguments), arguments["model_type"], in_memory=in_memory)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)

@@ -47,9 +47,12 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     attn_implementation: str | None = None,
     load_in_4bit: bool = False,
+    in_memory: bool = False,
 ):
     """(model, tokenizer, seq2seq) for a resolved ``base_model``; ``attn_implementation`` picks the attention
-    kernel (eager, sdpa, flash_attention_2, ...), ``load_in_4bit`` quantizes the weights with bitsandbytes (QLoRA)."""
+    kernel (eager, sdpa, flash_attention_2, ...), ``load_in_4bit`` quantizes the weights with bitsandbytes (QLoRA).
+    ``in_memory`` reads the weights into memory instead of mapping the files (about 1 s more for SmolLM2):
+    for a model that stays loaded while its files may be copied over (``grec serve``, the ``Recommender``)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     try:
@@ -59,9 +62,9 @@ def load_model(
     seq2seq = is_seq2seq(config, model_type)
     loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     options = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    # weights read into memory, not mapped from the files: a checkpoint copied over or cut short on disk
-    # while a model is served (or trained from) can then neither change its answers nor crash it (SIGBUS)
-    load = {"disable_mmap": True}
+    # weights mapped from the files change with them, and a file cut short kills the process (SIGBUS) at the
+    # next page fault: a model that is served reads them into memory instead
+    load = {"disable_mmap": True} if in_memory else {}
     if load_in_4bit:
         options.update(quantization_config=four_bit_config(dtype), device_map={"": 0})
     try:
