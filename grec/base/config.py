@@ -146,6 +146,12 @@ def from_mappings(cls: type[C], sources: list[tuple[str, dict]]) -> C:
     return cls(**checked_values(cls, sources))
 
 
+def check_sample(flag: str, value: int) -> None:
+    """A ``--sample``-like count: a positive number of records, or -1 for all (0 and other negatives refused)."""
+    if value == 0 or value < -1:
+        raise GrecError(f"--{flag}: give a positive number of records, or -1 for all")
+
+
 def _args_of(doc: str) -> dict[str, str]:
     """``name: help`` lines of one docstring's ``Args:`` section, in its order."""
     lines: dict[str, str] = {}

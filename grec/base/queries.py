@@ -30,10 +30,15 @@ def item_ids(value: object, field: str, most: int | None = None, required: bool 
         raise RequestError(field, f"{field}: {len(value)} items, at most {most} (the server's --max_history)")
     out = []
     for index, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, (str, int)) or item == "":
+        if not is_item_id(item) or item == "":
             raise RequestError(f"{field}[{index}]", f"{field}[{index}]: expected an item id (text), got {item!r:.40}")
         out.append(str(item))
     return out
+
+
+def is_item_id(value: object) -> bool:
+    """An item id as files and requests carry it: text, or an integer (a boolean is not one)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def known_items(items: list[str], field: str, catalog: Collection[str]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from grec.base.errors import GrecError, where
 from grec.base.io import read_jsonl
+from grec.base.queries import is_item_id
 
 
 def read_split(path: str | os.PathLike) -> Iterator[dict]:
@@ -26,21 +27,17 @@ def read_split(path: str | os.PathLike) -> Iterator[dict]:
             raise GrecError(f"{where(path, number)}: no 'user_id' field; split rows are {SHAPE}")
         name = "sequence" if "sequence" in row else "history"
         items = row.get(name)
-        if not isinstance(items, list) or not all(map(_is_item, items)):
+        if not isinstance(items, list) or not all(map(is_item_id, items)):
             raise GrecError(
                 f"{where(path, number)}: {name!r} must be a list of item ids (strings or integers), got "
                 f"{_shown(items)}; split rows are {SHAPE}"
             )
-        if name == "history" and not _is_item(row.get("target")):
+        if name == "history" and not is_item_id(row.get("target")):
             raise GrecError(f"{where(path, number)}: 'target' must be an item id, got {_shown(row.get('target'))}")
         yield row
 
 
 SHAPE = '{"user_id", "history": [item ids, oldest first], "target": item id} (docs/formats.md)'
-
-
-def _is_item(value: object) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _shown(value: object) -> str:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from grec.base.config import check_sample
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.lm.checkpoint import check_checkpoint
@@ -106,8 +107,7 @@ class InferConfig:
 
     def __post_init__(self) -> None:
         for name in ("sample", "val_sample"):
-            if getattr(self, name) == 0 or getattr(self, name) < -1:
-                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
+            check_sample(name, getattr(self, name))
         self.checkpoint = self.checkpoint or self.lora_weights
         if not self.checkpoint:
             raise GrecError("--checkpoint (or --lora_weights): required")

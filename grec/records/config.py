@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from grec.base.config import check_sample
 from grec.base.errors import GrecError
 from grec.base.io import check_output
 from grec.base.templates import PROMPTS, STYLES
@@ -67,7 +68,6 @@ class RecordsConfig:
             raise GrecError("--tasks sequence: needs --prompt plain (a window is the items back to back, no template)")
         if self.max_history < 1:
             raise GrecError("--max_history: must be at least 1")
-        if self.sample == 0 or self.sample < -1:
-            raise GrecError("--sample: give a positive number of records, or -1 for all")
+        check_sample("sample", self.sample)
         self.out = self.out or str(Path(self.data) / "records" / self.style)
         check_output(self.out, "--out")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
+from grec.base.config import check_sample
 from grec.base.errors import GrecError
 from grec.training.arguments import accumulation_steps
 
@@ -117,8 +118,7 @@ class RunFlags:
                 f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
             )
         for name in ("sample", "val_sample"):
-            if getattr(self, name) == 0 or getattr(self, name) < -1:
-                raise GrecError(f"--{name}: give a positive number of records, or -1 for all")
+            check_sample(name, getattr(self, name))
 
     def accumulation_steps(self, processes: int) -> int:
         """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
