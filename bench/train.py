@@ -12,6 +12,7 @@ fresh process, for its own peak memory; throughput counts real (non-padding) tok
     .venv/bin/python bench/train.py --quick --repeat 3             # each side's fastest of three runs
     .venv/bin/python bench/train.py --quick --plain_keep_memory    # + the plain script with grec's allocator setting
     .venv/bin/python bench/train.py --model smollm2 --records 96   # SmolLM2 + LoRA + SID tokens, ~3 minutes
+    .venv/bin/python bench/train.py --seqrec                       # SASRec/HSTU step at ML-1M size (bench/seqrec_step.py)
 """
 
 from __future__ import annotations
@@ -247,6 +248,13 @@ def real_tokens(records: Path, sid: Path, tok: Path | None, n: int, model: str) 
 
 
 def main() -> None:
+    import sys
+
+    if "--seqrec" in sys.argv:  # the item-id sequence models have their own bench; its flags pass through
+        import seqrec_step
+
+        sys.argv.remove("--seqrec")
+        return seqrec_step.main()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the T5 case on 384 records (about 2 minutes)")
     parser.add_argument("--records", type=int, default=4096)

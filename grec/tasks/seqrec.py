@@ -1,7 +1,8 @@
-"""Task ``seqrec``: SASRec-style next-item prediction over item ids on a prepared folder.
+"""Task ``seqrec``: next-item prediction over item ids (SASRec, HSTU) on a prepared folder.
 
 Training: one sequence per user, the user's whole training sequence (``user_training_sequences``;
-the model reads its last ``max_len`` positions), every position predicting the next item.
+the model reads its last ``max_len`` positions, right-padded), every position predicting the next item.
+``max_len`` is the model's too: a data setting, passed to the model as a shape.
 Scoring: full ranking of every catalog item for the valid/test users, a user's history items removed from the candidates (the protocol of
 bench/quality.py), metrics exactly as eval/evaluate.py computes them. The test ranking is also
 written as ``test_results.jsonl`` so eval/evaluate.py scores it beside the generative runs.
@@ -19,6 +20,7 @@ from grec.base.io import read_jsonl, write_records
 from grec.base.metrics import RankingMetrics
 from grec.base.registry import TASKS
 from grec.base.sequences import read_split, user_training_sequences
+from grec.models.next_item import right_pad
 from grec.tasks.base import Task, parse_args
 
 
@@ -31,15 +33,6 @@ class SeqrecData:
     topk: int = 50
     exclude_history: bool = True
     results: str | None = None
-
-
-def left_pad(sequences: list[list[int]], length: int) -> torch.Tensor:
-    out = torch.zeros(len(sequences), length, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        seq = seq[-length:]
-        if seq:
-            out[row, -len(seq) :] = torch.tensor(seq)
-    return out
 
 
 @TASKS.register("seqrec")
@@ -74,13 +67,13 @@ class SeqrecTask(Task):
             raise GrecError(f"{path}: item {err.args[0]} is not in items.jsonl; re-run grec prepare") from None
 
     def shapes(self) -> dict:
-        return {"num_items": len(self.item_ids)}
+        return {"num_items": len(self.item_ids), "max_len": self.args.max_len}
 
     def collate(self, rows: list[list[int]]) -> dict:
         length = min(max(len(seq) for seq in rows) - 1, self.args.max_len)
         return {
-            "input_ids": left_pad([seq[:-1] for seq in rows], length),
-            "labels": left_pad([seq[1:] for seq in rows], length),
+            "input_ids": right_pad([seq[:-1] for seq in rows], length),
+            "labels": right_pad([seq[1:] for seq in rows], length),
         }
 
     @torch.no_grad()
@@ -88,7 +81,7 @@ class SeqrecTask(Task):
         """Top-``k`` item ids and scores per row, history excluded when configured."""
         device = next(model.parameters()).device
         histories = [self._ids(row["history"], self.folder) for row in rows]
-        scores = model.scores(left_pad(histories, self.args.max_len).to(device)).float()
+        scores = model.scores(right_pad(histories, self.args.max_len).to(device)).float()
         scores[:, 0] = float("-inf")
         if self.args.exclude_history:
             for row, seen in enumerate(histories):
