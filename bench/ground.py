@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -81,7 +82,7 @@ def main() -> None:
         results.append(case(n, queries, dense))
         print(json.dumps(results[-1]), flush=True)
     (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
-    record = {"command": "python bench/ground.py" + (" --quick" if args.quick else ""), "results": results}
+    record = {**provenance(), "results": results}
     (ROOT / "docs" / "bench" / "ground.json").write_text(json.dumps(record, indent=2) + "\n")
     last = results[-1]
     print(

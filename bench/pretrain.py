@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import provenance
 
 from grec.base.config import load_config
 from grec.tasks import TaskConfig, train_task
@@ -126,7 +127,7 @@ def main() -> None:
     )
     out = Path(args.out)
     stored = json.loads(out.read_text()) if out.is_file() else {}
-    stored["lm_pretrain"] = record
+    stored["lm_pretrain"] = {**provenance(), **record}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(stored, indent=1) + "\n")
 

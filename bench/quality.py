@@ -24,10 +24,12 @@ baselines too) on the first N test users, into docs/bench/quality_users<N>.json:
                                                                              # ~30 CPU-minutes per seed
 
 MovieLens-1M (6,040 test users, 3,706 movies), beside the published figures of HSTU (Zhai et al.,
-ICML 2024, Table 3: full-catalog leave-one-out), into docs/bench/quality_ml1m.json:
+ICML 2024, Table 3: full-catalog leave-one-out), into docs/bench/quality_ml1m.json, on the
+reference's 200-item histories (docs/reproduce.md; every row, the baselines too, on one folder):
 
-    .venv/bin/python bench/quality.py --dataset ml-1m --recipes popularity,sasrec,sidlm --seeds 0 \\
-        --overrides '{train: {num_epochs: 3}}'
+    .venv/bin/python bench/quality.py --dataset ml-1m --data data/ml-1m-h200 \\
+        --recipes popularity,itemknn,paper/sasrec-ml1m,paper/hstu-ml1m \\
+        --overrides '{prepare: {max_history: 200, train_format: sequences}}'     # ~35 minutes per run
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from itertools import islice
 from pathlib import Path
 
 import yaml
+from provenance import provenance
 
 from grec.base.io import read_jsonl, write_json, write_jsonl
 from grec.evaluate.run import score_file
@@ -50,11 +53,18 @@ from grec.recipes import RunConfig, run_recipe, stage_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
-TRAIN_STAGE = {"sasrec": "train-task"} | {r: "train" for r in ("tiger", "sidlm", "lcrec", "lcrec-seq", "bigrec")}
+SEQREC = ("sasrec", "hstu", "paper/sasrec-ml1m", "paper/hstu-ml1m", "paper/hstu-large-ml1m")
+TRAIN_STAGE = {r: "train-task" for r in SEQREC} | {
+    r: "train" for r in ("tiger", "sidlm", "lcrec", "lcrec-seq", "bigrec")
+}
 RESULT = {
     "popularity": "popularity.jsonl",
     "itemknn": "itemknn.jsonl",
     "sasrec": "sasrec.jsonl",
+    "hstu": "hstu.jsonl",
+    "paper/sasrec-ml1m": "sasrec.jsonl",
+    "paper/hstu-ml1m": "hstu.jsonl",
+    "paper/hstu-large-ml1m": "hstu-large.jsonl",
     "tiger": "tiger.jsonl",
     "sidlm": "sidlm.jsonl",
     "lcrec": "lcrec.jsonl",
@@ -62,12 +72,18 @@ RESULT = {
     "bigrec": "bigrec-trie.jsonl",
 }
 BASELINES = ("popularity", "itemknn")  # written by grec popularity: no seed, no training
-ALSO = {"bigrec": {"bigrec-grounded": "bigrec-grounded.jsonl"}}  # further rows a recipe's one run produces
+ALSO = {  # further rows a recipe's one run produces
+    "bigrec": {"bigrec-grounded": "bigrec-grounded.jsonl"},
+    # the same ranking with the history left in (data_args with_history_too): the other protocol
+    **{r: {f"{r} (history kept)": RESULT[r].replace(".jsonl", ".with_history.jsonl")} for r in SEQREC[2:4]},
+}
 # Published figures on the same protocol, shown beside grec's rows (key "published" of the JSON).
 PUBLISHED = {
     "ml-1m": {
-        "source": "HSTU (Zhai et al., ICML 2024), Table 3: ML-1M, leave-one-out, full ranking",
+        "source": "HSTU (Zhai et al., ICML 2024), Table 3, and the README of meta-recsys/generative-recommenders "
+        "(verified 04/15/2024): ML-1M, leave-one-out, full ranking, 200-item history excluded",
         "SASRec": {"hr@10": 0.2853, "ndcg@10": 0.1603},
+        "HSTU": {"hr@10": 0.3097, "ndcg@10": 0.1720},
         "HSTU-large": {"hr@10": 0.3294, "ndcg@10": 0.1893},
     }
 }
@@ -101,7 +117,7 @@ def run(
     if recipe in BASELINES:
         from grec.infer.popularity import PopularityConfig, popularity
 
-        prepare(PrepareConfig(dataset=overrides.get("prepare", {}).get("dataset", "ml-100k"), out=data))
+        prepare(PrepareConfig(**{"dataset": "ml-100k", **overrides.get("prepare", {}), "out": data}))
         popularity(PopularityConfig(data=data, out=str(out / "results" / RESULT[recipe]), method=recipe))
     else:
         keys = stage_keys(recipe)  # one --overrides serves several recipes: each takes the stages it has
@@ -138,7 +154,8 @@ def table_row(per_seed: list[tuple[int, dict, float]], overrides: dict, earlier:
         for m in METRICS
     }
     row |= {"seeds": seeds, "runs": runs, "users": users, "minutes_per_run": round(minutes / len(runs), 1)}
-    return row | {"overrides": overrides}
+    made = (earlier or {}).get("provenance", []) + [provenance()]  # one entry per invocation that ran seeds
+    return row | {"overrides": overrides, "provenance": made}
 
 
 def plot(table: dict, path: Path, title: str) -> None:
@@ -222,7 +239,7 @@ def main() -> None:
         title = args.dataset.upper() + (f", first {args.users} test users" if args.users else "")
         plot(table, path.with_suffix(".png"), title)
     best = max(
-        (r for r in table if r not in (*BASELINES, "sasrec", "published")),
+        (r for r in table if r not in (*BASELINES, *SEQREC, "published")),
         key=lambda r: table[r]["ndcg@10"]["mean"],
         default=None,
     )

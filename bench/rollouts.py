@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import provenance
 
 from grec.base.io import write_json
 from grec.base.sid import SidMap
@@ -81,7 +82,7 @@ def main() -> None:
     }
     result["ratio"] = round(result["grec_rollouts_per_s"] / result["hf_prefix_fn_rollouts_per_s"], 2)
     print(json.dumps(result, indent=1))
-    write_json(Path(args.out), result)
+    write_json(Path(args.out), {**provenance(), **result})
 
 
 if __name__ == "__main__":

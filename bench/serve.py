@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from provenance import provenance
+
 from grec.base.io import write_json
 from grec.serve.client import Client, ServerProcess
 
@@ -98,7 +100,7 @@ def main() -> None:
         "p99_ratio": round(rows["batched"]["p99_ms"] / rows["batch1"]["p99_ms"], 2),
     }
     print(f"throughput ratio (batched / batch-1): {result['throughput_ratio']}x; p99 ratio: {result['p99_ratio']}x")
-    write_json(Path(args.out), result)
+    write_json(Path(args.out), {**provenance(), **result})
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVELS, CODEBOOK = 3, 256
@@ -229,7 +230,7 @@ def main() -> None:
             f"{record['faiss_1m_seconds']:.1f} s)"
         )
         (ROOT / "docs" / "bench").mkdir(parents=True, exist_ok=True)
-        (ROOT / "docs" / "bench" / "sid.json").write_text(json.dumps(record, indent=2) + "\n")
+        (ROOT / "docs" / "bench" / "sid.json").write_text(json.dumps({**provenance(), **record}, indent=2) + "\n")
     print(
         f"grec index 100k x 384, {LEVELS}x{CODEBOOK}: {ours['seconds']:.1f} s = {ratio:.2f}x the time of faiss "
         f"k-means alone ({base['seconds']:.1f} s), reconstruction error {error_ratio:.4f}x faiss's; collisions after "

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import provenance
+
 from grec.tasks import TaskConfig, train_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +179,7 @@ def main() -> None:
     out = Path(args.out)
     stored = json.loads(out.read_text()) if out.is_file() else {}  # keeps what bench/pretrain.py stored
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**stored, **record}, indent=1) + "\n")
+    out.write_text(json.dumps({**stored, **provenance(), **record}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import provenance
 
 from grec.base.io import read_json, read_jsonl, write_json
 from grec.decoding.ranker import prompt_batch
@@ -84,7 +85,7 @@ def main() -> None:
         "same_titles": same,
         "ratio": round(plain_seconds / grec_seconds, 2),
     }
-    write_json(args.json, result)
+    write_json(args.json, {**provenance(), **result})
     print(json.dumps(result, indent=1))
     if not same:
         raise SystemExit("the prefilled search returned different titles from plain generate: a bug, please report it")

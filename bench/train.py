@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import provenance
+
 from grec.base.io import write_json
 from grec.lm.cpu_memory import kept_freed_memory
 
@@ -325,7 +327,7 @@ def main() -> None:
             f"grec / plain Trainer with the same allocator setting: {record['ratio_grec_over_plain_kept_memory']:.2f}x"
         )
     name = "train.json" if args.model == "t5" else f"train_{args.model}.json"
-    write_json(ROOT / "docs" / "bench" / name, record)
+    write_json(ROOT / "docs" / "bench" / name, {**provenance(), **record})
     print(f"peak memory grec / plain Trainer: {ours['peak_mib']} / {plain['peak_mib']} MiB")
     print(f"grec / plain Trainer throughput: {ratio:.2f}x ({n} records, {model_name})")
 

@@ -4,7 +4,7 @@
 # 0 1 2, each aligned last/ ranked on all test users, and one paired table against the SFT model:
 # mean +/- std over the seeds, the per-user difference with its 95% interval, coverage@10.
 #   bash scripts/align_seeds.sh [DATA] [OUT]     # about 75 minutes on a 2-core CPU
-# Figures: docs/align.md ("Three seeds on test") and docs/bench/quality.json (rows sidlm+dpo, +sdpo, +grpo).
+# Figures: docs/align.md ("Three seeds on test") and docs/bench/archive/quality.json (rows sidlm+dpo, +sdpo, +grpo).
 set -euo pipefail
 DATA=${1:-data/ml-100k}
 OUT=${2:-outputs/align-seeds}

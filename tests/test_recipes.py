@@ -52,7 +52,7 @@ def test_every_recipe_states_its_command_and_loads():
     )
     with pytest.raises(
         GrecError,
-        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, lcrec, lcrec-grpo, lcrec-seq, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
+        match="unknown recipe 'nope'; recipes in .*: bigrec, demo, hstu, lcrec, lcrec-grpo, lcrec-seq, sasrec, sidlm, sidlm-dpo, sidlm-grpo, tiger",
     ):
         load_recipe(RunConfig(recipe="nope"))
     with pytest.raises(GrecError, match="--overrides: unknown stage 'trian'"):

@@ -92,7 +92,7 @@ def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_pat
         "--learning_rate",
         5e-3,
         "--data_args",
-        "{repeat: 6}",
+        "{repeat: 6, with_history_too: true}",
         "--model_args",
         "{dim: 32}",
     )
@@ -117,6 +117,9 @@ def test_sasrec_learns_ml100k_and_writes_results_evaluate_scores(ml100k, tmp_pat
     results = read_jsonl(out / "test_results.jsonl")
     assert len(results) == 943 and all(len(r["predict"]) == 50 for r in results)
     assert all(not set(r["predict"]) & set(r["history"]) for r in results)  # history excluded
+    kept = read_jsonl(out / "test_results.with_history.jsonl")  # the same ranking, the history left in
+    assert [r["user_id"] for r in kept] == [r["user_id"] for r in results]
+    assert sum(bool(set(r["predict"]) & set(r["history"])) for r in kept) > 800 and not kept[0]["exclude_history"]
     code, _, _ = grec_cli("evaluate", "--input_dir", out, "--topk", "[10]")
     scored = json.loads((out / "metrics.json").read_text())["test_results.jsonl"]
     assert scored["HR@10"] == pytest.approx(test["hr@10"]) and scored["NDCG@10"] == pytest.approx(test["ndcg@10"])

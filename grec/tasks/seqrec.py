@@ -26,12 +26,13 @@ from grec.tasks.base import Task, parse_args
 
 @dataclass
 class SeqrecData:
-    """data_args of seqrec: max_len (items of history the model reads), repeat (passes over the users per epoch), topk (items written per test user), exclude_history, results (the test result file; default <output_dir>/test_results.jsonl)."""
+    """data_args of seqrec: max_len (items of history the model reads), repeat (passes over the users per epoch), topk (items written per test user), exclude_history (leave the split row's history items out of the ranking), with_history_too (also write the test ranking with the history left in, as <results stem>.with_history.jsonl: both protocols from one run), results (the test result file; default <output_dir>/test_results.jsonl)."""
 
     max_len: int = 50
     repeat: int = 20
     topk: int = 50
     exclude_history: bool = True
+    with_history_too: bool = False
     results: str | None = None
 
 
@@ -77,26 +78,34 @@ class SeqrecTask(Task):
         }
 
     @torch.no_grad()
-    def rank(self, model, rows: list[dict], k: int) -> tuple[list[list[str]], list[list[float]]]:
-        """Top-``k`` item ids and scores per row, history excluded when configured."""
+    def rank(self, model, rows: list[dict], k: int, exclude: bool) -> tuple[list[list[str]], list[list[float]]]:
+        """Top-``k`` item ids and scores per row, the row's history left out with ``exclude``."""
         device = next(model.parameters()).device
         histories = [self._ids(row["history"], self.folder) for row in rows]
         scores = model.scores(right_pad(histories, self.args.max_len).to(device)).float()
         scores[:, 0] = float("-inf")
-        if self.args.exclude_history:
+        if exclude:
             for row, seen in enumerate(histories):
                 scores[row, seen] = float("-inf")
         top = scores.topk(min(k, scores.shape[1] - 1), dim=1)
         return ([[self.item_ids[i - 1] for i in row] for row in top.indices.tolist()], top.values.tolist())
 
     def evaluate(self, model, split: str) -> dict[str, float]:
+        out = Path(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl")
+        metrics = self._ranked(model, split, self.args.exclude_history, out if split == "test" else None)
+        if split == "test" and self.args.with_history_too and self.args.exclude_history:
+            self._ranked(model, split, False, out.with_name(out.stem + ".with_history" + out.suffix))
+        return metrics
+
+    def _ranked(self, model, split: str, exclude: bool, results_file: Path | None) -> dict[str, float]:
+        """Rank every row of ``split``; the metrics, and the result records written to ``results_file``."""
         rows = self.splits[split]
         metrics = RankingMetrics((5, 10, 20), catalog=set(self.item_ids))
         results = []
         step = self.cfg.eval_batch_size
         for start in range(0, len(rows), step):
             batch = rows[start : start + step]
-            items, scores = self.rank(model, batch, self.args.topk)
+            items, scores = self.rank(model, batch, self.args.topk, exclude)
             for row, predict, score in zip(batch, items, scores):
                 metrics.add(predict, str(row["target"]))
                 results.append(
@@ -104,10 +113,10 @@ class SeqrecTask(Task):
                         **row,
                         "predict": predict,
                         "predict_scores": [round(s, 4) for s in score],
-                        "exclude_history": self.args.exclude_history,
+                        "exclude_history": exclude,
                     }
                 )
-        if split == "test":
-            write_records(self.args.results or Path(self.cfg.output_dir) / "test_results.jsonl", results)
+        if results_file is not None:
+            write_records(results_file, results)
         out = metrics.result()
         return {key.lower(): value for key, value in out.items() if "@" in key and not key.startswith("coverage")}
