@@ -27,6 +27,7 @@ def test_every_recipe_states_its_command_and_loads():
     assert names == [
         "bigrec",
         "demo",
+        "hstu",
         "lcrec",
         "lcrec-grpo",
         "lcrec-seq",
@@ -67,6 +68,9 @@ PAPER_FILES = {
         "raw/amazon2018/Musical_Instruments_5.json.gz",
         "raw/amazon2018/meta_Musical_Instruments.json.gz",
     ],
+    "sasrec-ml1m": [],  # packaged data
+    "hstu-ml1m": [],
+    "hstu-large-ml1m": [],
 }
 
 
@@ -93,6 +97,12 @@ def test_paper_recipes_name_their_files_and_figures_and_every_flag_checks(tmp_pa
     office = dict(load_recipe(RunConfig(recipe="paper/minionerec-office", data="D", out="O")))
     assert office["prepare"]["dataset"] == "minionerec" and office["prepare"]["category"] == "Office_Products"
     assert office["infer"]["exclude_history"] is False
+    large = dict(load_recipe(RunConfig(recipe="paper/hstu-large-ml1m", data="D", out="O")))
+    assert (large["prepare"]["max_history"], large["train-task"]["data_args"]["max_len"]) == (200, 200)
+    assert large["train-task"]["model_args"] == {
+        **{"dim": 50, "layers": 8, "heads": 2, "dqk": 25, "dv": 25, "dropout": 0.2},
+        **{"loss": "sampled", "negatives": 128, "temperature": 0.05, "l2_norm": True},
+    }
 
 
 def test_overrides_name_stages_of_the_recipe_and_every_flag_is_checked_before_the_first_stage(tmp_path, grec_cli):
