@@ -235,6 +235,10 @@ def main() -> None:
                 flush=True,
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        # rows another bench/quality.py wrote to the same file meanwhile (one per recipe, run side by side) stay
+        table = (json.loads(path.read_text()) if path.is_file() else {}) | {
+            r: table[r] for r in (*runs[0][0], "published") if r in table
+        }
         write_json(path, table)
         title = args.dataset.upper() + (f", first {args.users} test users" if args.users else "")
         plot(table, path.with_suffix(".png"), title)
