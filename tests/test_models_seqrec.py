@@ -83,3 +83,15 @@ def test_hstu_learns_a_repeating_pattern_and_refuses_longer_sequences():
     assert (top == seqs[:, -1]).float().mean() > 0.95
     with pytest.raises(GrecError, match="at most max_len=10"):
         model.encode(torch.ones(1, 11, dtype=torch.long))
+
+
+def test_hstu_attention_backward_matches_autograd():
+    from grec.models.hstu import _PointwiseAttention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 5, 4, dtype=torch.double, requires_grad=True) for _ in range(3))
+    bias = torch.randn(5, 5, dtype=torch.double, requires_grad=True)
+    causal = torch.ones(5, 5, dtype=torch.double).tril() / 5
+    assert torch.autograd.gradcheck(_PointwiseAttention.apply, (q, k, v, bias, causal))
+    plain = (torch.nn.functional.silu(q @ k.transpose(1, 2) + bias) * causal) @ v
+    assert torch.allclose(_PointwiseAttention.apply(q, k, v, bias, causal), plain)
