@@ -55,7 +55,7 @@ class InferConfig:
         num_return_sequences: items returned per user; default num_beams.
         batch_size: users per forward pass.
         cutoff_len: most prompt tokens (the oldest are cut).
-        exclude_history: never recommend an item from the user's history (the default, as popularity, SASRec and serve do; each result record says which, and evaluate marks tables that mix the two); with --method hf, which cannot, the default is false.
+        exclude_history: never recommend an item of the record's history, i.e. the items of the prepared split row: the last --max_history (prepare's, default 50) items before the target, not older ones (the default, as popularity, SASRec and serve do; each result record says which, and evaluate marks tables that mix the two); with --method hf, which cannot, the default is false.
         method: sid mode: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
         sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
         sample: rank only the first N records; -1 all.

@@ -28,7 +28,7 @@ class PopularityConfig:
         split: which split's users to rank for (test or valid).
         topk: items per user.
         method: popularity (the items most training users saw) or itemknn (the items most often seen with the user's last 3 items by the same training users, grec/models/itemknn.py; ties by popularity).
-        exclude_history: leave a user's history items out of their list.
+        exclude_history: leave the items of the user's split-row history (the last --max_history items prepare kept, not older ones) out of their list.
         scores: also write item id -> popularity in [0, 1] to this JSON file (for inference.py --ci_score).
         cf_model: also write an item-kNN model (item co-occurrence over the training split) to this .npz file (for inference.py --cf_model).
     """

@@ -46,7 +46,7 @@ class RunFlags:
         lora_dropout: dropout on the LoRA path.
         lora_target_modules: module names that get adapters.
         eval_beams: beams of the SID-constrained beam search that scores validation NDCG@10.
-        eval_exclude_history: the validation NDCG skips items in the user's history, as grec infer --exclude_history does (the ML-100K protocol); false ranks them too.
+        eval_exclude_history: the validation NDCG skips the items of the record's history (the last --max_history items prepare kept), as grec infer --exclude_history does (the ML-100K protocol); false ranks them too.
         early_stopping_patience: stop after this many epochs without a better validation metric; 0 never stops.
         sample: a seeded random subset of this many training records; -1 uses all.
         val_sample: a seeded random subset of this many validation records (of each file); -1 uses all.
