@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.files import TASK, TRAINING_STATE
 
 
 @dataclass
@@ -49,8 +50,8 @@ def generate(cfg: GenerateConfig) -> list[str]:
     from grec.lm.checkpoint import load_trained
     from grec.lm.loading import load_model
 
-    task_checkpoint = (Path(cfg.checkpoint) / "task.json").is_file()  # lm_pretrain: a plain model folder
-    if (Path(cfg.checkpoint) / "training_state.json").is_file() and not task_checkpoint:
+    task_checkpoint = (Path(cfg.checkpoint) / TASK).is_file()  # lm_pretrain: a plain model folder
+    if (Path(cfg.checkpoint) / TRAINING_STATE).is_file() and not task_checkpoint:
         model, tokenizer, seq2seq = load_trained(cfg.checkpoint)
     else:
         model, tokenizer, seq2seq = load_model(cfg.checkpoint)

@@ -25,6 +25,7 @@ from typing import Any
 
 from grec.base.config import checked_values, from_mappings, read_yaml
 from grec.base.errors import GrecError
+from grec.base.files import SETTINGS
 from grec.base.io import read_json, write_json
 from grec.base.secrets import recorded
 from grec.stages import STAGES
@@ -189,7 +190,7 @@ def _dataset(cfg: RunConfig) -> str | None:
         if cfg.dataset not in DATASETS:
             raise GrecError(f"--dataset: unknown data set {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
         return cfg.dataset
-    marker = Path(cfg.data) / "settings.json"
+    marker = Path(cfg.data) / SETTINGS
     if marker.is_file():
         return read_json(marker).get("settings", {}).get("dataset")
     return Path(cfg.data).name if Path(cfg.data).name in DATASETS else None

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.files import RECORDS_SETTINGS, SID_MAP
 from grec.base.io import read_json, read_jsonl
 from grec.base.queries import RequestError, item_ids, known_items, true_or_false, whole_number
 from grec.base.sid import SidMap
 from grec.base.templates import check_prompt_settings, history_record, quote
 from grec.base.threads import prefer_passive_waiting
-from grec.lm.serving_files import CATALOG, PROMPT_KEYS, RECORDS
+from grec.lm.serving_files import CATALOG, PROMPT_KEYS
 
 prefer_passive_waiting()  # a recommender decodes: idle OpenMP threads sleep (grec/base/threads.py)
 
@@ -77,19 +78,19 @@ class Recommender:
 
             path = Path(snapshot_download(str(path)))
         arguments = check_checkpoint(path)
-        stored = read_json(path / RECORDS) if (path / RECORDS).is_file() else {}
+        stored = read_json(path / RECORDS_SETTINGS) if (path / RECORDS_SETTINGS).is_file() else {}
         unknown = sorted(set(settings) - set(PROMPT_KEYS))
         if unknown:
             raise GrecError(
                 f"Recommender.from_pretrained: unknown setting {unknown[0]!r}; give {', '.join(PROMPT_KEYS)}"
             )
         merged = {**stored, **settings}
-        check_prompt_settings(stored, str(path / RECORDS))
+        check_prompt_settings(stored, str(path / RECORDS_SETTINGS))
         check_prompt_settings(settings, "Recommender.from_pretrained")
         missing = [key for key in PROMPT_KEYS if key not in merged]
         if missing:
             raise GrecError(
-                f"{path}: no {RECORDS} (the checkpoint predates it or its records were not written by grec "
+                f"{path}: no {RECORDS_SETTINGS} (the checkpoint predates it or its records were not written by grec "
                 f"records); pass {', '.join(f'{k}=...' for k in missing)} as grec records wrote its training records"
             )
         titles = (
@@ -104,7 +105,7 @@ class Recommender:
             seq2seq,
             merged,
             titles,
-            sid_map=SidMap.load(path) if (path / "sid_map.json").is_file() else None,
+            sid_map=SidMap.load(path) if (path / SID_MAP).is_file() else None,
             num_beams=num_beams,
             cutoff_len=arguments.get("cutoff_len", 512),
             device=device,

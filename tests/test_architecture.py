@@ -137,3 +137,22 @@ def test_the_check_fails_on_planted_imports(planted, expected):
     sources["grec.decoding.planted2"] = ("from grec.lm.planted import y\n", False)
     problems = violations(graph(sources))
     assert any(expected in p and name in p for p in problems), problems
+
+
+def test_checkpoint_and_stage_file_names_are_spelt_once():
+    """``grec/base/files.py`` names the files a stage folder or checkpoint holds; code uses its constants."""
+    import re
+
+    from grec.base import files
+
+    names = [v for k, v in vars(files).items() if k.isupper()]
+    pattern = re.compile("[\"'](" + "|".join(re.escape(n) for n in names) + ")[\"']")
+    root = Path(__file__).resolve().parent.parent / "grec"
+    spelt = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "files.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line) and not line.lstrip().startswith(("#", '"""'))
+    ]
+    assert not spelt, f"file names written out instead of grec.base.files constants: {spelt}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP
 from grec.base.folders import StagedDir
 from grec.base.io import atomic_open, read_json, read_jsonl, stage_is_current, write_json
 from grec.base.sid import SidMap, level_name
@@ -79,7 +80,7 @@ def import_index(cfg: IndexConfig) -> dict:
     """Write a grec SID folder at ``cfg.out`` from an LC-Rec / MiniOneRec index.json; return its report."""
     path = Path(cfg.import_file)
     settings = {"method": "import", "import_file": str(path.resolve()), "data": str(Path(cfg.data).resolve())}
-    if stage_is_current(Path(cfg.out), settings, ("sid_map.json", "report.json"), cfg.overwrite, MARKER):
+    if stage_is_current(Path(cfg.out), settings, (SID_MAP, "report.json"), cfg.overwrite, MARKER):
         logger.info("%s already holds the semantic IDs imported from %s; nothing to do", cfg.out, path)
         return read_json(Path(cfg.out) / "report.json")
     mapping = read_json(path)

@@ -11,6 +11,7 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
+from grec.base.files import SETTINGS, SID_MAP
 from grec.base.folders import StagedDir
 from grec.base.io import read_json, read_jsonl, save_npy, save_npz, stage_is_current, write_json
 from grec.base.registry import QUANTIZERS
@@ -28,12 +29,12 @@ OUTPUTS = (
     "item_ids.json",
     "embeddings.npy",
     "sid_codes.npy",
-    "sid_map.json",
+    SID_MAP,
     "quantizer.npz",
     "report.json",
-    "settings.json",
+    SETTINGS,
 )
-MARKER = "settings.json"
+MARKER = SETTINGS
 UNRECORDED = ("out", "overwrite", "update", "device", "plugin", "cache_embeddings", "import_file", "export_format")
 
 

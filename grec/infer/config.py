@@ -8,6 +8,7 @@ from pathlib import Path
 
 from grec.base.config import check_sample
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.lm.checkpoint import check_checkpoint
 from grec.lm.serving_files import CATALOG
@@ -115,10 +116,10 @@ class InferConfig:
             raise GrecError(f"--mode: expected auto, sid or title, got {self.mode!r}")
         check_checkpoint(self.checkpoint)
         if self.mode == "auto":
-            self.mode = "sid" if (Path(self.checkpoint) / "sid_map.json").is_file() else "title"
+            self.mode = "sid" if (Path(self.checkpoint) / SID_MAP).is_file() else "title"
         if self.mode == "title" and self.items is None and (Path(self.checkpoint) / CATALOG).is_file():
             self.items = str(Path(self.checkpoint) / CATALOG)
-        if self.mode == "sid" and not (Path(self.checkpoint) / "sid_map.json").is_file():
+        if self.mode == "sid" and not (Path(self.checkpoint) / SID_MAP).is_file():
             raise GrecError(
                 f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
             )

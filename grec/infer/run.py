@@ -11,6 +11,7 @@ import numpy as np
 from grec.base.distributed import barrier, release_processes, world_size
 from grec.base.distributed import rank as process_rank
 from grec.base.errors import GrecError
+from grec.base.files import TRAINING_STATE
 from grec.base.io import read_json, read_jsonl, write_json, write_jsonl, write_records
 from grec.base.progress import progress
 from grec.base.records import load_records
@@ -28,7 +29,7 @@ logger = logging.getLogger("grec")
 def _check_base_model(cfg: InferConfig) -> None:
     if cfg.base_model is None:
         return
-    recorded = read_json(Path(cfg.checkpoint) / "training_state.json")["arguments"]["base_model"]
+    recorded = read_json(Path(cfg.checkpoint) / TRAINING_STATE)["arguments"]["base_model"]
     if Path(recorded).resolve() != Path(cfg.base_model).resolve() and recorded != cfg.base_model:
         raise GrecError(f"--base_model {cfg.base_model} differs from the checkpoint's base model {recorded}")
 

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.files import TRAINING_STATE
 from grec.base.io import read_json
 from grec.lm.loading import load_model, resolve_base_model
 
@@ -54,9 +55,9 @@ def check_checkpoint(checkpoint: str | Path) -> dict:
         raise GrecError(
             f"{checkpoint}: checkpoint folder not found; give a best/ or last/ folder that grec train wrote"
         )
-    if not (checkpoint / "training_state.json").is_file():
+    if not (checkpoint / TRAINING_STATE).is_file():
         raise GrecError(f"{checkpoint}: not a grec checkpoint (no training_state.json); give a best/ or last/ folder")
-    arguments = read_json(checkpoint / "training_state.json").get("arguments")
+    arguments = read_json(checkpoint / TRAINING_STATE).get("arguments")
     problem = weights_problem(checkpoint)
     if problem or not isinstance(arguments, dict):
         raise GrecError(

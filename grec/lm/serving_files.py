@@ -16,10 +16,10 @@ import logging
 import shutil
 from pathlib import Path
 
+from grec.base.files import RECORDS_SETTINGS, SETTINGS
 from grec.base.io import read_json, read_jsonl, write_json, write_jsonl
 
 logger = logging.getLogger("grec")
-RECORDS = "records.json"
 CATALOG = "items.jsonl"
 PROMPT_KEYS = ("style", "prompt", "max_history")
 
@@ -27,7 +27,7 @@ PROMPT_KEYS = ("style", "prompt", "max_history")
 def records_settings(records_files: list[str]) -> dict | None:
     """The records settings of the first training file whose folder has grec records' settings.json, or None."""
     for path in records_files:
-        marker = Path(path).parent / "settings.json"
+        marker = Path(path).parent / SETTINGS
         if marker.is_file():
             settings = read_json(marker).get("settings", {})
             if all(key in settings for key in PROMPT_KEYS):
@@ -39,7 +39,9 @@ def write_serving_files(folder: Path, settings: dict | None) -> None:
     """Write ``records.json`` and ``items.jsonl`` into a checkpoint folder being saved (nothing without settings)."""
     if settings is None:
         return
-    write_json(folder / RECORDS, {key: settings[key] for key in PROMPT_KEYS} | {"split": settings.get("split")})
+    write_json(
+        folder / RECORDS_SETTINGS, {key: settings[key] for key in PROMPT_KEYS} | {"split": settings.get("split")}
+    )
     items = Path(settings.get("data") or "") / "items.jsonl"
     if not items.is_file():
         logger.warning("train: %s is gone, so the checkpoint carries no item titles", items)
@@ -51,6 +53,6 @@ def write_serving_files(folder: Path, settings: dict | None) -> None:
 
 def copy_serving_files(source: Path, target: Path) -> None:
     """Copy a checkpoint's ``records.json`` and ``items.jsonl`` into another folder (an export)."""
-    for name in (RECORDS, CATALOG):
+    for name in (RECORDS_SETTINGS, CATALOG):
         if (source / name).is_file():
             shutil.copy(source / name, target / name)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from grec.base.errors import GrecError
+from grec.base.files import SETTINGS
 from grec.base.folders import StagedDir, publishes
 from grec.base.io import read_json, stage_is_current, write_json, write_jsonl
 from grec.base.version import __version__
@@ -22,8 +23,8 @@ from grec.prepare.splits import NAMES, Split, leave_one_out, temporal
 
 logger = logging.getLogger("grec")
 
-OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "stats.png", "settings.json")
-MARKER = "settings.json"
+OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "stats.png", SETTINGS)
+MARKER = SETTINGS
 # Flags that do not change what prepare writes.
 UNRECORDED = ("out", "overwrite")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from grec.base.config import check_sample
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.base.templates import PROMPTS, STYLES
 
@@ -59,8 +60,8 @@ class RecordsConfig:
         needs_sid = self.style == "sid" or any(t in SID_TASKS for t in self.tasks)
         if needs_sid and self.sid is None:
             raise GrecError(f"--sid: required for --style sid and for the tasks {', '.join(SID_TASKS)}")
-        if self.sid is not None and not (Path(self.sid) / "sid_map.json").is_file():
-            raise GrecError(f"{Path(self.sid) / 'sid_map.json'}: file not found; run grec index first or fix --sid")
+        if self.sid is not None and not (Path(self.sid) / SID_MAP).is_file():
+            raise GrecError(f"{Path(self.sid) / SID_MAP}: file not found; run grec index first or fix --sid")
         for name in ("train.jsonl", "valid.jsonl", "test.jsonl", "items.jsonl"):
             if not (Path(self.data) / name).is_file():
                 raise GrecError(f"{Path(self.data) / name}: file not found; run grec prepare first or fix --data")

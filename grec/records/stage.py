@@ -11,6 +11,7 @@ import numpy as np
 
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
+from grec.base.files import SETTINGS
 from grec.base.folders import StagedDir, publishes
 from grec.base.io import read_json, read_jsonl, stage_is_current, write_json, write_json_rows
 from grec.base.sequences import read_split, sequence_chunks, training_windows, user_training_sequences
@@ -20,8 +21,8 @@ from grec.base.version import __version__
 from grec.records.config import HISTORY_TASKS, RecordsConfig
 
 logger = logging.getLogger("grec")
-OUTPUTS = ("train.json", "valid.json", "test.json", "settings.json")
-MARKER = "settings.json"
+OUTPUTS = ("train.json", "valid.json", "test.json", SETTINGS)
+MARKER = SETTINGS
 
 
 def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
@@ -56,7 +57,7 @@ def _writer(cfg: RecordsConfig, titles: dict[str, str], sid_map: SidMap | None):
 
 def prepared_marker(data: str | Path) -> dict:
     """The settings.json grec prepare left in a data folder (its flags and split); {} for a folder from elsewhere."""
-    marker = Path(data) / "settings.json"
+    marker = Path(data) / SETTINGS
     return read_json(marker) if marker.is_file() else {}
 
 
@@ -73,11 +74,7 @@ def _check_items(path: Path, rows: list[dict], titles: dict[str, str], sid_map: 
 
 def _check_catalog(cfg: RecordsConfig, catalog: str) -> None:
     """A SID folder names the items of the catalog it was built from: refuse it for another one."""
-    built = (
-        read_json(Path(cfg.sid) / "settings.json").get("catalog")
-        if (Path(cfg.sid) / "settings.json").is_file()
-        else None
-    )
+    built = read_json(Path(cfg.sid) / SETTINGS).get("catalog") if (Path(cfg.sid) / SETTINGS).is_file() else None
     if built is not None and built != catalog:
         raise GrecError(
             f"{cfg.sid}: built from another catalog than {Path(cfg.data) / 'items.jsonl'} (fingerprint {built} there, "

@@ -13,10 +13,9 @@ from typing import Any
 
 from grec.base.config import from_mappings
 from grec.base.errors import GrecError
+from grec.base.files import TASK
 from grec.base.io import read_json, write_json
 from grec.base.registry import MODELS
-
-TASK_FILE = "task.json"
 
 
 def parse_args(cls: type, mapping: dict, flag: str) -> Any:
@@ -87,7 +86,7 @@ class Task:
 
     def save_extra(self, folder: Path) -> None:
         write_json(
-            Path(folder) / TASK_FILE,
+            Path(folder) / TASK,
             {
                 "task": self.cfg.task,
                 "model": self.model_name,
@@ -100,9 +99,9 @@ class Task:
 
 
 def read_task_file(folder: str | Path) -> dict:
-    path = Path(folder) / TASK_FILE
+    path = Path(folder) / TASK
     if not path.is_file():
-        raise GrecError(f"{folder}: not a grec task checkpoint ({TASK_FILE} missing); give a run's best/ or last/")
+        raise GrecError(f"{folder}: not a grec task checkpoint ({TASK} missing); give a run's best/ or last/")
     return read_json(path)
 
 

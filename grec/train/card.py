@@ -7,18 +7,19 @@ import hashlib
 import json
 from pathlib import Path
 
+from grec.base.files import RECORDS_SETTINGS, SETTINGS, SID_MAP, TRAINING_STATE
 from grec.base.io import read_json
 from grec.base.version import __version__
 
 
 def _sid_lines(folder: Path, arguments: dict) -> list[str]:
-    if not (folder / "sid_map.json").is_file():
+    if not (folder / SID_MAP).is_file():
         return ["| semantic IDs | none (the model generates titles) |"]
-    sid_map = read_json(folder / "sid_map.json")
-    digest = hashlib.sha256((folder / "sid_map.json").read_bytes()).hexdigest()[:16]
+    sid_map = read_json(folder / SID_MAP)
+    digest = hashlib.sha256((folder / SID_MAP).read_bytes()).hexdigest()[:16]
     lengths = sorted({len(codes) for codes in sid_map.values()})
     method = ""
-    settings = Path(arguments.get("sid") or "") / "settings.json"
+    settings = Path(arguments.get("sid") or "") / SETTINGS
     if arguments.get("sid") and settings.is_file():
         made = read_json(settings).get("settings", {})
         method = f", {made.get('method')} {made.get('levels')} x {made.get('codebook_size')}, dedup {made.get('dedup')}"
@@ -48,9 +49,9 @@ def _metrics_table(state: dict, metrics: dict | None) -> list[str]:
 def model_card(folder: Path, name: str, base_model: str, metrics: dict | None = None) -> str:
     """README.md text for an exported model folder that holds ``training_state.json`` (and ``records.json``,
     ``sid_map.json`` where the run had them); ``metrics`` is a ``grec evaluate`` metrics.json mapping."""
-    state = read_json(folder / "training_state.json")
+    state = read_json(folder / TRAINING_STATE)
     arguments = state.get("arguments", {})
-    records = read_json(folder / "records.json") if (folder / "records.json").is_file() else {}
+    records = read_json(folder / RECORDS_SETTINGS) if (folder / RECORDS_SETTINGS).is_file() else {}
     if arguments.get("from_scratch"):
         how = f"from scratch ({Path(arguments['from_scratch']).name})"
     elif arguments.get("finetune") == "lora":

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.training.arguments import check_trainer_args
 from grec.training.flags import RunFlags
@@ -94,8 +95,8 @@ class TrainConfig(RunFlags):
         for path in [*self.train_data_path, *(self.val_data_path or [])]:
             if not Path(path).is_file():
                 raise GrecError(f"{path}: records file not found; run grec records first or fix the path")
-        if self.sid is not None and not (Path(self.sid) / "sid_map.json").is_file():
-            raise GrecError(f"{Path(self.sid) / 'sid_map.json'}: file not found; --sid takes a grec index folder")
+        if self.sid is not None and not (Path(self.sid) / SID_MAP).is_file():
+            raise GrecError(f"{Path(self.sid) / SID_MAP}: file not found; --sid takes a grec index folder")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
             raise GrecError(f"{self.deepspeed}: DeepSpeed config not found (given as --deepspeed)")
         if self.from_scratch is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP, TRAINING_STATE
 from grec.base.folders import StagedDir, publishes
 from grec.base.io import check_output, read_json
 from grec.base.sid import SidMap
@@ -64,7 +65,7 @@ def _base_name(cfg: ExportConfig) -> str:
         return cfg.base_model_id
     if (checkpoint / "adapter_config.json").is_file():
         return read_json(checkpoint / "adapter_config.json").get("base_model_name_or_path") or "unknown"
-    return read_json(checkpoint / "training_state.json")["arguments"].get("base_model", "unknown")
+    return read_json(checkpoint / TRAINING_STATE)["arguments"].get("base_model", "unknown")
 
 
 @publishes()
@@ -89,10 +90,10 @@ def export(cfg: ExportConfig) -> Path:
 def _write_export(cfg: ExportConfig, model, tokenizer, tmp: Path, name: str) -> None:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    if (Path(cfg.checkpoint) / "sid_map.json").is_file():
+    if (Path(cfg.checkpoint) / SID_MAP).is_file():
         SidMap.load(cfg.checkpoint).save(tmp)
     copy_serving_files(Path(cfg.checkpoint), tmp)
-    shutil.copy(Path(cfg.checkpoint) / "training_state.json", tmp / "training_state.json")
+    shutil.copy(Path(cfg.checkpoint) / TRAINING_STATE, tmp / TRAINING_STATE)
     metrics = read_json(cfg.metrics) if cfg.metrics else None
     (tmp / "README.md").write_text(model_card(tmp, cfg.push_to_hub or name, _base_name(cfg), metrics))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grec.base.distributed import rank, release_processes, world_size
 from grec.base.errors import GrecError
+from grec.base.files import SETTINGS, SID_MAP
 from grec.base.io import read_json, read_jsonl
 from grec.base.records import load_records
 from grec.base.sid import SidMap, add_sid_tokens
@@ -35,7 +36,7 @@ SID_TOKEN = re.compile(r"<[a-z]_\d+>")
 
 def _titles(sid_folder: str) -> dict[str, str]:
     """Item titles for ``--init text`` and ``spread``, from the prepared folder the SID folder was built from."""
-    data = read_json(Path(sid_folder) / "settings.json")["settings"]["data"]
+    data = read_json(Path(sid_folder) / SETTINGS)["settings"]["data"]
     return {r["item_id"]: r["title"] for _, r in read_jsonl(Path(data) / "items.jsonl")}
 
 
@@ -57,7 +58,7 @@ def _check_sid_catalog(sid_map: SidMap | None, sid: str | None, settings: dict |
     if sid_map is None or not settings:
         return
     theirs = Path(settings.get("sid") or "")
-    if settings.get("sid") and (theirs / "sid_map.json").is_file() and theirs.resolve() != Path(sid).resolve():
+    if settings.get("sid") and (theirs / SID_MAP).is_file() and theirs.resolve() != Path(sid).resolve():
         if SidMap.load(theirs) != sid_map:
             raise GrecError(
                 f"--sid {sid}: not the SID map the training records were written with ({theirs}); the same "

@@ -18,12 +18,12 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from grec.base.distributed import rank
+from grec.base.files import TRAINING_STATE
 from grec.base.io import read_json, write_json
 from grec.base.secrets import recorded
 from grec.base.version import __version__
 
 logger = logging.getLogger("grec")
-STATE = "training_state.json"
 # diagnostics a trainer logs beside its loss (grec.training.preference, .grpo), averaged per row as train_<name>
 DIAGNOSTICS = (
     *("margin", "accuracy", "reward_chosen", "reward_rejected", "chosen_nll"),
@@ -114,7 +114,7 @@ def recover_published(output_dir: Path, name: str) -> None:
     the previous one; leftover copies are removed."""
     final, tmp, old = (output_dir / n for n in (name, f".{name}.tmp", f".{name}.old"))
     if not final.exists():
-        if (tmp / STATE).is_file():
+        if (tmp / TRAINING_STATE).is_file():
             os.replace(tmp, final)
         elif old.is_dir():
             os.replace(old, final)
@@ -146,7 +146,7 @@ class RunArtifacts(TrainerCallback):
                 recover_published(self.output_dir, name)
         self.trainer = None
         self.started: float | None = None
-        previous = self.output_dir / STATE
+        previous = self.output_dir / TRAINING_STATE
         resuming = getattr(cfg, "resume_from_checkpoint", None) is not None
         state = read_json(previous) if resuming and previous.is_file() else {}  # a fresh run starts its own books
         # save points: epochs, or optimizer steps with --save_steps (mid-epoch checkpoints)
@@ -229,7 +229,7 @@ class RunArtifacts(TrainerCallback):
         if state.is_world_process_zero:
             write_json(self.output_dir / "log.json", rows)
             plot_losses(rows, self.output_dir / "loss.png")
-            write_json(self.output_dir / STATE, self._state(state))
+            write_json(self.output_dir / TRAINING_STATE, self._state(state))
         patience = self.cfg.early_stopping_patience
         if patience and self.best_point is not None:
             since = (
@@ -271,7 +271,7 @@ class RunArtifacts(TrainerCallback):
         if not state.is_world_process_zero:
             return
         self.save_extra(tmp)
-        write_json(tmp / STATE, self._state(state))
+        write_json(tmp / TRAINING_STATE, self._state(state))
         old = self.output_dir / f".{name}.old"
         if final.exists():
             os.replace(final, old)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grec.base.distributed import barrier, rank
 from grec.base.errors import GrecError
+from grec.base.files import TRAINING_STATE
 from grec.base.io import read_json
 from grec.base.secrets import recorded
 from grec.lm.checkpoint import file_problem, weights_problem
@@ -79,7 +80,7 @@ def _check_previous_run(cfg) -> None:
     the same settings but --num_epochs, which may grow. A run with the same settings is continued or
     repeated."""
     folder = Path(cfg.output_dir)
-    state = folder / "training_state.json"
+    state = folder / TRAINING_STATE
     if not state.is_file():
         return
     before = read_json(state).get("arguments") or {}
@@ -134,4 +135,4 @@ def run_trainer(
         logger.info("resuming from %s", resume or "scratch (no complete checkpoint in --output_dir)")
     with kept_freed_memory(keep_cpu_memory and trainer.args.device.type == "cpu"):
         trainer.train(resume_from_checkpoint=resume)
-    return read_json(Path(output_dir) / "training_state.json")
+    return read_json(Path(output_dir) / TRAINING_STATE)

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from grec.base.errors import GrecError
+from grec.base.files import SID_MAP
 from grec.base.io import atomic_open, read_json
 
 TOKEN = re.compile(r"^<([a-z])_(\d+)>$")
-FILENAME = "sid_map.json"
 
 
 def level_name(level: int) -> str:
@@ -138,7 +138,7 @@ class SidMap:
         The lines are assembled column by column over numpy object arrays (a million items in about
         a second; an indented ``json.dump`` runs json's pure-Python encoder, several times slower).
         """
-        path = Path(folder) / FILENAME
+        path = Path(folder) / SID_MAP
         lines = np.array([json.encoder.encode_basestring(item) for item in self.item_ids], dtype=object)
         lines = "  " + lines + ": ["
         for level in range(self.levels):
@@ -154,7 +154,7 @@ class SidMap:
     def load(cls, path: str | Path) -> SidMap:
         """Read a ``sid_map.json`` file, or the one inside a folder (a SID folder or a checkpoint)."""
         path = Path(path)
-        path = path / FILENAME if path.is_dir() else path
+        path = path / SID_MAP if path.is_dir() else path
         data = read_json(path)
         if not isinstance(data, dict) or not data:
             raise GrecError(f"{path}: expected a non-empty JSON object of item id -> list of SID tokens")
