@@ -20,8 +20,11 @@ import importlib
 
 from grec.base.errors import GrecError
 from grec.base.version import __version__
+from grec.stages import STAGES as _TABLE
 
-STAGES = ("prepare", "index", "records", "train", "infer", "evaluate")
+# the stages whose package is the stage (grec.prepare, grec.align, ...): callable, they run it;
+# train-task and popularity live inside other packages and are reached through them
+STAGES = tuple(name for name, stage in _TABLE.items() if stage.module == f"grec.{name}")
 
 
 def __getattr__(name: str):

@@ -45,7 +45,7 @@ def _stage_command(stage: Stage) -> Callable:
 
 def _list() -> Callable:
     import grec.tasks  # noqa: F401  (importing the tasks registers grec's own tasks, models and datasets)
-    from grec.base.registry import DATASETS, MODELS, TASKS, load_plugins
+    from grec.base.registry import MODELS, TASK_DATASETS, TASKS, load_plugins
     from grec.prepare.datasets import DATASETS as PREPARED
 
     def registered(kind: str = "all", plugin: list[str] | None = None) -> None:
@@ -61,7 +61,7 @@ def _list() -> Callable:
             "models": [("models", MODELS.names())],
             "datasets": [
                 ("datasets (grec prepare --dataset)", list(PREPARED)),
-                ("task datasets (grec train-task --task ctr --data NAME)", DATASETS.names()),
+                ("task datasets (grec train-task --task ctr --data NAME)", TASK_DATASETS.names()),
             ],
         }
         if kind != "all" and kind not in tables:

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grec.base.config import callable_stage
 from grec.base.errors import GrecError, where
 from grec.base.folders import StagedDir
 from grec.base.io import refuse_foreign, text_lines
@@ -191,3 +192,6 @@ def _is_unigram(model_file: Path) -> bool:
     proto = model_pb2.ModelProto()
     proto.ParseFromString(model_file.read_bytes())
     return proto.trainer_spec.model_type == model_pb2.TrainerSpec.UNIGRAM
+
+
+callable_stage(__name__, TokenizerConfig, train_tokenizer)  # grec.tokenizer(...) runs the stage (grec.base.config)

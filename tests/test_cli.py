@@ -165,3 +165,16 @@ def test_decoding_commands_let_idle_openmp_threads_sleep_and_training_ones_do_no
     assert policy("infer", "--help") == "PASSIVE"  # serve and generate share infer's path (grec.cli.DECODING)
     assert policy("train", "--help") == "None"
     assert policy("infer", "--help", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+
+
+def test_the_python_api_reaches_every_stage_of_the_one_table():
+    import grec
+    from grec.base.errors import GrecError
+    from grec.stages import STAGES
+
+    assert set(grec.STAGES) == {n for n, s in STAGES.items() if s.module == f"grec.{n}"}
+    assert {"prepare", "index", "tokenizer", "records", "train", "align", "infer", "evaluate"} <= set(grec.STAGES)
+    for name in grec.STAGES:
+        assert callable(getattr(grec, name)), name
+    with pytest.raises(GrecError, match="--checkpoint: required"):
+        grec.align(method="dpo")  # the flags are checked as the CLI checks them

@@ -24,10 +24,11 @@ from grec.base.errors import GrecError
 
 
 class Registry:
-    """A name -> object table for one kind of thing (``model``, ``dataset``, ``task``)."""
+    """A name -> object table for one kind of thing (``model``, ``task dataset``, ``task``); ``table`` is
+    the name users decorate with (default the kind in capitals, plural)."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, table: str | None = None):
+        self.kind, self.table = kind, table or f"{kind.upper()}S"
         self._entries: dict[str, Any] = {}
 
     def register(self, name: str) -> Callable[[Any], Any]:
@@ -47,7 +48,7 @@ class Registry:
         if name not in self._entries:
             raise GrecError(
                 f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(self.names())}. "
-                f"A {self.kind} of your own needs --plugin FILE.py with @{self.kind.upper()}S.register"
+                f"A {self.kind} of your own needs --plugin FILE.py with @{self.table}.register"
             )
         return self._entries[name]
 
@@ -63,7 +64,7 @@ def _qualname(obj: Any) -> str:
 
 
 MODELS = Registry("model")
-DATASETS = Registry("dataset")
+TASK_DATASETS = Registry("task dataset", "TASK_DATASETS")  # not prepare's data sets (grec.prepare.datasets)
 TASKS = Registry("task")
 QUANTIZERS = Registry("quantizer")
 

@@ -11,8 +11,8 @@ from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.base.templates import PROMPTS, STYLES
 
-TASKS = ("seqrec", "sequence", "item2index", "index2item", "desc2index", "titles2index", "index2title")
-SID_TASKS = TASKS[2:]  # LC-Rec's alignment tasks: each needs the semantic IDs whatever the style
+RECORD_TASKS = ("seqrec", "sequence", "item2index", "index2item", "desc2index", "titles2index", "index2title")
+SID_TASKS = RECORD_TASKS[2:]  # LC-Rec's alignment tasks: each needs the semantic IDs whatever the style
 HISTORY_TASKS = ("titles2index", "index2title")  # alignment tasks with one record per training interaction
 
 
@@ -54,9 +54,9 @@ class RecordsConfig:
             raise GrecError(f"--style: expected one of {', '.join(STYLES)}, got {self.style!r}")
         if self.prompt not in PROMPTS:
             raise GrecError(f"--prompt: expected one of {', '.join(PROMPTS)}, got {self.prompt!r}")
-        unknown = [t for t in self.tasks if t not in TASKS]
+        unknown = [t for t in self.tasks if t not in RECORD_TASKS]
         if unknown:
-            raise GrecError(f"--tasks: unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+            raise GrecError(f"--tasks: unknown task {unknown[0]!r}; choose from {', '.join(RECORD_TASKS)}")
         needs_sid = self.style == "sid" or any(t in SID_TASKS for t in self.tasks)
         if needs_sid and self.sid is None:
             raise GrecError(f"--sid: required for --style sid and for the tasks {', '.join(SID_TASKS)}")

@@ -1,7 +1,7 @@
 """Where CTR rows come from: the packaged ML-100K and Adult tables, or any CSV/TSV/JSONL file.
 
 A source gives its default feature config and a ``rows()`` iterator of ``(where, row)``; rows of
-a file are streamed, never loaded whole. Registered in ``DATASETS`` so configs name them.
+a file are streamed, never loaded whole. Registered in ``TASK_DATASETS`` so configs name them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
-from grec.base.registry import DATASETS
+from grec.base.registry import TASK_DATASETS
 
 
 @dataclass
@@ -55,7 +55,7 @@ ADULT_FEATURES = {
 }
 
 
-@DATASETS.register("ml-100k")
+@TASK_DATASETS.register("ml-100k")
 def ml100k() -> RowSource:
     """ML-100K ratings joined with user and movie attributes, in time order."""
     import pandas as pd
@@ -83,7 +83,7 @@ def ml100k() -> RowSource:
     return RowSource("ml-100k", rows, ML100K_FEATURES)
 
 
-@DATASETS.register("adult")
+@TASK_DATASETS.register("adult")
 def adult() -> RowSource:
     """The Adult census table (label: income > 50K), in a fixed seeded shuffle."""
     import pandas as pd
@@ -106,7 +106,7 @@ def file_source(path: str) -> RowSource:
 
     if not Path(path).is_file():
         raise GrecError(
-            f"{path}: data file not found (given as --data); or name a dataset: {', '.join(DATASETS.names())}"
+            f"{path}: data file not found (given as --data); or name a dataset: {', '.join(TASK_DATASETS.names())}"
         )
 
     def rows() -> Iterator[tuple[str, dict]]:
@@ -118,6 +118,6 @@ def file_source(path: str) -> RowSource:
 
 def resolve(data: str | None) -> RowSource:
     name = data or "ml-100k"
-    if name in DATASETS:
-        return DATASETS.get(name)()
+    if name in TASK_DATASETS:
+        return TASK_DATASETS.get(name)()
     return file_source(name)
