@@ -25,6 +25,7 @@ from typing import Any
 
 from grec.base.config import checked_values, from_mappings, read_yaml
 from grec.base.errors import GrecError
+from grec.base.fields import flagged
 from grec.base.files import SETTINGS
 from grec.base.io import read_json, write_json
 from grec.base.secrets import recorded
@@ -34,8 +35,6 @@ logger = logging.getLogger("grec")
 CONFIGS = Path(str(importlib.resources.files("grec") / "configs"))  # package data, wherever grec is installed
 RECIPE_DIR = CONFIGS / "recipes"
 ALWAYS = ("evaluate",)  # cheap, and it must see every result file
-# flags that change how a stage runs, not what it writes: not compared when deciding to skip a stage
-SPEED_ONLY = {"keep_cpu_memory", "cache_embeddings", "overwrite", "resume_from_checkpoint"}
 
 
 @dataclass
@@ -214,7 +213,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         if "resume_from_checkpoint" in {f.name for f in fields(config_class)}:
             flags = {"resume_from_checkpoint": "auto", **flags}  # a killed recipe's training goes on where it stopped
         config = from_mappings(config_class, [(f"recipe stage {number} ({stage})", flags)])
-        settings = {k: v for k, v in recorded(config).items() if k not in SPEED_ONLY}
+        settings = {k: v for k, v in recorded(config).items() if k not in flagged(config, "neutral")}
         mark = marks / f"{number:02d}-{stage}.json"
         if not cfg.force and stage not in ALWAYS and mark.is_file() and read_json(mark)["settings"] == settings:
             logger.info("[%d/%d] %s: done before with these settings; skipped", number, len(stages), stage)

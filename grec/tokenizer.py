@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grec.base.config import callable_stage
 from grec.base.errors import GrecError, where
+from grec.base.fields import neutral, unrecorded
 from grec.base.folders import StagedDir
 from grec.base.io import refuse_foreign, text_lines
 
@@ -52,10 +53,10 @@ class TokenizerConfig:
     model_type: str = "unigram"
     style: str = "t5"
     sid: str | None = None
-    out: str = ""
+    out: str = unrecorded("")
     encoding: str = "utf-8"
     max_sentences: int = 0
-    overwrite: bool = False
+    overwrite: bool = neutral(False)
 
     def __post_init__(self) -> None:
         self.corpus = list(self.corpus or [])

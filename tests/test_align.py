@@ -96,6 +96,8 @@ def settings(sft, kind, out, **overrides):
         logging_steps=1,
         seed=0,
     )
+    if overrides.get("method") == "grpo":  # the preference methods' flags are refused with grpo
+        del values["beta"], values["hard_beams"]
     values.update(overrides)
     return AlignConfig(**values)
 
@@ -221,6 +223,15 @@ def test_bad_settings_are_refused_before_any_work(sft, tmp_path):
         settings(sft, "full", tmp_path / "o", method="ppo")
     with pytest.raises(GrecError, match="--checkpoint: required"):
         AlignConfig(train_data_path=[sft["train"]], output_dir=str(tmp_path / "o"))
+    # a flag of another method is refused, not accepted and ignored
+    with pytest.raises(
+        GrecError, match=r"--num_generations: applies only with --method grpo \(this run is --method dpo\)"
+    ):
+        settings(sft, "full", tmp_path / "o", method="dpo", num_generations=4)
+    with pytest.raises(GrecError, match="--beta: applies only with --method dpo or sdpo"):
+        settings(sft, "full", tmp_path / "o", method="grpo", beta=0.3)
+    with pytest.raises(GrecError, match="--temperature: applies only with --method grpo --rollout sample"):
+        settings(sft, "full", tmp_path / "o", method="grpo", temperature=0.7)
 
 
 def test_grpo_rollouts_are_valid_new_distinct_items(sft):

@@ -156,3 +156,38 @@ def test_checkpoint_and_stage_file_names_are_spelt_once():
         if pattern.search(line) and not line.lstrip().startswith(("#", '"""'))
     ]
     assert not spelt, f"file names written out instead of grec.base.files constants: {spelt}"
+
+
+def test_flag_facts_live_in_field_metadata_not_in_lists_of_names():
+    """Output-neutral, unrecorded and mode-only flags are declared on their fields (grec/base/fields.py);
+    no module keeps a table of their names (a module-level constant naming two of them, or any line
+    naming two output-neutral flags)."""
+    import dataclasses
+    import importlib
+    import re
+
+    from grec.base.fields import flagged
+    from grec.stages import STAGES
+
+    neutral: set[str] = set()
+    moded: set[str] = set()
+    for stage in STAGES.values():
+        cls = getattr(importlib.import_module(stage.module), stage.config)
+        assert dataclasses.is_dataclass(cls)
+        neutral |= flagged(cls, "neutral")
+        moded |= flagged(cls, "only") | flagged(cls, "unrecorded")
+    assert {"overwrite", "keep_cpu_memory"} <= neutral and {"beta", "num_generations", "ci_gamma"} <= moded
+
+    def quoted(names):
+        return re.compile("[\"'](" + "|".join(sorted(names)) + ")[\"']")
+
+    table = re.compile(r"^[A-Z_]+\s*(:[^=]+)?=")
+    root = Path(__file__).resolve().parent.parent / "grec"
+    lists = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if (table.match(line) and len(quoted(neutral | moded).findall(line)) >= 2)
+        or len(quoted(neutral).findall(line)) >= 2
+    ]
+    assert not lists, f"lists of flag names that belong in field metadata (grec/base/fields.py): {lists}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.fields import check_applicable, only, unrecorded
 from grec.base.io import check_output
 from grec.training.flags import RunFlags
 from grec.training.grpo import REWARDS
@@ -68,19 +69,19 @@ class AlignConfig(RunFlags):
     checkpoint: str = ""
     train_data_path: list[str] | None = None
     val_data_path: str | None = None
-    output_dir: str = "outputs/align"
+    output_dir: str = unrecorded("outputs/align")
     method: str = "dpo"
-    beta: float = 0.1
-    sft_weight: float = 0.0
-    num_generations: int = 8
-    rollout: str = "beam"
-    temperature: float = 1.0
-    reward: str = "rank_aware"
-    kl_coef: float = 0.04
-    clip: float = 0.2
-    num_negatives: int = 1
-    negatives: list[str] | str = "hard"
-    hard_beams: int = 20
+    beta: float = only(0.1, method=("dpo", "sdpo"))
+    sft_weight: float = only(0.0, method=("dpo", "sdpo"))
+    num_generations: int = only(8, method=("grpo",))
+    rollout: str = only("beam", method=("grpo",))
+    temperature: float = only(1.0, method=("grpo",), rollout=("sample",))
+    reward: str = only("rank_aware", method=("grpo",))
+    kl_coef: float = only(0.04, method=("grpo",))
+    clip: float = only(0.2, method=("grpo",))
+    num_negatives: int = only(1, method=("dpo", "sdpo"))
+    negatives: list[str] | str = only("hard", method=("dpo", "sdpo"))
+    hard_beams: int = only(20, method=("dpo", "sdpo"))
     score_start: bool = True
 
     def __post_init__(self) -> None:
@@ -114,3 +115,4 @@ class AlignConfig(RunFlags):
         self.check_run_flags()
         self.counts = negative_counts(self.negatives, self.num_negatives)
         self.negatives = ",".join(self.counts)  # one spelling whether given as text or a list
+        check_applicable(self)  # a flag of another method would be accepted and ignored

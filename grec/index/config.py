@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.fields import neutral, unrecorded
 from grec.base.io import check_output
 from grec.base.registry import QUANTIZERS, load_plugins
 
@@ -53,7 +54,7 @@ class IndexConfig:
     """
 
     data: str = "data/ml-100k"
-    out: str | None = None
+    out: str | None = unrecorded(None)
     method: str = "rqkmeans"
     levels: int = 3
     codebook_size: int = 256
@@ -74,13 +75,13 @@ class IndexConfig:
     rqvae_batch_size: int = 1024
     rqvae_beta: float = 0.25
     seed: int = 42
-    update: bool = False
-    import_file: str | None = None
-    export_format: str | None = None
-    device: str = "cpu"
-    cache_embeddings: bool = True
-    overwrite: bool = False
-    plugin: list[str] = field(default_factory=list)
+    update: bool = unrecorded(False)
+    import_file: str | None = unrecorded(None)
+    export_format: str | None = unrecorded(None)
+    device: str = unrecorded("cpu")
+    cache_embeddings: bool = neutral(True)
+    overwrite: bool = neutral(False)
+    plugin: list[str] = unrecorded(factory=list)
 
     def __post_init__(self) -> None:
         self.out = self.out or str(Path(self.data) / "sid")

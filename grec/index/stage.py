@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from grec.base import fields
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.files import SETTINGS, SID_MAP
@@ -35,7 +35,6 @@ OUTPUTS = (
     SETTINGS,
 )
 MARKER = SETTINGS
-UNRECORDED = ("out", "overwrite", "update", "device", "plugin", "cache_embeddings", "import_file", "export_format")
 
 
 def read_items(data: str | Path) -> tuple[list[str], list[str]]:
@@ -171,7 +170,7 @@ def check_capacity(cfg: IndexConfig, n_items: int) -> None:
 
 
 def recorded_settings(cfg: IndexConfig) -> dict:
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in UNRECORDED}
+    settings = fields.recorded_settings(cfg)
     settings["data"] = str(Path(cfg.data).resolve())
     return settings
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from grec.base.config import check_sample
 from grec.base.errors import GrecError
+from grec.base.fields import check_applicable, neutral, only
 from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.lm.checkpoint import check_checkpoint
@@ -16,21 +17,6 @@ from grec.lm.serving_files import CATALOG
 METHODS = ("vectorised", "hf")
 # from grounding alone (0) to popularity alone (inf): the tuned fusion is never worse than either on validation
 GAMMA_GRID = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, float("inf")]
-
-# Flags that mean something in one mode only, with their defaults: setting one elsewhere is refused,
-# so that no flag's meaning depends on the mode it is read in.
-SID_ONLY = {"method": "vectorised", "sid": None}
-TITLE_ONLY = {"items": None, "constrained": True, "cf_model": None, "cf_delta": 0.0}
-GROUNDED_ONLY = {  # title mode with --constrained false
-    "encoder": None,
-    "ci_score": None,
-    "ci_gamma": 0.0,
-    "tune_gamma": False,
-    "gamma_grid": None,
-    "delta_grid": None,
-    "val_data_path": None,
-    "val_sample": -1,
-}
 
 
 @dataclass
@@ -87,24 +73,24 @@ class InferConfig:
     batch_size: int = 16
     cutoff_len: int = 512
     exclude_history: bool | None = None
-    method: str = "vectorised"
-    sid: str | None = None
+    method: str = only("vectorised", mode=("sid",))
+    sid: str | None = only(None, mode=("sid",))
     sample: int = -1
     device: str = "auto"
     mode: str = "auto"
-    items: str | None = None
-    constrained: bool = True
-    encoder: str | None = None
-    ci_score: str | None = None
-    ci_gamma: float = 0.0
-    cf_model: str | None = None
-    cf_delta: float = 0.0
-    tune_gamma: bool = False
-    gamma_grid: list[float] | None = None
-    delta_grid: list[float] | None = None
-    val_data_path: str | None = None
-    val_sample: int = -1
-    keep_cpu_memory: bool = True
+    items: str | None = only(None, mode=("title",))
+    constrained: bool = only(True, mode=("title",))
+    encoder: str | None = only(None, mode=("title",), constrained=(False,))
+    ci_score: str | None = only(None, mode=("title",), constrained=(False,))
+    ci_gamma: float = only(0.0, mode=("title",), constrained=(False,))
+    cf_model: str | None = only(None, mode=("title",))
+    cf_delta: float = only(0.0, mode=("title",))
+    tune_gamma: bool = only(False, mode=("title",), constrained=(False,))
+    gamma_grid: list[float] | None = only(None, mode=("title",), constrained=(False,))
+    delta_grid: list[float] | None = only(None, mode=("title",), constrained=(False,))
+    val_data_path: str | None = only(None, mode=("title",), constrained=(False,))
+    val_sample: int = only(-1, mode=("title",), constrained=(False,))
+    keep_cpu_memory: bool = neutral(True)
 
     def __post_init__(self) -> None:
         for name in ("sample", "val_sample"):
@@ -123,7 +109,7 @@ class InferConfig:
             raise GrecError(
                 f"{self.checkpoint}: no sid_map.json; give a checkpoint trained with --sid, or --mode title"
             )
-        self._check_mode_flags()
+        check_applicable(self)  # a flag of another mode would be silently ignored
         if self.mode == "title" and (self.items is None or not Path(self.items).is_file()):
             raise GrecError(
                 "--items: title mode needs the items.jsonl whose titles form the catalog (this checkpoint carries none)"
@@ -162,14 +148,3 @@ class InferConfig:
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
-
-    def _check_mode_flags(self) -> None:
-        grounded = self.mode == "title" and not self.constrained
-        for flags, applies, where in (
-            (SID_ONLY, self.mode == "sid", "--mode sid"),
-            (TITLE_ONLY, self.mode == "title", "--mode title"),
-            (GROUNDED_ONLY, grounded, "--mode title --constrained false"),
-        ):
-            for name, default in flags.items():
-                if not applies and getattr(self, name) != default:
-                    raise GrecError(f"--{name}: applies only with {where} (this run is --mode {self.mode}); drop it")

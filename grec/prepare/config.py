@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.fields import neutral, unrecorded
 from grec.base.io import check_output
 from grec.prepare.datasets import DATASETS, FILE_FLAGS, dataset_help
 from grec.prepare.log import parse_time
@@ -88,7 +89,7 @@ class PrepareConfig:
     """
 
     dataset: str = "ml-100k"
-    out: str | None = None
+    out: str | None = unrecorded(None)
     source: str | None = None
     reviews: str | None = None
     meta: str | None = None
@@ -119,7 +120,7 @@ class PrepareConfig:
     dedup: bool = True
     sample_users: int = -1
     seed: int = 42
-    overwrite: bool = False
+    overwrite: bool = neutral(False)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from grec.base import fields
 from grec.base.errors import GrecError
 from grec.base.files import SETTINGS
 from grec.base.folders import StagedDir, publishes
@@ -25,8 +25,6 @@ logger = logging.getLogger("grec")
 
 OUTPUTS = ("items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl", "stats.json", "stats.png", SETTINGS)
 MARKER = SETTINGS
-# Flags that do not change what prepare writes.
-UNRECORDED = ("out", "overwrite")
 
 
 def read_source(cfg: PrepareConfig) -> RawLog:
@@ -49,7 +47,7 @@ def make_split(cfg: PrepareConfig, seqs: Sequences) -> Split:
 
 def recorded_settings(cfg: PrepareConfig) -> dict:
     """The settings that determine the output, as stored in ``settings.json``."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in UNRECORDED}
+    settings = fields.recorded_settings(cfg)
     for flag in ("source", "reviews", "meta", "interactions", "items"):
         if settings[flag] is not None:
             settings[flag] = str(Path(settings[flag]).resolve())

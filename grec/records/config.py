@@ -7,6 +7,7 @@ from pathlib import Path
 
 from grec.base.config import check_sample
 from grec.base.errors import GrecError
+from grec.base.fields import neutral, unrecorded
 from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.base.templates import PROMPTS, STYLES
@@ -38,7 +39,7 @@ class RecordsConfig:
     """
 
     data: str = "data/ml-100k"
-    out: str | None = None
+    out: str | None = unrecorded(None)
     style: str = "sid"
     sid: str | None = None
     tasks: list[str] | None = None
@@ -46,7 +47,7 @@ class RecordsConfig:
     max_history: int = 20
     sample: int = -1
     seed: int = 42
-    overwrite: bool = False
+    overwrite: bool = neutral(False)
 
     def __post_init__(self) -> None:
         self.tasks = list(self.tasks) if self.tasks else ["seqrec"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from grec.base import fields
 from grec.base.catalog import fingerprint
 from grec.base.errors import GrecError
 from grec.base.files import SETTINGS
@@ -129,7 +129,7 @@ def _fused_record(cfg: RecordsConfig, task: str, row: dict, titles: dict[str, st
 def build_records(cfg: RecordsConfig) -> dict[str, int]:
     """Write train/valid/test records; return how many records each file holds."""
     out = Path(cfg.out)
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "overwrite")}
+    settings = fields.recorded_settings(cfg)
     settings["data"] = str(Path(cfg.data).resolve())
     settings["sid"] = str(Path(cfg.sid).resolve()) if cfg.sid else None
     prepared = prepared_marker(cfg.data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grec.base.errors import GrecError
+from grec.base.fields import extendable, neutral, unrecorded
 from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
 from grec.training.flags import REPORTS
@@ -54,8 +55,8 @@ class TaskConfig:
     base_model: str | None = None
     model_args: dict = field(default_factory=dict)
     data_args: dict = field(default_factory=dict)
-    output_dir: str = "outputs/task"
-    num_epochs: int = 10
+    output_dir: str = unrecorded("outputs/task")
+    num_epochs: int = extendable(10)
     batch_size: int = 256
     micro_batch_size: int = 0
     eval_batch_size: int = 512
@@ -64,16 +65,16 @@ class TaskConfig:
     warmup_ratio: float = 0.0
     lr_scheduler: str = "constant"
     early_stopping_patience: int = 0
-    resume_from_checkpoint: str | None = None
-    overwrite: bool = False
+    resume_from_checkpoint: str | None = neutral(None)
+    overwrite: bool = neutral(False)
     init_from: str | None = None
     plugin: list[str] = field(default_factory=list)
     seed: int = 42
-    report_to: str = "none"
+    report_to: str = neutral("none")
     logging_steps: int = 50
     num_workers: int = 0
     bf16: bool = False
-    keep_cpu_memory: bool = True
+    keep_cpu_memory: bool = neutral(True)
 
     def accumulation_steps(self, world: int) -> int:
         """Gradient accumulation steps that keep the global batch at ``batch_size`` over ``world`` processes."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.fields import extendable, neutral, unrecorded
 from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.training.arguments import check_trainer_args
@@ -57,10 +58,10 @@ class TrainConfig(RunFlags):
     base_model_id: str | None = None
     train_data_path: list[str] | None = None
     val_data_path: list[str] | None = None
-    output_dir: str = "outputs/train"
+    output_dir: str = unrecorded("outputs/train")
     batch_size: int = 128
     micro_batch_size: int = 4
-    num_epochs: int = 3
+    num_epochs: int = extendable(3)
     learning_rate: float = 3e-4
     cutoff_len: int = 512
     finetune: str = "lora"
@@ -81,7 +82,7 @@ class TrainConfig(RunFlags):
     eval_steps: int = 0
     load_in_4bit: bool = False
     trainer_args: dict | None = None
-    debug_port: int = 0
+    debug_port: int = neutral(0)
 
     def __post_init__(self) -> None:
         self.train_data_path = _paths(self.train_data_path) or []

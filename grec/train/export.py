@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grec.base.errors import GrecError
+from grec.base.fields import neutral
 from grec.base.files import SID_MAP, TRAINING_STATE
 from grec.base.folders import StagedDir, publishes
 from grec.base.io import check_output, read_json
@@ -40,7 +41,7 @@ class ExportConfig:
     base_model_id: str | None = None
     push_to_hub: str | None = None
     private: bool = False
-    overwrite: bool = False
+    overwrite: bool = neutral(False)
 
     def __post_init__(self) -> None:
         check_checkpoint(self.checkpoint)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from grec.base.config import check_sample
 from grec.base.errors import GrecError
+from grec.base.fields import extendable, neutral
 from grec.training.arguments import accumulation_steps
 
 REPORTS = ("none", "tensorboard", "wandb")
@@ -61,7 +62,7 @@ class RunFlags:
 
     batch_size: int = 32
     micro_batch_size: int = 8
-    num_epochs: int = 1
+    num_epochs: int = extendable(1)
     learning_rate: float = 1e-4
     warmup_ratio: float = 0.05
     lr_scheduler: str = "cosine"
@@ -77,12 +78,12 @@ class RunFlags:
     sample: int = -1
     val_sample: int = -1
     seed: int = 42
-    resume_from_checkpoint: str | None = None
-    overwrite: bool = False
+    resume_from_checkpoint: str | None = neutral(None)
+    overwrite: bool = neutral(False)
     bf16: bool = False
-    report_to: str = "none"
+    report_to: str = neutral("none")
     logging_steps: int = 10
-    keep_cpu_memory: bool = True
+    keep_cpu_memory: bool = neutral(True)
 
     def check_run_flags(self) -> None:
         """Refuse values no run can use, naming the flag."""

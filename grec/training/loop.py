@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grec.base.distributed import barrier, rank
 from grec.base.errors import GrecError
+from grec.base.fields import flagged
 from grec.base.files import TRAINING_STATE
 from grec.base.io import read_json
 from grec.base.secrets import recorded
@@ -50,11 +51,6 @@ def latest_complete_checkpoint(output_dir: str) -> str | None:
     return None
 
 
-# flags that do not change what a run computes: a run may be resumed or repeated with them changed
-RUN_ONLY = {"output_dir", "resume_from_checkpoint", "overwrite", "keep_cpu_memory", "debug_port", "report_to"}
-EXTENDABLE = {"num_epochs"}  # resuming with more epochs trains a run further
-
-
 def check_run_folder(cfg) -> None:
     """Before any work: ``--resume_from_checkpoint PATH`` must be a whole checkpoint (``check_resume``),
     and ``--output_dir`` may hold a run only if it was made with the same settings.
@@ -85,7 +81,12 @@ def _check_previous_run(cfg) -> None:
         return
     before = read_json(state).get("arguments") or {}
     now = recorded(cfg)
-    ignored = RUN_ONLY | (EXTENDABLE if cfg.resume_from_checkpoint else set())
+    # a run may be resumed or repeated with neutral or unrecorded flags changed, and resumed with more epochs
+    ignored = (
+        flagged(cfg, "neutral")
+        | flagged(cfg, "unrecorded")
+        | (flagged(cfg, "extendable") if cfg.resume_from_checkpoint else set())
+    )
     # a flag that became list-valued (--val_data_path) compares its old single value as a one-item list
     differ = [k for k in now if k not in ignored and k in before and before[k] != now[k] and [before[k]] != now[k]]
     if not differ:
