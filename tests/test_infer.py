@@ -38,6 +38,7 @@ def _train(folder, ml100k, ml100k_sid, tiny_llama_dir):
             micro_batch_size=16,
             num_epochs=1,
             finetune="lora",
+            cutoff_len=384,  # infer and the Recommender read it from the checkpoint (infer's old default was 512)
             seed=0,
         )
     )
@@ -91,6 +92,7 @@ def test_recommender_from_pretrained_returns_what_infer_writes(trained, ml100k, 
     assert carried == {"style": "sid", "prompt": "alpaca", "max_history": 5, "split": split}
     titles = {r["item_id"]: r["title"] for r in read_jsonl(ml100k / "items.jsonl")}
     recommender = grec.Recommender.from_pretrained(trained / "run" / "last", num_beams=10)
+    assert recommender.cutoff_len == 384  # from the checkpoint, as infer read it: the rankings below agree
     results = read_jsonl(out)
     batch = recommender.recommend([r["history"] for r in results], k=10)
     for record, items in zip(results, batch):
@@ -172,6 +174,9 @@ def test_hf_method_agrees_with_vectorised_at_full_width(trained, tmp_path):
 def test_infer_bad_input(trained, ml100k_sid, tmp_path):
     checkpoint = str(trained / "run" / "last")
     records = str(trained / "records" / "test.json")
+    assert InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json").cutoff_len == 384
+    with pytest.raises(GrecError, match="--cutoff_len 512: .* was trained with --cutoff_len 384"):
+        InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", cutoff_len=512)
     with pytest.raises(GrecError, match="--num_return_sequences 30 > --num_beams 20"):
         InferConfig(checkpoint=checkpoint, test_data_path=records, result_json_data="x.json", num_return_sequences=30)
     for flag, value, where in (

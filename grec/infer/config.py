@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from grec.base.files import SID_MAP
 from grec.base.io import check_output
 from grec.lm.checkpoint import check_checkpoint
 from grec.lm.serving_files import CATALOG
+
+logger = logging.getLogger("grec")
 
 METHODS = ("vectorised", "hf")
 # from grounding alone (0) to popularity alone (inf): the tuned fusion is never worse than either on validation
@@ -41,7 +44,7 @@ class InferConfig:
         num_beams: beams per user.
         num_return_sequences: items returned per user; default num_beams.
         batch_size: users per forward pass.
-        cutoff_len: most prompt tokens (the oldest are cut).
+        cutoff_len: most prompt tokens (the oldest are cut); default: the value the checkpoint was trained with, which is the only one accepted (a model ranks prompts cut as in training).
         exclude_history: never recommend an item of the record's history, i.e. the items of the prepared split row: the last --max_history (prepare's, default 50) items before the target, not older ones (the default, as popularity, SASRec and serve do; each result record says which, and evaluate marks tables that mix the two); with --method hf, which cannot, the default is false.
         method: sid mode: vectorised (grec's batched beam search) or hf (model.generate with prefix_allowed_tokens_fn).
         sid: sid mode: a SID folder to check against the checkpoint's own map (they must be identical).
@@ -71,7 +74,7 @@ class InferConfig:
     num_beams: int = 20
     num_return_sequences: int | None = None
     batch_size: int = 16
-    cutoff_len: int = 512
+    cutoff_len: int | None = None
     exclude_history: bool | None = None
     method: str = only("vectorised", mode=("sid",))
     sid: str | None = only(None, mode=("sid",))
@@ -100,7 +103,7 @@ class InferConfig:
             raise GrecError("--checkpoint (or --lora_weights): required")
         if self.mode not in ("auto", "sid", "title"):
             raise GrecError(f"--mode: expected auto, sid or title, got {self.mode!r}")
-        check_checkpoint(self.checkpoint)
+        self._trained_cutoff(check_checkpoint(self.checkpoint))
         if self.mode == "auto":
             self.mode = "sid" if (Path(self.checkpoint) / SID_MAP).is_file() else "title"
         if self.mode == "title" and self.items is None and (Path(self.checkpoint) / CATALOG).is_file():
@@ -141,10 +144,25 @@ class InferConfig:
             self.exclude_history = self.method != "hf"
         if self.method == "hf" and self.exclude_history:
             raise GrecError("--exclude_history needs --method vectorised (generate cannot close seen items)")
-        for name in ("num_beams", "batch_size", "cutoff_len"):
+        for name in ("num_beams", "batch_size"):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
         if self.device == "auto":
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _trained_cutoff(self, arguments: dict) -> None:
+        """``cutoff_len`` from the checkpoint's training arguments; another value given is refused."""
+        trained = arguments.get("cutoff_len")
+        if self.cutoff_len is None:
+            if trained is None:
+                logger.warning("%s records no --cutoff_len; prompts are cut at 512 tokens", self.checkpoint)
+            self.cutoff_len = trained or 512
+        elif trained is not None and self.cutoff_len != trained:
+            raise GrecError(
+                f"--cutoff_len {self.cutoff_len}: {self.checkpoint} was trained with --cutoff_len {trained}, and a "
+                f"model ranks prompts cut as in training; drop the flag (infer reads it from the checkpoint)"
+            )
+        elif self.cutoff_len < 1:
+            raise GrecError("--cutoff_len: must be at least 1")
