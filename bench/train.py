@@ -259,6 +259,9 @@ def main() -> None:
         return seqrec_step.main()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the T5 case on 384 records (about 2 minutes)")
+    parser.add_argument(
+        "--seqrec", action="store_true", help="the SASRec/HSTU step at ML-1M size instead (bench/seqrec_step.py)"
+    )
     parser.add_argument("--records", type=int, default=4096)
     parser.add_argument(
         "--model",
