@@ -190,3 +190,22 @@ def test_train_py_with_task_runs_the_task_trainer(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained image_cls" in done.stdout and (tmp_path / "best" / "task.json").is_file()
+
+
+def test_train_task_checks_the_shared_flags_as_grec_train_does(tmp_path):
+    from grec.train import TrainConfig
+
+    records = tmp_path / "train.json"
+    records.write_text('[{"instruction": "i", "input": "", "output": "o"}]')
+    for flag, value, message in (
+        ("lr_scheduler", "cosin", "--lr_scheduler: expected one of"),
+        ("warmup_ratio", 1.5, r"--warmup_ratio: a share of the steps in \[0, 1\)"),
+        ("learning_rate", -1.0, "--learning_rate: must be 0 .no updates. or positive"),
+        ("early_stopping_patience", -1, "--early_stopping_patience: must be 0"),
+    ):
+        with pytest.raises(GrecError, match=message):
+            TaskConfig(output_dir=str(tmp_path / "t"), **{flag: value})
+        with pytest.raises(GrecError, match=message):
+            TrainConfig(
+                base_model="smollm2", train_data_path=[str(records)], output_dir=str(tmp_path / "t"), **{flag: value}
+            )

@@ -8,7 +8,7 @@ from grec.base.errors import GrecError
 from grec.base.fields import extendable, neutral, unrecorded
 from grec.base.io import check_output
 from grec.training.arguments import accumulation_steps
-from grec.training.flags import REPORTS
+from grec.training.flags import check_schedule
 
 
 @dataclass
@@ -91,7 +91,4 @@ class TaskConfig:
                 raise GrecError(f"--{name}: must be at least 1, got {getattr(self, name)}")
         if self.micro_batch_size < 0:
             raise GrecError(f"--micro_batch_size: must be 0 (no accumulation) or positive, got {self.micro_batch_size}")
-        if self.learning_rate <= 0:
-            raise GrecError(f"--learning_rate: must be positive, got {self.learning_rate}")
-        if self.report_to not in REPORTS:
-            raise GrecError(f"--report_to: expected none, tensorboard or wandb, got {self.report_to!r}")
+        check_schedule(self)  # the same checks as grec train's

@@ -87,16 +87,7 @@ class RunFlags:
 
     def check_run_flags(self) -> None:
         """Refuse values no run can use, naming the flag."""
-        if self.report_to not in REPORTS:
-            raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {self.report_to!r}")
-        if self.report_to != "none":
-            package = "tensorboard" if self.report_to == "tensorboard" else "wandb"
-            if importlib.util.find_spec(package) is None:
-                raise GrecError(
-                    f"--report_to {self.report_to}: the {package} package is missing; pip install {package}"
-                )
-        if self.lr_scheduler not in SCHEDULERS:
-            raise GrecError(f"--lr_scheduler: expected one of {', '.join(SCHEDULERS)}, got {self.lr_scheduler!r}")
+        check_schedule(self)
         for name in (
             "batch_size",
             "micro_batch_size",
@@ -108,12 +99,6 @@ class RunFlags:
         ):
             if getattr(self, name) < 1:
                 raise GrecError(f"--{name}: must be at least 1")
-        if self.learning_rate < 0:
-            raise GrecError(f"--learning_rate: must be 0 (no updates) or positive, got {self.learning_rate}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise GrecError(f"--warmup_ratio: a share of the steps in [0, 1), got {self.warmup_ratio}")
-        if self.early_stopping_patience < 0:
-            raise GrecError("--early_stopping_patience: must be 0 (never stop) or more")
         if self.batch_size % self.micro_batch_size:
             raise GrecError(
                 f"--batch_size {self.batch_size} is not a multiple of --micro_batch_size {self.micro_batch_size}"
@@ -124,3 +109,22 @@ class RunFlags:
     def accumulation_steps(self, processes: int) -> int:
         """Gradient accumulation for ``processes`` data-parallel workers; refuses uneven splits."""
         return accumulation_steps(self.batch_size, self.micro_batch_size, processes)
+
+
+def check_schedule(cfg) -> None:
+    """The checks of the flags every trainer shares (``RunFlags`` and ``grec train-task``'s ``TaskConfig``):
+    tracking, learning rate, warm-up, scheduler and early stopping, one message each."""
+    if cfg.report_to not in REPORTS:
+        raise GrecError(f"--report_to: expected one of {', '.join(REPORTS)}, got {cfg.report_to!r}")
+    if cfg.report_to != "none":
+        package = "tensorboard" if cfg.report_to == "tensorboard" else "wandb"
+        if importlib.util.find_spec(package) is None:
+            raise GrecError(f"--report_to {cfg.report_to}: the {package} package is missing; pip install {package}")
+    if cfg.lr_scheduler not in SCHEDULERS:
+        raise GrecError(f"--lr_scheduler: expected one of {', '.join(SCHEDULERS)}, got {cfg.lr_scheduler!r}")
+    if cfg.learning_rate < 0:
+        raise GrecError(f"--learning_rate: must be 0 (no updates) or positive, got {cfg.learning_rate}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise GrecError(f"--warmup_ratio: a share of the steps in [0, 1), got {cfg.warmup_ratio}")
+    if cfg.early_stopping_patience < 0:
+        raise GrecError("--early_stopping_patience: must be 0 (never stop) or more")
