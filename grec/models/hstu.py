@@ -103,7 +103,9 @@ class HSTU(nn.Module):
         self.positions = nn.Embedding(max_len, dim)
         self.blocks = nn.ModuleList(_Block(dim, heads, dqk, dv, dropout, max_len) for _ in range(layers))
         self.dropout = dropout
-        nn.init.normal_(self.items.weight, std=dim**-0.5)
+        # the reference's scales: item embeddings small (std 0.02, so Adam's steps move them fast relative to their
+        # size; at std dim^-0.5 HSTU reached half the NDCG@10 on ML-100K in the same budget), positions dim^-0.5
+        nn.init.trunc_normal_(self.items.weight, std=0.02, a=-0.04, b=0.04)
         nn.init.trunc_normal_(self.positions.weight, std=dim**-0.5)
         with torch.no_grad():
             self.items.weight[0].zero_()
