@@ -329,3 +329,17 @@ def test_sampled_rollouts_are_catalog_items_outside_the_history_scored_by_the_mo
     with torch.no_grad():
         assert torch.allclose(sequence_logps(model, batch, False).view(4, 5), result.scores, atol=1e-4)
     assert all(len(set(group)) > 1 for group in groups)  # draws, not one path repeated
+
+
+def test_collab_reward_similarity_is_item_knn_cosine_of_user_sets():
+    from grec.align.negatives import collab_similarity
+
+    records = [
+        {"user_id": "u1", "history": ["a", "b"], "target": "c"},
+        {"user_id": "u2", "history": ["a"], "target": "c"},
+        {"user_id": "u3", "history": ["d"], "target": "b"},
+    ]
+    similarity = collab_similarity(records)
+    assert similarity("a", "c") == pytest.approx(1.0)  # the same two users
+    assert similarity("a", "b") == pytest.approx(0.5)  # one shared user of two each
+    assert similarity("b", "d") == pytest.approx(2**-0.5) and similarity("a", "nope") == 0.0

@@ -86,22 +86,15 @@ class NegativeSampler:
 
 def collab_similarity(records: list[dict]):
     """``similarity(a, b)`` in [0, 1]: the cosine of two items' user sets in the training records (each
-    user's history and targets), the collaborative score GRPO's ``collab`` reward gives near misses."""
-    from scipy import sparse
+    user's history and targets, ``grec.models.itemknn``), the score GRPO's ``collab`` reward gives near misses."""
+    from grec.models.itemknn import ItemKNN
 
     users = user_items(records)
     items = sorted({i for seen in users.values() for i in seen})
-    column = {item: k for k, item in enumerate(items)}
-    rows = [u for u, seen in enumerate(users.values()) for _ in seen]
-    cols = [column[i] for seen in users.values() for i in seen]
-    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(users), len(items)))
-    together = (matrix.T @ matrix).tocsr()
-    counts = np.asarray(matrix.sum(0)).ravel()
+    knn = ItemKNN.fit(users, items, neighbours=len(items))
 
     def similarity(a: str, b: str) -> float:
-        if a not in column or b not in column:
-            return 0.0
-        i, j = column[a], column[b]
-        return float(together[i, j] / np.sqrt(counts[i] * counts[j]))
+        i, j = knn.column.get(a), knn.column.get(b)
+        return 0.0 if i is None or j is None else float(knn.similarity[i, j])
 
     return similarity
