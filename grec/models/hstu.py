@@ -18,15 +18,13 @@ files carry no timestamps, so only the position bias is learned here.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from grec.base.errors import GrecError
 from grec.base.registry import MODELS
-from grec.models.next_item import NextItemLoss, dropout, last_positions
+from grec.models.next_item import ItemSequenceModel, NextItemLoss, dropout
 
 
 class _PointwiseAttention(torch.autograd.Function):
@@ -74,7 +72,7 @@ class _Block(nn.Module):
 
 
 @MODELS.register("hstu")
-class HSTU(nn.Module):
+class HSTU(ItemSequenceModel):
     """Args: num_items (from the data), max_len, dim, layers, heads, dqk, dv (0: dim / heads), dropout, loss (ce or sampled), negatives, temperature, l2_norm."""
 
     def __init__(
@@ -92,17 +90,12 @@ class HSTU(nn.Module):
         temperature: float = 0.05,
         l2_norm: bool = True,
     ):
-        super().__init__()
         if not dqk or not dv:
             if dim % heads:
                 raise GrecError(f"--model_args: dim {dim} is not divisible by heads {heads}; give dqk and dv")
             dqk, dv = dqk or dim // heads, dv or dim // heads
-        self.num_items, self.max_len = num_items, max_len
-        self.objective = NextItemLoss(loss, negatives, temperature, l2_norm)
-        self.items = nn.Embedding(num_items + 1, dim, padding_idx=0)
-        self.positions = nn.Embedding(max_len, dim)
+        super().__init__(num_items, max_len, dim, dropout, NextItemLoss(loss, negatives, temperature, l2_norm))
         self.blocks = nn.ModuleList(_Block(dim, heads, dqk, dv, dropout, max_len) for _ in range(layers))
-        self.dropout = dropout
         # the reference's scales: item embeddings small (std 0.02, so Adam's steps move them fast relative to their
         # size; at std dim^-0.5 HSTU reached half the NDCG@10 on ML-100K in the same budget), positions dim^-0.5
         nn.init.trunc_normal_(self.items.weight, std=0.02, a=-0.04, b=0.04)
@@ -112,24 +105,11 @@ class HSTU(nn.Module):
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states ``batch x len x dim`` of right-padded item sequences (at most ``max_len``)."""
-        n = input_ids.shape[1]
-        if n > self.max_len:
-            raise GrecError(f"HSTU: sequences of {n} items, the model reads at most max_len={self.max_len}")
-        x = self.items(input_ids) * math.sqrt(self.items.embedding_dim) + self.positions.weight[:n]
-        x = dropout(x, self.dropout, self.training) * (input_ids > 0).unsqueeze(-1)
-        steps = torch.arange(n, device=input_ids.device)
+        x = self.embed(input_ids)
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device)
         distance = (steps[:, None] - steps[None, :]).clamp(min=0)
         # the 1/max_len scale is fixed, so a sequence's output does not depend on the batch's padding
         causal = (steps[:, None] >= steps[None, :]).to(x.dtype) / self.max_len
         for block in self.blocks:
             x = block(x, distance, causal)
         return x
-
-    def scores(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Scores ``batch x (num_items + 1)`` for the item after each sequence (column 0 is padding)."""
-        return self.objective.logits(last_positions(self.encode(input_ids), input_ids), self.items.weight)
-
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        if labels is None:
-            return {"logits": self.scores(input_ids)}
-        return {"loss": self.objective(self.encode(input_ids), labels, self.items.weight)}

@@ -17,10 +17,12 @@ settings of the HSTU paper's ML-1M configs: temperature 0.05, 128 negatives).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from grec.base.errors import GrecError
 from grec.lm.cpu_dropout import dropout as cpu_dropout
@@ -74,6 +76,37 @@ class NextItemLoss:
         )
         logits = torch.cat([positive, negative], dim=-1)[keep] / self.temperature
         return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+
+
+class ItemSequenceModel(nn.Module):
+    """What SASRec and HSTU share: item and position embeddings, the objective, ``scores`` and ``forward``.
+    A subclass builds its blocks and defines ``encode(input_ids)``, starting from ``embed(input_ids)``."""
+
+    def __init__(self, num_items: int, max_len: int, dim: int, dropout: float, objective: NextItemLoss):
+        super().__init__()
+        self.num_items, self.max_len, self.dropout, self.objective = num_items, max_len, dropout, objective
+        self.items = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.positions = nn.Embedding(max_len, dim)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Item embedding x sqrt(dim) + the position's, dropped out, zero at padding: ``batch x len x dim``."""
+        n = input_ids.shape[1]
+        if n > self.max_len:
+            raise GrecError(f"sequences of {n} items; the model reads at most max_len={self.max_len}")
+        x = self.items(input_ids) * math.sqrt(self.items.embedding_dim) + self.positions.weight[:n]
+        return dropout(x, self.dropout, self.training) * (input_ids > 0).unsqueeze(-1)
+
+    def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scores(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Scores ``batch x (num_items + 1)`` for the item after each sequence (column 0 is padding)."""
+        return self.objective.logits(last_positions(self.encode(input_ids), input_ids), self.items.weight)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        if labels is None:
+            return {"logits": self.scores(input_ids)}
+        return {"loss": self.objective(self.encode(input_ids), labels, self.items.weight)}
 
 
 def lengths(input_ids: torch.Tensor) -> torch.Tensor:

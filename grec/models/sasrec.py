@@ -9,15 +9,13 @@ cross-entropy or sampled softmax (``loss``, ``negatives``, ``temperature``, ``l2
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from grec.base.errors import GrecError
 from grec.base.registry import MODELS
-from grec.models.next_item import NextItemLoss, dropout, last_positions
+from grec.models.next_item import ItemSequenceModel, NextItemLoss, dropout
 
 
 class _Block(nn.Module):
@@ -40,7 +38,7 @@ class _Block(nn.Module):
 
 
 @MODELS.register("sasrec")
-class SASRec(nn.Module):
+class SASRec(ItemSequenceModel):
     """Args: num_items and max_len (from the data), dim, layers, heads, dropout, attn_dropout (on the attention
     weights: 6x the cost of the attention itself on a CPU, where no fused kernel takes it), loss (ce or
     sampled), negatives, temperature, l2_norm."""
@@ -59,34 +57,18 @@ class SASRec(nn.Module):
         temperature: float = 1.0,
         l2_norm: bool = False,
     ):
-        super().__init__()
         if dim % heads:
             raise GrecError(f"--model_args: dim {dim} is not divisible by heads {heads}")
-        self.num_items, self.max_len = num_items, max_len
-        self.objective = NextItemLoss(loss, negatives, temperature, l2_norm)
-        self.items = nn.Embedding(num_items + 1, dim, padding_idx=0)
-        self.positions = nn.Embedding(max_len, dim)
+        super().__init__(num_items, max_len, dim, dropout, NextItemLoss(loss, negatives, temperature, l2_norm))
         self.blocks = nn.ModuleList(_Block(dim, heads, dropout, attn_dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
-        self.dropout = dropout
         nn.init.normal_(self.items.weight, std=dim**-0.5)
         with torch.no_grad():
             self.items.weight[0].zero_()
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states ``batch x len x dim`` of right-padded item sequences."""
-        n = input_ids.shape[1]
-        x = self.items(input_ids) * math.sqrt(self.items.embedding_dim) + self.positions.weight[:n]
-        x = dropout(x, self.dropout, self.training) * (input_ids > 0).unsqueeze(-1)
+        x = self.embed(input_ids)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
-
-    def scores(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Scores ``batch x (num_items + 1)`` for the item after each sequence (column 0 is padding)."""
-        return self.objective.logits(last_positions(self.encode(input_ids), input_ids), self.items.weight)
-
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        if labels is None:
-            return {"logits": self.scores(input_ids)}
-        return {"loss": self.objective(self.encode(input_ids), labels, self.items.weight)}
