@@ -8,9 +8,9 @@ The attended values are normalised, gated by ``u`` and projected back onto the r
 ``x + W_o dropout(u * LayerNorm(A v))``. Each block learns its own bias per distance between two
 positions. The input is the item embedding times sqrt(dim) plus a learned position embedding; the
 output is scored against the item embeddings (``grec.models.next_item``: full or sampled softmax,
-L2-normalised, with a temperature). The paper's ML-1M settings are the defaults of the ``hstu``
-recipe: dim 50, 8 blocks (HSTU-large), 2 heads, dqk = dv = 25, dropout 0.2, 200-item histories,
-sampled softmax with 128 negatives at temperature 0.05.
+L2-normalised, with a temperature). The paper's ML-1M settings are in the ``paper/hstu-ml1m`` recipe
+(2 blocks, 1 head, dqk = dv = 50) and ``paper/hstu-large-ml1m`` (8 blocks, 2 heads, dqk = dv = 25):
+dim 50, dropout 0.2, 200-item histories, sampled softmax with 128 negatives at temperature 0.05.
 
 The reference also buckets the time between two items (log-spaced) into a second bias; grec's split
 files carry no timestamps, so only the position bias is learned here.
@@ -50,7 +50,7 @@ class _PointwiseAttention(torch.autograd.Function):
 class _Block(nn.Module):
     def __init__(self, dim: int, heads: int, dqk: int, dv: int, dropout: float, max_len: int):
         super().__init__()
-        self.heads, self.dqk, self.dv, self.dropout, self.max_len = heads, dqk, dv, dropout, max_len
+        self.heads, self.dqk, self.dv, self.dropout = heads, dqk, dv, dropout
         self.uvqk = nn.Linear(dim, heads * (2 * dv + 2 * dqk), bias=False)
         self.out = nn.Linear(heads * dv, dim)
         self.distance_bias = nn.Parameter(torch.zeros(max_len))
@@ -73,7 +73,8 @@ class _Block(nn.Module):
 
 @MODELS.register("hstu")
 class HSTU(ItemSequenceModel):
-    """Args: num_items (from the data), max_len, dim, layers, heads, dqk, dv (0: dim / heads), dropout, loss (ce or sampled), negatives, temperature, l2_norm."""
+    """Args: num_items and max_len (from the data), dim, layers, heads, dqk, dv (0: dim / heads), dropout, loss
+    (ce or sampled), negatives, temperature, l2_norm."""
 
     def __init__(
         self,
